@@ -1,0 +1,1 @@
+"""Metric-learning zero-shot classification with hard negative mining."""

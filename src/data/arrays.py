@@ -1,0 +1,98 @@
+"""The arrays every dataset provides, and their consistency checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPLIT_NAMES = ("train", "val", "trainval", "test_seen", "test_unseen")
+
+
+class DataError(ValueError):
+    """A dataset's files or arrays are inconsistent; the message names what and where."""
+
+
+@dataclass
+class ZSLArrays:
+    """A zero-shot dataset in memory, before any split logic.
+
+    Attributes:
+        features: image features, N × d, float.
+        labels: class index of each image, N, int in ``[0, C)``.
+        signatures: class signatures, C × k, float.
+        class_names: the C class names.
+        splits: image indices (0-based) of the GBU splits: ``trainval``, ``test_seen``,
+            ``test_unseen`` and, for validation mode, ``train`` and ``val``.
+        source: where the arrays came from, named in error messages and logs.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    signatures: np.ndarray
+    class_names: list[str]
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = "arrays"
+
+    def __post_init__(self) -> None:
+        self.features = np.asarray(self.features)
+        self.labels = np.asarray(self.labels).reshape(-1).astype(np.int64)
+        self.signatures = np.asarray(self.signatures, dtype=np.float32)
+        self.splits = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in self.splits.items()}
+        self.check()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def check(self) -> None:
+        """Raise :class:`DataError` naming the first inconsistency found."""
+        src, n = self.source, len(self.features)
+        if self.features.ndim != 2:
+            raise DataError(f"{src}: features must be a 2-D array, got shape {self.features.shape}.")
+        if len(self.labels) != n:
+            raise DataError(
+                f"{src}: {n} feature rows but {len(self.labels)} labels; "
+                "features and labels must describe the same images."
+            )
+        bad = int((~np.isfinite(self.features)).sum())
+        if bad:
+            raise DataError(
+                f"{src}: features hold {bad} NaN or infinite values; "
+                "re-extract or clean the features before training."
+            )
+        if self.signatures.shape[0] != self.num_classes:
+            raise DataError(
+                f"{src}: {self.signatures.shape[0]} signatures but {self.num_classes} class names; "
+                "they must have one row per class."
+            )
+        if not np.isfinite(self.signatures).all():
+            raise DataError(f"{src}: signatures hold NaN or infinite values.")
+        if n and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
+            raise DataError(
+                f"{src}: labels must lie in [0, {self.num_classes}) after conversion, found "
+                f"[{self.labels.min()}, {self.labels.max()}]."
+            )
+        for name, idx in self.splits.items():
+            if name not in SPLIT_NAMES:
+                raise DataError(f"{src}: unknown split '{name}'; expected one of {SPLIT_NAMES}.")
+            if len(idx) == 0:
+                raise DataError(f"{src}: split '{name}' is empty.")
+            if idx.min() < 0 or idx.max() >= n:
+                raise DataError(
+                    f"{src}: split '{name}' indexes images outside [0, {n}) "
+                    f"(found [{idx.min()}, {idx.max()}])."
+                )
+        self._check_disjoint("trainval", "test_unseen")
+        self._check_disjoint("train", "val")
+
+    def _check_disjoint(self, seen: str, unseen: str) -> None:
+        if seen not in self.splits or unseen not in self.splits:
+            return
+        overlap = np.intersect1d(self.labels[self.splits[seen]], self.labels[self.splits[unseen]])
+        if overlap.size:
+            names = ", ".join(self.class_names[c] for c in overlap[:5])
+            raise DataError(
+                f"{self.source}: splits '{seen}' and '{unseen}' share {overlap.size} classes "
+                f"({names}); seen and unseen classes must be disjoint."
+            )

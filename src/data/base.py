@@ -1,0 +1,179 @@
+"""The LightningDataModule that owns the seen/unseen split logic for every dataset.
+
+Datasets subclass :class:`ZSLDataModule` and implement :meth:`load_arrays`; everything else
+(GBU splits, the held-out "val seen" images, standardisation, loaders) happens here once.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from src.data.arrays import DataError, ZSLArrays
+from src.data.batches import IndexedImages, index_loader
+
+log = logging.getLogger(__name__)
+
+SPLIT_MODES = ("val", "test")
+
+
+class ZSLDataModule(L.LightningDataModule):
+    """Seen/unseen splits of a zero-shot dataset.
+
+    ``split_mode="val"`` trains on the ``train`` classes and evaluates on the ``val`` classes
+    (unseen) and on ``val_seen_fraction`` of the train-class images held out per class (seen),
+    so that validation GZSL is defined. ``split_mode="test"`` trains on ``trainval`` and
+    evaluates on ``test_seen`` and ``test_unseen``.
+
+    Args:
+        split_mode: ``"val"`` or ``"test"``.
+        batch_size: training images per batch (each brings its positive and K negatives).
+        eval_batch_size: images per evaluation batch.
+        standardise: standardise features per dimension with statistics of the training images.
+        l2_signatures: L2-normalise each class signature.
+        val_seen_fraction: share of each train class's images held out as "val seen".
+        seed: seed of the data order and of the held-out draw.
+    """
+
+    def __init__(
+        self,
+        split_mode: str = "val",
+        batch_size: int = 256,
+        eval_batch_size: int = 4096,
+        standardise: bool = True,
+        l2_signatures: bool = False,
+        val_seen_fraction: float = 0.2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if split_mode not in SPLIT_MODES:
+            raise ValueError(f"data.split_mode='{split_mode}' is invalid: use one of {SPLIT_MODES}.")
+        if not 0.0 < val_seen_fraction < 1.0:
+            raise ValueError(
+                f"data.val_seen_fraction={val_seen_fraction} is invalid: it must lie in (0, 1)."
+            )
+        self.split_mode, self.batch_size, self.eval_batch_size = split_mode, batch_size, eval_batch_size
+        self.standardise, self.l2_signatures = standardise, l2_signatures
+        self.val_seen_fraction, self.seed = val_seen_fraction, seed
+        self.arrays: ZSLArrays | None = None
+
+    @abstractmethod
+    def load_arrays(self) -> ZSLArrays:
+        """Return the dataset's arrays (features, labels, signatures, names, GBU splits)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.arrays is not None:
+            return
+        arrays = self.load_arrays()
+        train_idx, seen_idx, unseen_idx = self._split_indices(arrays)
+        features = torch.as_tensor(arrays.features, dtype=torch.float32)
+        if self.standardise:
+            train = features[train_idx]
+            std = train.std(0)
+            features = (features - train.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
+        signatures = torch.as_tensor(arrays.signatures, dtype=torch.float32)
+        if self.l2_signatures:
+            signatures = torch.nn.functional.normalize(signatures, dim=1)
+        labels = torch.as_tensor(arrays.labels)
+        self.signatures = signatures
+        self.class_names = arrays.class_names
+        self.seen_classes = labels[train_idx].unique()
+        self.unseen_classes = labels[unseen_idx].unique()
+        self.train_images = IndexedImages(features[train_idx], labels[train_idx])
+        self.eval_images = {
+            "unseen": IndexedImages(features[unseen_idx], labels[unseen_idx]),
+            "seen": IndexedImages(features[seen_idx], labels[seen_idx]),
+        }
+        self.arrays = arrays
+        log.info(
+            "%s (split_mode=%s): %d training images of %d seen classes; evaluation on %d seen "
+            "and %d unseen images (%d unseen classes); d=%d, k=%d",
+            arrays.source,
+            self.split_mode,
+            len(train_idx),
+            len(self.seen_classes),
+            len(seen_idx),
+            len(unseen_idx),
+            len(self.unseen_classes),
+            self.feature_dim,
+            self.signature_dim,
+        )
+
+    def _split_indices(self, arrays: ZSLArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(training images, seen evaluation images, unseen evaluation images)."""
+        if self.split_mode == "test":
+            needed = ("trainval", "test_seen", "test_unseen")
+        else:
+            needed = ("train", "val")
+        missing = [s for s in needed if s not in arrays.splits]
+        if missing:
+            raise DataError(
+                f"{arrays.source}: split_mode={self.split_mode} needs the splits {missing}, "
+                "which this dataset does not provide."
+            )
+        if self.split_mode == "test":
+            s = arrays.splits
+            seen, unseen = arrays.labels[s["trainval"]], arrays.labels[s["test_seen"]]
+            stray = np.setdiff1d(unseen, seen)
+            if stray.size:
+                raise DataError(
+                    f"{arrays.source}: test_seen holds classes absent from trainval "
+                    f"({[arrays.class_names[c] for c in stray[:5]]})."
+                )
+            return s["trainval"], s["test_seen"], s["test_unseen"]
+        train, held_out = self._hold_out_per_class(arrays.splits["train"], arrays.labels)
+        return train, held_out, arrays.splits["val"]
+
+    def _hold_out_per_class(self, idx: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Split ``idx`` per class into (kept, held out ``val_seen_fraction``), seeded."""
+        rng = np.random.default_rng(self.seed)
+        order = idx[rng.permutation(len(idx))]
+        rank_in_class = np.empty(len(order), dtype=np.int64)
+        cls = labels[order]
+        for c in np.unique(cls):
+            rank_in_class[cls == c] = np.arange((cls == c).sum())
+        counts = np.bincount(cls)[cls]
+        held = rank_in_class < np.floor(counts * self.val_seen_fraction).astype(np.int64)
+        return np.sort(order[~held]), np.sort(order[held])
+
+    @property
+    def feature_dim(self) -> int:
+        return self.train_images.features.shape[1]
+
+    @property
+    def signature_dim(self) -> int:
+        return self.signatures.shape[1]
+
+    @property
+    def train_features(self) -> Tensor:
+        return self.train_images.features
+
+    @property
+    def train_labels(self) -> Tensor:
+        return self.train_images.labels
+
+    def train_dataloader(self) -> DataLoader:
+        return index_loader(self.train_images, self.batch_size, shuffle=True, seed=self.seed)
+
+    def _eval_loaders(self) -> list[DataLoader]:
+        return [
+            index_loader(self.eval_images[part], self.eval_batch_size, shuffle=False, seed=0)
+            for part in ("unseen", "seen")
+        ]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders() if self.split_mode == "val" else []
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if self.split_mode != "test":
+            raise DataError(
+                "data.split_mode=val evaluates on validation classes only; "
+                "set data.split_mode=test to evaluate on test_seen/test_unseen."
+            )
+        return self._eval_loaders()

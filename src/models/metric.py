@@ -1,0 +1,93 @@
+"""The bilinear/Mahalanobis metric between image features and class signatures (P2).
+
+``D(x, a) = ‖L (Wᵀx − a)‖²`` with ``W ∈ R^{d×k}``, ``L ∈ R^{r×k}`` and a threshold ``b``. This module
+holds only the math; the objective, optimiser and logging live in :mod:`src.models.system`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class BilinearMetric(nn.Module):
+    """Mahalanobis distance between projected images and class signatures.
+
+    Args:
+        feature_dim: d, the image feature dimension.
+        signature_dim: k, the class signature dimension.
+        rank: r ≤ k, the rank of ``M = LᵀL``; ``None`` means full rank (r = k).
+
+    Example:
+        >>> metric = BilinearMetric(feature_dim=4, signature_dim=3)
+        >>> metric.distances(torch.randn(5, 4), torch.randn(2, 3)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(self, feature_dim: int, signature_dim: int, rank: int | None = None) -> None:
+        super().__init__()
+        rank = signature_dim if rank is None else rank
+        if not 1 <= rank <= signature_dim:
+            raise ValueError(
+                f"model.rank={rank} is invalid: it must lie in [1, {signature_dim}] "
+                f"(the signature dimension k of this dataset)."
+            )
+        self.feature_dim, self.signature_dim, self.rank = feature_dim, signature_dim, rank
+        self.W = nn.Parameter(torch.zeros(feature_dim, signature_dim))
+        self.L = nn.Parameter(torch.eye(rank, signature_dim))
+        self.b = nn.Parameter(torch.ones(()))
+
+    def embed(self, features: Tensor) -> Tensor:
+        """Attribute prediction ``e(x) = Wᵀx`` (N × k)."""
+        return features @ self.W
+
+    def pair_distances(self, features: Tensor, signatures: Tensor) -> Tensor:
+        """``D(x_i, a_i)`` for aligned rows (N × d, N × k → N): the per-pair definition."""
+        return ((self.embed(features) - signatures) @ self.L.T).square().sum(-1)
+
+    def project_signatures(self, signatures: Tensor) -> Tensor:
+        """``Q = A Lᵀ`` (C × r)."""
+        return signatures @ self.L.T
+
+    def distances_from_projections(self, image_proj: Tensor, class_proj: Tensor) -> Tensor:
+        """All-pairs distances from ``P = XWLᵀ`` (N × r) and ``Q = ALᵀ`` (C × r), one matmul."""
+        sq = image_proj.square().sum(1, keepdim=True) + class_proj.square().sum(1)
+        return torch.addmm(sq, image_proj, class_proj.T, alpha=-2.0).clamp_min_(0.0)
+
+    def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
+        """All-pairs ``D`` (N × C), computed in chunks of ``chunk_size`` images."""
+        class_proj = self.project_signatures(signatures)
+        projection = self.W @ self.L.T  # d × r: one product per image instead of two
+        return torch.cat(
+            [
+                self.distances_from_projections(chunk @ projection, class_proj)
+                for chunk in features.split(chunk_size)
+            ]
+        )
+
+    @torch.no_grad()
+    def initialise(
+        self,
+        features: Tensor,
+        target_signatures: Tensor,
+        ridge: float = 1.0,
+        negative_signatures: Tensor | None = None,
+    ) -> None:
+        """Ridge initialisation of W (x → a_{y(x)}), L = I, b = median D of sampled pairs.
+
+        Args:
+            features: training images (N × d), already standardised.
+            target_signatures: the signature of each image's class (N × k).
+            ridge: the ridge penalty α in ``W = (XᵀX + αI)⁻¹ XᵀA``.
+            negative_signatures: signatures of a wrong class per image (N × k); when given, b is
+                the median over positive and negative pairs, so that it starts between the two.
+        """
+        x = features.double()
+        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+        weights = torch.linalg.solve(gram, x.T @ target_signatures.double())
+        self.W.copy_(weights.to(self.W.dtype))
+        self.L.copy_(torch.eye(self.rank, self.signature_dim))
+        pairs = self.pair_distances(features, target_signatures)
+        if negative_signatures is not None:
+            pairs = torch.cat([pairs, self.pair_distances(features, negative_signatures)])
+        self.b.copy_(pairs.median())

@@ -1,0 +1,176 @@
+"""The LightningModule: objective, optimiser, ZSL/GZSL metrics and logging around the metric."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from src.metrics import PerClassAccuracy, harmonic_mean, predict
+from src.models.metric import BilinearMetric
+from src.models.objective import metric_objective
+
+
+class MetricZSLSystem(L.LightningModule):
+    """Trains a :class:`BilinearMetric` on positive pairs and pool negatives.
+
+    The negative pool (``negative_pool``: image index → K dataset classes) is written by the
+    :class:`~src.callbacks.NegativePoolRefresh` callback; signatures and the seen/unseen classes
+    come from the datamodule at ``setup``.
+
+    Args:
+        feature_dim: d (given by the data).
+        signature_dim: k (given by the data).
+        rank: r, rank of the metric; ``null`` for r = k.
+        beta: β, sharpness of the generalised logistic loss.
+        attribute_weight: λ, weight of the attribute-prediction term.
+        negative_weight: w_neg, weight of the negative-pair term.
+        lr: Adam learning rate.
+        weight_decay: μ, applied to W and L (not to b).
+        ridge: ridge penalty of W's initialisation.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        signature_dim: int,
+        rank: int | None = None,
+        beta: float = 1.0,
+        attribute_weight: float = 0.1,
+        negative_weight: float = 1.0,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        ridge: float = 1.0,
+    ) -> None:
+        super().__init__()
+        for key, value, ok, allowed in (
+            ("model.beta", beta, beta > 0, "> 0"),
+            ("model.attribute_weight", attribute_weight, attribute_weight >= 0, "≥ 0"),
+            ("model.negative_weight", negative_weight, negative_weight >= 0, "≥ 0"),
+            ("model.lr", lr, lr > 0, "> 0"),
+            ("model.weight_decay", weight_decay, weight_decay >= 0, "≥ 0"),
+            ("model.ridge", ridge, ridge >= 0, "≥ 0"),
+        ):
+            if not ok:
+                raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
+        self.save_hyperparameters()
+        self.metric = BilinearMetric(feature_dim, signature_dim, rank)
+        self.negative_pool: Tensor | None = None
+        self._eval_metrics: torch.nn.ModuleDict | None = None
+
+    # ----------------------------------------------------------------------- data and init
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule
+        self.register_buffer("signatures", dm.signatures.clone(), persistent=False)
+        self.register_buffer("seen_classes", dm.seen_classes.clone(), persistent=False)
+        self.register_buffer("unseen_classes", dm.unseen_classes.clone(), persistent=False)
+        num_classes = len(dm.signatures)
+        self._eval_metrics = torch.nn.ModuleDict(
+            {
+                "zsl_unseen": PerClassAccuracy(num_classes, dm.unseen_classes),
+                "gzsl_unseen": PerClassAccuracy(num_classes, dm.unseen_classes),
+                "gzsl_seen": PerClassAccuracy(num_classes, dm.seen_classes),
+            }
+        )
+        if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
+            self.initialise_from(dm.train_features, dm.train_labels)
+
+    def initialise_from(self, features: Tensor, labels: Tensor) -> None:
+        """Ridge-initialise W, reset L, set b between positive and random negative distances."""
+        generator = torch.Generator().manual_seed(0)
+        seen = self.seen_classes.cpu()
+        offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
+        local = torch.searchsorted(seen, labels)
+        negatives = seen[(local + offset) % len(seen)]
+        self.metric.initialise(
+            features,
+            self.signatures.cpu()[labels],
+            ridge=self.hparams.ridge,
+            negative_signatures=self.signatures.cpu()[negatives],
+        )
+
+    # ---------------------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if self.negative_pool is None:
+            raise RuntimeError(
+                "No negative pool: add the NegativePoolRefresh callback (callbacks.negative_pool)."
+            )
+        features, labels = batch["features"], batch["labels"]
+        negatives = self.negative_pool[batch["index"]]
+        embedded = self.metric.embed(features)
+        # Image-major: project each image once, then score it against its positive and K negatives.
+        image_proj = embedded @ self.metric.L.T
+        class_proj = self.metric.project_signatures(self.signatures)
+        positive_d = (image_proj - class_proj[labels]).square().sum(-1)
+        negative_d = (image_proj[:, None, :] - class_proj[negatives]).square().sum(-1)
+        attribute_error = (embedded - self.signatures[labels]).square().sum(-1)
+        parts = metric_objective(
+            positive_d,
+            negative_d,
+            self.metric.b,
+            attribute_error,
+            beta=self.hparams.beta,
+            negative_weight=self.hparams.negative_weight,
+            attribute_weight=self.hparams.attribute_weight,
+        )
+        self.log_dict(
+            {f"train/{name}": value for name, value in parts.items()},
+            on_step=False,
+            on_epoch=True,
+            prog_bar=False,
+            batch_size=len(labels),
+        )
+        self.log("train/threshold", self.metric.b, on_step=False, on_epoch=True)
+        return parts["loss"]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        decayed = [self.metric.W, self.metric.L]
+        return torch.optim.Adam(
+            [
+                {"params": decayed, "weight_decay": self.hparams.weight_decay},
+                {"params": [self.metric.b], "weight_decay": 0.0},
+            ],
+            lr=self.hparams.lr,
+        )
+
+    # -------------------------------------------------------------------------- evaluation
+    def class_distances(self, features: Tensor) -> Tensor:
+        """D of every image to every class of the dataset (N × C)."""
+        return self.metric.distances(features, self.signatures)
+
+    def _eval_step(self, batch: dict[str, Tensor], dataloader_idx: int) -> None:
+        distances = self.class_distances(batch["features"])
+        labels = batch["labels"]
+        candidates = torch.cat([self.seen_classes, self.unseen_classes])
+        gzsl_preds = predict(distances, candidates)
+        if dataloader_idx == 0:  # unseen images
+            self._eval_metrics["zsl_unseen"].update(predict(distances, self.unseen_classes), labels)
+            self._eval_metrics["gzsl_unseen"].update(gzsl_preds, labels)
+        else:  # seen images
+            self._eval_metrics["gzsl_seen"].update(gzsl_preds, labels)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        m = self._eval_metrics
+        zsl = m["zsl_unseen"].compute()
+        unseen, seen = m["gzsl_unseen"].compute(), m["gzsl_seen"].compute()
+        values = {
+            f"{stage}/zsl_acc": zsl,
+            f"{stage}/gzsl_s": seen,
+            f"{stage}/gzsl_u": unseen,
+            f"{stage}/gzsl_H": harmonic_mean(seen, unseen),
+        }
+        self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=True, sync_dist=False)
+        for metric in m.values():
+            metric.reset()
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0):
+        self._eval_step(batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0):
+        self._eval_step(batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")

@@ -1,0 +1,77 @@
+"""Train a metric ZSL model: ``python -m src.train +experiment=hard_neg [overrides]``.
+
+compose config → seed → data → model → callbacks, loggers, trainer → fit → evaluate once →
+``metrics.json``. Selection uses validation metrics only: in ``split_mode=val`` the best
+validation checkpoint is re-evaluated; in ``split_mode=test`` the final epoch is tested once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+from src.utils.run import (
+    instantiate_group,
+    print_config,
+    print_results,
+    scalar_metrics,
+    seed_run,
+    task_wrapper,
+    write_metrics,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_GROUPS = ("data", "model", "miner", "callbacks", "logger", "trainer", "paths", "seed")
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job described by ``cfg``; return its final metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if cfg.get("print_config"):
+        print_config(cfg, CONFIG_GROUPS)
+    seed_run(cfg.seed)
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")  # the model's shapes come from the data
+    model = hydra.utils.instantiate(
+        cfg.model, feature_dim=datamodule.feature_dim, signature_dim=datamodule.signature_dim
+    )
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_metrics = scalar_metrics(trainer.callback_metrics)
+
+    if datamodule.split_mode == "val":
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+        log.info("Evaluating the checkpoint selected on validation: %s", best or "final weights")
+        trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+    else:
+        trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {**fit_metrics, **scalar_metrics(trainer.callback_metrics)}
+    path = write_metrics(metrics, output_dir)
+    stage = datamodule.split_mode
+    print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, str(path))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train.yaml")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    selected = cfg.get("optimized_metric")
+    return metrics.get(selected) if selected else None
+
+
+if __name__ == "__main__":
+    main()

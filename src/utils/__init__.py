@@ -1,0 +1,1 @@
+"""Helpers of the entry points: environment, config resolvers, instantiation, outputs."""

@@ -1,0 +1,50 @@
+"""Environment set-up shared by every entry point: ``.env`` and OmegaConf resolvers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+
+from dotenv import find_dotenv, load_dotenv
+from omegaconf import OmegaConf
+
+
+def load_env() -> None:
+    """Load ``.env`` from the working directory upwards; variables already set win."""
+    path = find_dotenv(usecwd=True)
+    if path:
+        load_dotenv(path, override=False)
+    os.environ.setdefault("WANDB_MODE", "offline")
+
+
+def _monitor_if_validating(metric: str, split_mode: str) -> str | None:
+    # Selection uses validation metrics only: in test mode nothing is monitored.
+    return metric if split_mode == "val" else None
+
+
+def register_resolvers() -> None:
+    """Resolvers used in ``conf/``; safe to call more than once."""
+    resolvers = {
+        "monitor_if_val": (_monitor_if_validating, False),
+        # A short random tag, cached per config, so that two runs started in the same
+        # second never share an output folder.
+        "run_tag": (lambda: secrets.token_hex(3), True),
+    }
+    for name, (fn, cache) in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=cache)
+
+
+def quiet_known_warnings() -> None:
+    """Silence warnings that are expected by design and only bury the useful output."""
+    # test mode has no validation loop: its empty val_dataloader list is intended.
+    warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # batches are index-gathered tensors; Lightning cannot infer their size and need not.
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+load_env()
+register_resolvers()
+quiet_known_warnings()

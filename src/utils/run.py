@@ -1,0 +1,94 @@
+"""Instantiation of config groups, clean-up around a job, and the outputs every job writes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every entry with a ``_target_`` of a group (callbacks, loggers)."""
+    if not cfg:
+        return []
+    nodes = [node for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [hydra.utils.instantiate(node) for node in nodes]
+
+
+def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
+    """Run a job; on failure record the error in its folder; always close loggers (W&B)."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> dict[str, float]:
+        output_dir = Path(cfg.paths.output_dir)
+        try:
+            return task(cfg)
+        except Exception:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "failure.txt").write_text(traceback.format_exc())
+            log.error("Job failed; the error is in %s", output_dir / "failure.txt")
+            raise
+        finally:
+            _finish_wandb()
+
+    return wrapped
+
+
+def _finish_wandb() -> None:
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - wandb is a dependency
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Plain floats of a Lightning metrics dict, sorted by key."""
+    return {k: float(v) for k, v in sorted(metrics.items())}
+
+
+def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
+    """Write ``metrics.json`` (flat ``split/name`` keys) and return its path."""
+    path = Path(output_dir) / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
+    return path
+
+
+def print_results(metrics: dict[str, float], title: str) -> None:
+    """Print the final results as a table."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, "nan" if math.isnan(value) else f"{value:.4f}")
+    Console().print(table)
+
+
+def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:
+    """Print the composed config as a tree, one branch per group."""
+    tree = Tree("config", guide_style="dim")
+    for group in groups:
+        if group in cfg:
+            node = cfg[group]
+            text = OmegaConf.to_yaml(node, resolve=False) if isinstance(node, DictConfig) else str(node)
+            tree.add(f"[bold]{group}[/bold]").add(text.rstrip())
+    Console().print(tree)
+
+
+def seed_run(seed: int) -> None:
+    L.seed_everything(seed, workers=True)
