@@ -121,6 +121,8 @@ class NegativePoolRefresh(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.pool = state_dict["pool"]
         self.last_refresh_epoch = state_dict["last_refresh_epoch"]
+        # A resumed run continues the pools of the run it resumes.
+        self.seed = state_dict.get("seed", self.seed)
 
 
 def changed_fraction(previous: Tensor | None, current: Tensor) -> float:

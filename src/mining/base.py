@@ -95,8 +95,8 @@ def _check(key: str, value: float, ok: bool, allowed: str) -> None:
         raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
 
 
-def check_temperature(temperature: float) -> float:
-    _check("miner.temperature", temperature, temperature > 0, "> 0")
+def check_temperature(temperature: float, key: str = "miner.temperature") -> float:
+    _check(key, temperature, temperature > 0, "> 0")
     return float(temperature)
 
 
@@ -112,7 +112,10 @@ def sample_without_replacement(
         log_weights.shape, generator=generator, device=log_weights.device, dtype=log_weights.dtype
     )
     gumbel = -torch.log(-torch.log(uniform.clamp_(1e-12, 1.0 - 1e-7)))
-    keys = log_weights.clamp_min(_FLOOR) + gumbel
+    # Shift each row so its largest candidate weight is 0: the floor then only affects classes
+    # e^-10000 times less likely than the best one, whatever the scale of the weights.
+    shift = log_weights.masked_fill(inputs.positive_mask, _MASKED).amax(1, keepdim=True)
+    keys = (log_weights - shift).clamp_min(_FLOOR) + gumbel
     return keys.masked_fill_(inputs.positive_mask, _MASKED).topk(k, dim=1).indices
 
 

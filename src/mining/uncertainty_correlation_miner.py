@@ -27,7 +27,9 @@ class UncertaintyCorrelationMiner(NegativeMiner):
     ) -> None:
         super().__init__(**kwargs)
         self.temperature = check_temperature(temperature)
-        self.correlation_temperature = check_temperature(correlation_temperature)
+        self.correlation_temperature = check_temperature(
+            correlation_temperature, "miner.correlation_temperature"
+        )
 
     def select(self, inputs: MiningInputs, generator: torch.Generator) -> Tensor:
         log_weights = uncertainty_log_weights(inputs, self.temperature)

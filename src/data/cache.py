@@ -1,0 +1,82 @@
+"""A disk cache of parsed arrays, so that slow parsing happens once per content and options.
+
+An entry is one ``.npz`` file named by the SHA-1 of the source files' bytes and of the parsing
+options: editing a source file or changing an option makes a new entry, so an entry is never
+stale. Entries are never deleted automatically; removing the cache folder is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the meaning of cached arrays changes, so that old entries are no longer found.
+CACHE_FORMAT = 1
+
+
+def file_sha1(path: Path) -> str:
+    """SHA-1 of a file's bytes, read in chunks so that large feature files fit in memory."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(sources: Sequence[Path], options: Mapping[str, Any]) -> str:
+    """SHA-1 of the sources' contents (and names) and of the JSON-encoded options."""
+    payload = {
+        "format": CACHE_FORMAT,
+        "options": options,
+        "sources": [[Path(p).name, file_sha1(Path(p))] for p in sources],
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def cached_arrays(
+    cache_dir: str | Path | None,
+    name: str,
+    sources: Sequence[Path],
+    options: Mapping[str, Any],
+    build: Callable[[], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """Return ``build()``, from ``cache_dir`` when an entry for these sources and options exists.
+
+    Args:
+        cache_dir: the cache folder; ``None`` disables caching.
+        name: prefix of the entry's file name (e.g. the dataset), for people browsing the folder.
+        sources: the files ``build`` reads; their bytes are part of the key.
+        options: everything else that changes ``build``'s result (JSON-serialisable).
+        build: parses the sources; returns named arrays (no object arrays).
+    """
+    if cache_dir is None:
+        return build()
+    folder = Path(cache_dir).expanduser()
+    path = folder / f"{name}-{cache_key(sources, options)[:20]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {key: stored[key] for key in stored.files}
+            log.info("Loaded %s from the cache %s", name, path)
+            return arrays
+        except (OSError, ValueError, EOFError) as err:
+            # A half-written or damaged entry is rebuilt rather than trusted.
+            log.warning("Ignoring the unreadable cache entry %s (%s); rebuilding it", path, err)
+    arrays = build()
+    folder.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so that a concurrent reader never sees a partial entry.
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+        np.savez(handle, **arrays)
+    os.replace(handle.name, path)
+    log.info("Cached %s in %s", name, path)
+    return arrays

@@ -1,0 +1,195 @@
+"""The xlsa17 benchmarks (AWA1, AWA2, CUB, SUN, APY) of Xian et al., "The Good, the Bad and the Ugly".
+
+A dataset folder holds ``att_splits.mat`` (class names, signatures, 1-based split indices) and a
+feature file such as ``res101.mat`` (``features`` d × N or N × d, ``labels`` N × 1, 1-based).
+The helpers for ``att_splits.mat`` are shared with :mod:`src.data.apy_annotations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from src.data.arrays import DataError, ZSLArrays
+from src.data.base import ZSLDataModule
+from src.data.cache import cached_arrays
+from src.data.mat_files import (
+    cell_strings,
+    class_indices,
+    dataset_folder,
+    load_mat,
+    one_based_indices,
+    require_file,
+)
+from src.data.text_signatures import text_signatures
+
+SIGNATURES = ("att", "original_att", "text")
+VAL_SPLITS = (1, 2, 3)
+GBU_KEYS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
+
+
+def check_options(signatures: str, val_split: int) -> None:
+    """Reject invalid ``data.signatures`` / ``data.val_split`` values before any file is read."""
+    if signatures not in SIGNATURES:
+        raise ValueError(f"data.signatures='{signatures}' is invalid: use one of {SIGNATURES}.")
+    if val_split not in VAL_SPLITS:
+        raise ValueError(f"data.val_split={val_split} is invalid: use one of {VAL_SPLITS}.")
+
+
+def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str]]:
+    """(path, contents, class names) of ``folder/att_splits.mat``, with the keys we need."""
+    path = folder / "att_splits.mat"
+    keys = ["allclasses_names", *GBU_KEYS] + ([] if signatures == "text" else [signatures])
+    mat = load_mat(path, keys)
+    return path, mat, cell_strings(mat, path, "allclasses_names")
+
+
+def fill_missing_attributes(values: np.ndarray) -> np.ndarray:
+    """Replace −1 (AWA's "missing" in ``original_att``, k × C) by the attribute's mean over the
+    classes where it is known, so that a missing value reads as "typical" rather than "absent"."""
+    missing = values == -1
+    if not missing.any():
+        return values
+    means = np.nanmean(np.where(missing, np.nan, values), axis=1, keepdims=True)
+    return np.where(missing, means, values)
+
+
+def class_signatures(
+    mat: dict, path: Path, kind: str, class_names: Sequence[str], cache_dir: str | Path | None
+) -> np.ndarray:
+    """C × k signatures: ``att`` or ``original_att`` (k × C in the file), or ``text`` embeddings."""
+    if kind == "text":
+        return text_signatures(class_names, cache_dir)
+    values = np.asarray(mat[kind], dtype=np.float64)
+    if values.ndim != 2:
+        raise DataError(f"{path}: key '{kind}' must be a k × C matrix, got shape {values.shape}.")
+    if kind == "original_att":
+        values = fill_missing_attributes(values)
+    return values.T
+
+
+def gbu_splits(mat: dict, path: Path, num_images: int, what: str) -> dict[str, np.ndarray]:
+    """0-based ``trainval``, ``test_seen`` and ``test_unseen`` image indices."""
+    return {
+        key.removesuffix("_loc"): one_based_indices(mat[key], path, key, num_images, what)
+        for key in GBU_KEYS
+    }
+
+
+def validation_splits(
+    mat: dict,
+    path: Path,
+    class_names: Sequence[str],
+    val_split: int,
+    labels: np.ndarray,
+    trainval: np.ndarray,
+    what: str,
+) -> dict[str, np.ndarray]:
+    """0-based ``train`` and ``val`` image indices of validation split ``val_split`` (K).
+
+    K = 1 uses the file's own ``train_loc``/``val_loc`` when it has them (AWA1, AWA2 and SUN
+    do). Otherwise the split is rebuilt from ``trainclassesK.txt``/``valclassesK.txt`` beside
+    the file: the ``trainval`` images whose class is listed.
+    """
+    if val_split == 1 and "train_loc" in mat and "val_loc" in mat:
+        num_images = len(labels)
+        return {
+            part: one_based_indices(mat[f"{part}_loc"], path, f"{part}_loc", num_images, what)
+            for part in ("train", "val")
+        }
+    splits = {}
+    for part in ("train", "val"):
+        list_path = path.parent / f"{part}classes{val_split}.txt"
+        listed = trainval[np.isin(labels[trainval], class_indices(list_path, class_names))]
+        if listed.size == 0:
+            raise DataError(
+                f"{list_path}: no trainval_loc image of {path} belongs to the listed classes; "
+                "the class list and att_splits.mat must come from the same release."
+            )
+        splits[part] = listed
+    return splits
+
+
+def read_features(path: Path) -> dict[str, np.ndarray]:
+    """``features`` as N × d float32 and the raw ``labels`` of a res101.mat-style file.
+
+    The release stores d × N; N × d is accepted too. The orientation is the one whose image
+    axis matches the number of labels (d × N when both do).
+    """
+    mat = load_mat(path, ("features", "labels"))
+    labels = np.asarray(mat["labels"]).reshape(-1)
+    features = np.asarray(mat["features"])
+    if features.ndim != 2:
+        raise DataError(f"{path}: 'features' must be a 2-D array, got shape {features.shape}.")
+    if features.shape[1] == len(labels):
+        features = features.T
+    elif features.shape[0] != len(labels):
+        raise DataError(
+            f"{path}: 'features' has shape {features.shape} but 'labels' has {len(labels)} "
+            "entries; they must describe the same images (features d × N or N × d)."
+        )
+    return {"features": np.ascontiguousarray(features, dtype=np.float32), "labels": labels}
+
+
+class Xlsa17DataModule(ZSLDataModule):
+    """``data=awa1|awa2|cub|sun|apy``: an xlsa17 benchmark with its image features.
+
+    Args:
+        dataset: folder of the dataset under ``data_dir`` (``AWA1``, ``AWA2``, ``CUB``, ``SUN``,
+            ``APY``).
+        data_dir: the data root (``ZSL_DATA_DIR``).
+        cache_dir: where parsed features are cached; ``None`` disables the cache.
+        feature_file: the feature file, relative to the dataset folder (or absolute).
+        signatures: ``att`` (the release's normalised signatures), ``original_att`` (raw
+            attributes; AWA's −1 "missing" values become the attribute's mean over the classes
+            where it is known) or ``text`` (class-name embeddings, see
+            :mod:`src.data.text_signatures`).
+        val_split: K of ``trainclassesK.txt``/``valclassesK.txt`` for ``split_mode=val``.
+        **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        data_dir: str | None = None,
+        cache_dir: str | None = None,
+        feature_file: str = "res101.mat",
+        signatures: str = "att",
+        val_split: int = 1,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_options(signatures, val_split)
+        self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
+        self.feature_file, self.signatures, self.val_split = feature_file, signatures, val_split
+
+    def load_arrays(self) -> ZSLArrays:
+        folder = dataset_folder(self.data_dir, self.dataset)
+        att_path, mat, names = read_att_splits(folder, self.signatures)
+        feature_path = require_file(folder / self.feature_file)
+        raw = cached_arrays(
+            self.cache_dir,
+            f"{self.dataset}-{feature_path.stem}",
+            sources=[feature_path],
+            options={"parser": "xlsa17_features"},
+            build=lambda: read_features(feature_path),
+        )
+        labels = one_based_indices(
+            raw["labels"], feature_path, "labels", len(names), f"classes in {att_path}"
+        )
+        what = f"images in {feature_path}"
+        splits = gbu_splits(mat, att_path, len(labels), what)
+        if self.split_mode == "val":
+            splits |= validation_splits(
+                mat, att_path, names, self.val_split, labels, splits["trainval"], what
+            )
+        return ZSLArrays(
+            raw["features"],
+            labels,
+            class_signatures(mat, att_path, self.signatures, names, self.cache_dir),
+            names,
+            splits,
+            source=f"{self.dataset} ({feature_path}, {att_path.name})",
+        )
