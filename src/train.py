@@ -56,13 +56,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if datamodule.split_mode == "val":
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         log.info("Evaluating the checkpoint selected on validation: %s", best or "final weights")
-        trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        # A separate trainer without loggers: the per-epoch validation curve stays as trained.
+        evaluator = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+        evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        final = scalar_metrics(evaluator.callback_metrics)
     else:
         trainer.test(model, datamodule=datamodule, verbose=False)
-    metrics = {**fit_metrics, **scalar_metrics(trainer.callback_metrics)}
+        final = scalar_metrics(trainer.callback_metrics)
+    metrics = {**fit_metrics, **final}
     path = write_metrics(metrics, output_dir)
     stage = datamodule.split_mode
-    print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, str(path))
+    print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics
 
 

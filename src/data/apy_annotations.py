@@ -1,4 +1,4 @@
-"""aPascal/aYahoo object annotations (Farhadi et al., CVPR 2009) as features, on the xlsa17 APY split.
+"""aPascal/aYahoo object annotations (Farhadi et al., CVPR 2009) as features, on xlsa17 APY.
 
 ``APY/attribute_data/{apascal_train,apascal_test,ayahoo_test}.txt`` hold one object per line,
 ``image class xmin ymin xmax ymax a1 … a64`` with 0/1 attributes. Concatenated in that order
@@ -33,7 +33,7 @@ ATTRIBUTE_START = 6
 
 
 def parse_annotations(paths: Sequence[Path], class_names: Sequence[str]) -> dict[str, np.ndarray]:
-    """``features`` (N × 64 float32) and 0-based ``labels`` of the objects of ``paths``, in order."""
+    """``features`` (N × 64, float32) and 0-based ``labels`` of the objects in ``paths``."""
     index = {name: i for i, name in enumerate(class_names)}
     columns = ATTRIBUTE_START + NUM_ATTRIBUTES
     labels: list[int] = []
@@ -47,7 +47,7 @@ def parse_annotations(paths: Sequence[Path], class_names: Sequence[str]) -> dict
             if len(fields) != columns:
                 raise DataError(
                     f"{where}: {len(fields)} columns, expected {columns} (image class xmin ymin "
-                    f"xmax ymax a1 … a{NUM_ATTRIBUTES}); replace the file with the original release."
+                    f"xmax ymax a1 … a{NUM_ATTRIBUTES}); replace the file with the original one."
                 )
             if fields[1] not in index:
                 raise DataError(

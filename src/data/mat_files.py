@@ -45,7 +45,7 @@ def load_mat(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     require_file(path)
     try:
         mat = scipy.io.loadmat(str(path))
-    except Exception as err:  # scipy raises many types (ValueError, MatReadError, ...) on non-MAT bytes
+    except Exception as err:  # scipy raises several exception types for non-MAT bytes
         raise DataError(
             f"{path}: not a MAT file scipy can read ({type(err).__name__}: {err}); "
             "replace it with the original file of the release."
@@ -60,7 +60,9 @@ def load_mat(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     return mat
 
 
-def one_based_indices(values: np.ndarray, path: Path, key: str, upper: int, what: str) -> np.ndarray:
+def one_based_indices(
+    values: np.ndarray, path: Path, key: str, upper: int, what: str
+) -> np.ndarray:
     """Convert a vector of 1-based indices in ``[1, upper]`` to 0-based ``int64``.
 
     Args:

@@ -21,7 +21,7 @@ INSTALL_HINT = "pip install -e '.[text]'"
 
 
 def normalise_class_name(name: str) -> str:
-    """``"002.Laysan_Albatross"`` → ``"Laysan Albatross"``, ``"grizzly+bear"`` → ``"grizzly bear"``."""
+    """``002.Laysan_Albatross`` → ``Laysan Albatross``; ``grizzly+bear`` → ``grizzly bear``."""
     name = re.sub(r"^\d+\.", "", name.strip())  # CUB's numeric prefix carries no meaning
     return " ".join(name.replace("_", " ").replace("+", " ").split())
 

@@ -1,4 +1,4 @@
-"""The xlsa17 benchmarks (AWA1, AWA2, CUB, SUN, APY) of Xian et al., "The Good, the Bad and the Ugly".
+"""The xlsa17 benchmarks (AWA1, AWA2, CUB, SUN, APY) of Xian et al. ("the Good, the Bad, the Ugly").
 
 A dataset folder holds ``att_splits.mat`` (class names, signatures, 1-based split indices) and a
 feature file such as ``res101.mat`` (``features`` d × N or N × d, ``labels`` N × 1, 1-based).

@@ -69,14 +69,16 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     return path
 
 
-def print_results(metrics: dict[str, float], title: str) -> None:
-    """Print the final results as a table."""
-    table = Table(title=title)
+def print_results(metrics: dict[str, float], path: Path) -> None:
+    """Print the final results as a table, and where they were written."""
+    table = Table(title="Results")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
         table.add_row(key, "nan" if math.isnan(value) else f"{value:.4f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(f"Metrics written to {path}", soft_wrap=True)
 
 
 def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:

@@ -1,0 +1,141 @@
+"""End-to-end training runs: the CLI, outputs, accuracy bars, evaluation, bad configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra_utils import QUIET, compose_config
+
+from src.eval import evaluate
+from src.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANCE = 1 / 10  # 10 unseen classes in the default data
+
+
+@pytest.fixture(scope="module")
+def hard_neg_run(tmp_path_factory) -> tuple[Path, dict[str, float]]:
+    """The default experiment, exactly as configured (test mode)."""
+    out = tmp_path_factory.mktemp("hard_neg") / "run"
+    return out, train(compose_config([*QUIET, "+experiment=hard_neg"], out))
+
+
+def test_default_experiment_clears_the_accuracy_bar(hard_neg_run, tmp_path):
+    _, metrics = hard_neg_run
+    untrained = train(compose_config([*QUIET, "trainer.max_epochs=0"], tmp_path / "init"))
+    assert metrics["test/zsl_acc"] >= 3 * CHANCE
+    assert metrics["test/zsl_acc"] >= 0.85
+    assert metrics["test/zsl_acc"] >= untrained["test/zsl_acc"] + 0.10
+    assert metrics["test/gzsl_H"] >= untrained["test/gzsl_H"] + 0.20
+    for key in ("test/gzsl_s", "test/gzsl_u"):
+        assert 0.0 < metrics[key] <= 1.0
+
+
+def test_run_writes_metrics_config_checkpoints_and_csv(hard_neg_run):
+    out, metrics = hard_neg_run
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == pytest.approx(metrics)
+    assert {"test/zsl_acc", "test/gzsl_s", "test/gzsl_u", "test/gzsl_H"} <= set(saved)
+    assert "uncertainty_correlation" in (out / "config.yaml").read_text().lower() or (
+        "UncertaintyCorrelationMiner" in (out / "config.yaml").read_text()
+    )
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    rows = list(csv.DictReader((out / "csv" / "metrics.csv").open()))
+    epochs = {row["epoch"] for row in rows if row.get("train/loss")}
+    assert len(epochs) == 20
+    assert any(row.get("pool/mean_d_neg") for row in rows)
+
+
+def test_eval_reproduces_the_test_metrics_from_the_checkpoint(hard_neg_run, tmp_path):
+    out, metrics = hard_neg_run
+    ckpt = out / "checkpoints" / "last.ckpt"
+    cfg = compose_config([f"ckpt_path={ckpt}"], tmp_path / "eval", config_name="eval")
+    evaluated = evaluate(cfg)
+    for key in ("test/zsl_acc", "test/gzsl_s", "test/gzsl_u", "test/gzsl_H"):
+        assert evaluated[key] == pytest.approx(metrics[key], abs=1e-6)
+    assert (tmp_path / "eval" / "metrics.json").is_file()
+
+
+def test_eval_rejects_a_checkpoint_of_other_shapes(hard_neg_run, tmp_path):
+    out, _ = hard_neg_run
+    ckpt = out / "checkpoints" / "last.ckpt"
+    cfg = compose_config(
+        [f"ckpt_path={ckpt}", "data.generator.feature_dim=32"], tmp_path / "e", config_name="eval"
+    )
+    with pytest.raises(ValueError, match="feature_dim=256.*feature_dim=32"):
+        evaluate(cfg)
+
+
+def test_validation_mode_selects_on_validation_and_reports_val_metrics(tmp_path):
+    out = tmp_path / "val"
+    metrics = train(
+        compose_config(
+            [*QUIET, "+experiment=hard_neg", "data.split_mode=val", "trainer.max_epochs=4"], out
+        )
+    )
+    assert {"val/zsl_acc", "val/gzsl_s", "val/gzsl_u", "val/gzsl_H"} <= set(metrics)
+    assert not any(key.startswith("test/") for key in metrics)
+    best = [p.name for p in (out / "checkpoints").glob("epoch_*.ckpt")]
+    assert len(best) == 1
+    rows = list(csv.DictReader((out / "csv" / "metrics.csv").open()))
+    val_epochs = [int(r["epoch"]) for r in rows if r.get("val/zsl_acc")]
+    assert sorted(set(val_epochs)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("miner.num_negatives=40", r"miner.num_negatives=40 .*≤ 39"),
+        ("model.rank=86", r"model.rank=86 .*\[1, 85\]"),
+        ("model.lr=-1", r"model.lr=-1"),
+        ("miner.temperature=0", r"miner.temperature=0"),
+        ("data.split_mode=train", r"data.split_mode='train'"),
+    ],
+)
+def test_bad_values_stop_before_training_with_a_message(override, message, tmp_path):
+    out = tmp_path / "run"
+    cfg = compose_config([*QUIET, "+experiment=hard_neg", override], out)
+    with pytest.raises(Exception, match=message):
+        train(cfg)
+    assert not (out / "checkpoints").exists()
+    assert message.split("=")[0].replace("\\", "") in (out / "failure.txt").read_text()
+
+
+def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "src.train", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_cli_hard_neg_runs_as_documented(tmp_path):
+    result = run_cli(
+        ["+experiment=hard_neg", "trainer.max_epochs=2", f"paths.log_dir={tmp_path}"], cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 1
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["test/zsl_acc"] > 3 * CHANCE
+    assert (runs[0] / ".hydra" / "config.yaml").is_file()
+    assert "test/zsl_acc" in result.stdout
+
+
+@pytest.mark.slow
+def test_cli_unknown_miner_fails_with_the_available_options(tmp_path):
+    result = run_cli(["+experiment=hard_neg", "miner=nope", f"paths.log_dir={tmp_path}"], ROOT)
+    assert result.returncode != 0
+    assert "miner/nope" in result.stderr
+    assert "hardest" in result.stderr  # Hydra lists the available options
