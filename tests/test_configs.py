@@ -12,7 +12,17 @@ from hydra_utils import CONF_DIR, QUIET, compose_config
 from src.mining import NegativeMiner
 
 CONF = Path(CONF_DIR)
-GROUPS = ["data", "model", "miner", "callbacks", "logger", "trainer", "paths", "hydra", "experiment"]
+GROUPS = [
+    "data",
+    "model",
+    "miner",
+    "callbacks",
+    "logger",
+    "trainer",
+    "paths",
+    "hydra",
+    "experiment",
+]
 
 
 def options(group: str) -> list[str]:

@@ -68,7 +68,7 @@ def test_eval_rejects_a_checkpoint_of_other_shapes(hard_neg_run, tmp_path):
     cfg = compose_config(
         [f"ckpt_path={ckpt}", "data.generator.feature_dim=32"], tmp_path / "e", config_name="eval"
     )
-    with pytest.raises(ValueError, match="feature_dim=256.*feature_dim=32"):
+    with pytest.raises(ValueError, match=r"feature_dim=256.*feature_dim=32"):
         evaluate(cfg)
 
 

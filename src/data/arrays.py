@@ -38,7 +38,9 @@ class ZSLArrays:
         self.features = np.asarray(self.features)
         self.labels = np.asarray(self.labels).reshape(-1).astype(np.int64)
         self.signatures = np.asarray(self.signatures, dtype=np.float32)
-        self.splits = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in self.splits.items()}
+        self.splits = {
+            k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in self.splits.items()
+        }
         self.check()
 
     @property
@@ -49,7 +51,9 @@ class ZSLArrays:
         """Raise :class:`DataError` naming the first inconsistency found."""
         src, n = self.source, len(self.features)
         if self.features.ndim != 2:
-            raise DataError(f"{src}: features must be a 2-D array, got shape {self.features.shape}.")
+            raise DataError(
+                f"{src}: features must be a 2-D array, got shape {self.features.shape}."
+            )
         if len(self.labels) != n:
             raise DataError(
                 f"{src}: {n} feature rows but {len(self.labels)} labels; "

@@ -53,12 +53,18 @@ class ZSLDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if split_mode not in SPLIT_MODES:
-            raise ValueError(f"data.split_mode='{split_mode}' is invalid: use one of {SPLIT_MODES}.")
+            raise ValueError(
+                f"data.split_mode='{split_mode}' is invalid: use one of {SPLIT_MODES}."
+            )
         if not 0.0 < val_seen_fraction < 1.0:
             raise ValueError(
                 f"data.val_seen_fraction={val_seen_fraction} is invalid: it must lie in (0, 1)."
             )
-        self.split_mode, self.batch_size, self.eval_batch_size = split_mode, batch_size, eval_batch_size
+        self.split_mode, self.batch_size, self.eval_batch_size = (
+            split_mode,
+            batch_size,
+            eval_batch_size,
+        )
         self.standardise, self.l2_signatures = standardise, l2_signatures
         self.val_seen_fraction, self.seed = val_seen_fraction, seed
         self.arrays: ZSLArrays | None = None

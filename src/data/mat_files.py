@@ -47,7 +47,8 @@ def load_mat(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
         mat = scipy.io.loadmat(str(path))
     except Exception as err:  # scipy raises several exception types for non-MAT bytes
         raise DataError(
-            f"{path}: not a MAT file scipy can read ({type(err).__name__}: {err}); "
+            f"{path}: not a MAT file scipy can read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); "
             "replace it with the original file of the release."
         ) from err
     found = sorted(k for k in mat if not k.startswith("__"))

@@ -18,15 +18,15 @@ from src.data.base import ZSLDataModule
 
 def make_synthetic_arrays(
     num_groups: int = 5,
-    classes_per_group: int = 10,
+    classes_per_group: int = 12,
     unseen_per_group: int = 2,
     val_per_group: int = 2,
     coarse_dims: int = 60,
     fine_dims: int = 25,
-    num_flips: int = 4,
+    num_flips: int = 3,
     feature_dim: int = 256,
     images_per_class: int = 150,
-    fine_gain: float = 0.5,
+    fine_gain: float = 0.4,
     instance_noise: float = 0.35,
     feature_noise: float = 0.5,
     test_seen_fraction: float = 0.2,

@@ -47,8 +47,11 @@ def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str
 
 
 def fill_missing_attributes(values: np.ndarray) -> np.ndarray:
-    """Replace −1 (AWA's "missing" in ``original_att``, k × C) by the attribute's mean over the
-    classes where it is known, so that a missing value reads as "typical" rather than "absent"."""
+    """Replace AWA's −1 ("missing") in ``original_att`` (k × C) by the attribute's class mean.
+
+    The mean runs over the classes where the attribute is known, so that a missing value reads
+    as "typical" rather than as "absent" (0) or as an impossible negative strength.
+    """
     missing = values == -1
     if not missing.any():
         return values
@@ -90,8 +93,9 @@ def validation_splits(
     """0-based ``train`` and ``val`` image indices of validation split ``val_split`` (K).
 
     K = 1 uses the file's own ``train_loc``/``val_loc`` when it has them (AWA1, AWA2 and SUN
-    do). Otherwise the split is rebuilt from ``trainclassesK.txt``/``valclassesK.txt`` beside
-    the file: the ``trainval`` images whose class is listed.
+    do; in the release they also hold the ``test_seen`` images of their classes). Otherwise the
+    split is rebuilt from ``trainclassesK.txt``/``valclassesK.txt`` beside the file: the
+    ``trainval`` images whose class is listed.
     """
     if val_split == 1 and "train_loc" in mat and "val_loc" in mat:
         num_images = len(labels)

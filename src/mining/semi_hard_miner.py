@@ -19,6 +19,6 @@ class SemiHardMiner(NegativeMiner):
         d = inputs.distances
         positive = d.gather(1, inputs.positives[:, None])
         beyond = d > positive
-        # Semi-hard classes rank by distance; violators rank after all of them, nearest to D_pos first.
+        # Semi-hard classes rank by distance; violators after all of them, nearest D_pos first.
         keys = torch.where(beyond, d - positive, (positive - d) + d.amax(1, keepdim=True) + 1.0)
         return smallest_excluding_positive(keys, inputs, self.num_negatives)

@@ -1,7 +1,8 @@
 """The bilinear/Mahalanobis metric between image features and class signatures (P2).
 
-``D(x, a) = ‖L (Wᵀx − a)‖²`` with ``W ∈ R^{d×k}``, ``L ∈ R^{r×k}`` and a threshold ``b``. This module
-holds only the math; the objective, optimiser and logging live in :mod:`src.models.system`.
+``D(x, a) = ‖L (Wᵀx − a)‖²`` with ``W ∈ R^{d×k}``, ``L ∈ R^{r×k}`` and a threshold ``b``.
+This module holds only the math; the objective, optimiser and logging live in
+:mod:`src.models.system`.
 """
 
 from __future__ import annotations

@@ -87,7 +87,11 @@ def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:
     for group in groups:
         if group in cfg:
             node = cfg[group]
-            text = OmegaConf.to_yaml(node, resolve=False) if isinstance(node, DictConfig) else str(node)
+            text = (
+                OmegaConf.to_yaml(node, resolve=False)
+                if isinstance(node, DictConfig)
+                else str(node)
+            )
             tree.add(f"[bold]{group}[/bold]").add(text.rstrip())
     Console().print(tree)
 
