@@ -5,7 +5,8 @@ Reads every job folder of the sweep (its Hydra config, ``metrics.json``, ``failu
 
 - ``report.csv`` and ``report.md``: one row per (dataset, strategy) with the final metrics as
   mean ± std over seeds, the number of finished runs and of failed runs;
-- ``curves.png``: validation ZSL accuracy against epoch, one curve per strategy, ±std band.
+- ``curves.png``: validation ZSL accuracy (and GZSL H) against epoch, one curve per strategy
+  with a ±std band over seeds (P1's learning-curve comparison).
 
 Works on a sweep that is still running or was cut short: jobs without results are listed as
 skipped.
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-CURVE_METRIC = "val/zsl_acc"
+CURVES = {"val/zsl_acc": "validation ZSL accuracy", "val/gzsl_H": "validation GZSL H"}
 METRIC_ORDER = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H")
 
 
@@ -38,7 +39,7 @@ class Job:
     seed: int
     status: str  # finished | failed | incomplete
     metrics: dict[str, float] = field(default_factory=dict)
-    curve: dict[int, float] = field(default_factory=dict)
+    curves: dict[str, dict[int, float]] = field(default_factory=dict)
     error: str = ""
 
 
@@ -47,7 +48,9 @@ def read_job(path: Path) -> Job:
     hydra_cfg = OmegaConf.load(path / ".hydra" / "hydra.yaml").hydra
     cfg = OmegaConf.load(path / ".hydra" / "config.yaml")
     choices = hydra_cfg.runtime.choices
-    job = Job(path, str(choices.get("data")), str(choices.get("miner")), int(cfg.seed), "incomplete")
+    job = Job(
+        path, str(choices.get("data")), str(choices.get("miner")), int(cfg.seed), "incomplete"
+    )
     if (path / "metrics.json").is_file():
         job.status = "finished"
         job.metrics = {
@@ -63,8 +66,9 @@ def read_job(path: Path) -> Job:
     if metrics_csv.is_file():
         with metrics_csv.open() as f:
             for row in csv.DictReader(f):
-                if row.get(CURVE_METRIC) and row.get("epoch"):
-                    job.curve[int(row["epoch"])] = float(row[CURVE_METRIC])
+                for key in CURVES:
+                    if row.get(key) and row.get("epoch"):
+                        job.curves.setdefault(key, {})[int(row["epoch"])] = float(row[key])
     return job
 
 
@@ -147,37 +151,43 @@ def write_tables(sweep_dir: Path, keys: list[str], rows: list[dict], skipped: li
 
 
 def plot_curves(sweep_dir: Path, jobs: list[Job]) -> Path | None:
-    """``curves.png``: validation ZSL accuracy per epoch, mean ± std over seeds per strategy."""
+    """``curves.png``: validation metrics per epoch, mean ± std over seeds per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    curves: dict[tuple[str, str], list[dict[int, float]]] = defaultdict(list)
-    for job in jobs:
-        if job.curve:
-            curves[(job.data, job.miner)].append(job.curve)
-    if not curves:
+    keys = [key for key in CURVES if any(key in job.curves for job in jobs)]
+    datasets = sorted({job.data for job in jobs if job.curves})
+    if not keys or not datasets:
         return None
-    datasets = sorted({data for data, _ in curves})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
-    for ax, data in zip(axes[0], datasets, strict=True):
-        for (d, miner), runs in sorted(curves.items()):
-            if d != data:
-                continue
-            epochs = sorted(set.intersection(*(set(run) for run in runs)))
-            values = np.array([[run[e] for e in epochs] for run in runs])
-            mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else 0 * values[0]
-            line = ax.plot(epochs, mean, label=f"{miner} (n={len(runs)})")[0]
-            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-        ax.set_title(f"data={data}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation ZSL accuracy (per-class mean)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    fig, axes = plt.subplots(
+        len(keys), len(datasets), figsize=(6.5 * len(datasets), 4.2 * len(keys)), squeeze=False
+    )
+    for row, key in enumerate(keys):
+        for col, data in enumerate(datasets):
+            ax = axes[row][col]
+            runs_by_miner: dict[str, list[dict[int, float]]] = defaultdict(list)
+            for job in jobs:
+                if job.data == data and key in job.curves:
+                    runs_by_miner[job.miner].append(job.curves[key])
+            for miner, runs in sorted(runs_by_miner.items()):
+                epochs = sorted(set.intersection(*(set(run) for run in runs)))
+                values = np.array([[run[e] for e in epochs] for run in runs])
+                mean = values.mean(0)
+                std = values.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+                line = ax.plot(epochs, mean, label=f"{miner} (n={len(runs)})")[0]
+                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+            ax.set_title(f"data={data}")
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(CURVES[key])
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
     fig.tight_layout()
     path = sweep_dir / "curves.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -198,13 +208,18 @@ def report(sweep_dir: Path) -> list[dict]:
     for note in skipped:
         print(f"skipped: {note}")
     print((sweep_dir / "report.md").read_text())
-    print(f"Wrote {sweep_dir / 'report.md'}, {sweep_dir / 'report.csv'}" + (f", {plot}" if plot else ""))
+    print(
+        f"Wrote {sweep_dir / 'report.md'}, {sweep_dir / 'report.csv'}"
+        + (f", {plot}" if plot else "")
+    )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)")
+    parser.add_argument(
+        "sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)"
+    )
     report(parser.parse_args().sweep_dir)
 
 

@@ -91,7 +91,7 @@ def test_validation_mode_selects_on_validation_and_reports_val_metrics(tmp_path)
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("miner.num_negatives=40", r"miner.num_negatives=40 .*≤ 39"),
+        ("miner.num_negatives=50", r"miner.num_negatives=50 .*≤ 49"),
         ("model.rank=86", r"model.rank=86 .*\[1, 85\]"),
         ("model.lr=-1", r"model.lr=-1"),
         ("miner.temperature=0", r"miner.temperature=0"),

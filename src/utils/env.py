@@ -41,6 +41,8 @@ def quiet_known_warnings() -> None:
     # test mode has no validation loop: its empty val_dataloader list is intended.
     warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # The final evaluation restores only the weights of the selected checkpoint, by design.
+    warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
     # batches are index-gathered tensors; Lightning cannot infer their size and need not.
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
