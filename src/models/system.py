@@ -1,17 +1,16 @@
-"""The LightningModule: objective, optimiser, ZSL/GZSL metrics and logging around the metric."""
+"""The LightningModule that trains the metric: objective, optimiser and logging."""
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import Tensor
 
-from src.metrics import PerClassAccuracy, harmonic_mean, predict
+from src.models.classifier import ZSLClassifier
 from src.models.metric import BilinearMetric
 from src.models.objective import metric_objective
 
 
-class MetricZSLSystem(L.LightningModule):
+class MetricZSLSystem(ZSLClassifier):
     """Trains a :class:`BilinearMetric` on positive pairs and pool negatives.
 
     The negative pool (``negative_pool``: image index → K dataset classes) is written by the
@@ -56,23 +55,11 @@ class MetricZSLSystem(L.LightningModule):
         self.save_hyperparameters()
         self.metric = BilinearMetric(feature_dim, signature_dim, rank)
         self.negative_pool: Tensor | None = None
-        self._eval_metrics: torch.nn.ModuleDict | None = None
 
-    # ----------------------------------------------------------------------- data and init
     def setup(self, stage: str) -> None:
-        dm = self.trainer.datamodule
-        self.register_buffer("signatures", dm.signatures.clone(), persistent=False)
-        self.register_buffer("seen_classes", dm.seen_classes.clone(), persistent=False)
-        self.register_buffer("unseen_classes", dm.unseen_classes.clone(), persistent=False)
-        num_classes = len(dm.signatures)
-        self._eval_metrics = torch.nn.ModuleDict(
-            {
-                "zsl_unseen": PerClassAccuracy(num_classes, dm.unseen_classes),
-                "gzsl_unseen": PerClassAccuracy(num_classes, dm.unseen_classes),
-                "gzsl_seen": PerClassAccuracy(num_classes, dm.seen_classes),
-            }
-        )
+        super().setup(stage)
         if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
+            dm = self.trainer.datamodule
             self.initialise_from(dm.train_features, dm.train_labels)
 
     def initialise_from(self, features: Tensor, labels: Tensor) -> None:
@@ -89,7 +76,6 @@ class MetricZSLSystem(L.LightningModule):
             negative_signatures=self.signatures.cpu()[negatives],
         )
 
-    # ---------------------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         if self.negative_pool is None:
             raise RuntimeError(
@@ -133,44 +119,6 @@ class MetricZSLSystem(L.LightningModule):
             lr=self.hparams.lr,
         )
 
-    # -------------------------------------------------------------------------- evaluation
     def class_distances(self, features: Tensor) -> Tensor:
         """D of every image to every class of the dataset (N × C)."""
         return self.metric.distances(features, self.signatures)
-
-    def _eval_step(self, batch: dict[str, Tensor], dataloader_idx: int) -> None:
-        distances = self.class_distances(batch["features"])
-        labels = batch["labels"]
-        candidates = torch.cat([self.seen_classes, self.unseen_classes])
-        gzsl_preds = predict(distances, candidates)
-        if dataloader_idx == 0:  # unseen images
-            self._eval_metrics["zsl_unseen"].update(predict(distances, self.unseen_classes), labels)
-            self._eval_metrics["gzsl_unseen"].update(gzsl_preds, labels)
-        else:  # seen images
-            self._eval_metrics["gzsl_seen"].update(gzsl_preds, labels)
-
-    def _eval_epoch_end(self, stage: str) -> None:
-        m = self._eval_metrics
-        zsl = m["zsl_unseen"].compute()
-        unseen, seen = m["gzsl_unseen"].compute(), m["gzsl_seen"].compute()
-        values = {
-            f"{stage}/zsl_acc": zsl,
-            f"{stage}/gzsl_s": seen,
-            f"{stage}/gzsl_u": unseen,
-            f"{stage}/gzsl_H": harmonic_mean(seen, unseen),
-        }
-        self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=True, sync_dist=False)
-        for metric in m.values():
-            metric.reset()
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0):
-        self._eval_step(batch, dataloader_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0):
-        self._eval_step(batch, dataloader_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
