@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
@@ -23,6 +24,16 @@ log = logging.getLogger(__name__)
 SPLIT_MODES = ("val", "test")
 
 
+@dataclass
+class ZSLSplit:
+    """Training and evaluation images of one split mode, with its seen and unseen classes."""
+
+    train: IndexedImages
+    eval: dict[str, IndexedImages]  # "unseen" and "seen" evaluation images
+    seen_classes: Tensor
+    unseen_classes: Tensor
+
+
 class ZSLDataModule(L.LightningDataModule):
     """Seen/unseen splits of a zero-shot dataset.
 
@@ -36,6 +47,7 @@ class ZSLDataModule(L.LightningDataModule):
         batch_size: training images per batch (each brings its positive and K negatives).
         eval_batch_size: images per evaluation batch.
         standardise: standardise features per dimension with statistics of the training images.
+        l2_features: L2-normalise each image's features (after standardisation).
         l2_signatures: L2-normalise each class signature.
         val_seen_fraction: share of each train class's images held out as "val seen".
         seed: seed of the data order and of the held-out draw.
@@ -47,6 +59,7 @@ class ZSLDataModule(L.LightningDataModule):
         batch_size: int = 256,
         eval_batch_size: int = 4096,
         standardise: bool = True,
+        l2_features: bool = False,
         l2_signatures: bool = False,
         val_seen_fraction: float = 0.2,
         seed: int = 0,
@@ -65,7 +78,8 @@ class ZSLDataModule(L.LightningDataModule):
             batch_size,
             eval_batch_size,
         )
-        self.standardise, self.l2_signatures = standardise, l2_signatures
+        self.standardise, self.l2_features = standardise, l2_features
+        self.l2_signatures = l2_signatures
         self.val_seen_fraction, self.seed = val_seen_fraction, seed
         self.arrays: ZSLArrays | None = None
 
@@ -76,54 +90,70 @@ class ZSLDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is not None:
             return
-        arrays = self.load_arrays()
-        train_idx, seen_idx, unseen_idx = self._split_indices(arrays)
+        self.arrays = self.load_arrays()
+        signatures = torch.as_tensor(self.arrays.signatures, dtype=torch.float32)
+        if self.l2_signatures:
+            signatures = torch.nn.functional.normalize(signatures, dim=1)
+        self.signatures = signatures
+        self.class_names = self.arrays.class_names
+        split = self.make_split(self.split_mode)
+        self.train_images, self.eval_images = split.train, split.eval
+        self.seen_classes, self.unseen_classes = split.seen_classes, split.unseen_classes
+        log.info(
+            "%s (split_mode=%s): %d training images of %d seen classes; evaluation on %d seen "
+            "and %d unseen images (%d unseen classes); d=%d, k=%d",
+            self.arrays.source,
+            self.split_mode,
+            len(split.train),
+            len(split.seen_classes),
+            len(split.eval["seen"]),
+            len(split.eval["unseen"]),
+            len(split.unseen_classes),
+            self.feature_dim,
+            self.signature_dim,
+        )
+
+    def make_split(self, split_mode: str) -> ZSLSplit:
+        """The images of ``split_mode`` ("val" or "test"), standardised on its training images.
+
+        ``setup`` builds the configured mode; models that select hyper-parameters in closed
+        form (e.g. ESZSL) also ask for the ``val`` split while the run is in ``test`` mode.
+        """
+        arrays = self.arrays
+        train_idx, seen_idx, unseen_idx = self._split_indices(arrays, split_mode)
         features = torch.as_tensor(arrays.features, dtype=torch.float32)
         if self.standardise:
             train = features[train_idx]
             std = train.std(0)
             features = (features - train.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
-        signatures = torch.as_tensor(arrays.signatures, dtype=torch.float32)
-        if self.l2_signatures:
-            signatures = torch.nn.functional.normalize(signatures, dim=1)
+        if self.l2_features:
+            features = torch.nn.functional.normalize(features, dim=1)
         labels = torch.as_tensor(arrays.labels)
-        self.signatures = signatures
-        self.class_names = arrays.class_names
-        self.seen_classes = labels[train_idx].unique()
-        self.unseen_classes = labels[unseen_idx].unique()
-        self.train_images = IndexedImages(features[train_idx], labels[train_idx])
-        self.eval_images = {
-            "unseen": IndexedImages(features[unseen_idx], labels[unseen_idx]),
-            "seen": IndexedImages(features[seen_idx], labels[seen_idx]),
-        }
-        self.arrays = arrays
-        log.info(
-            "%s (split_mode=%s): %d training images of %d seen classes; evaluation on %d seen "
-            "and %d unseen images (%d unseen classes); d=%d, k=%d",
-            arrays.source,
-            self.split_mode,
-            len(train_idx),
-            len(self.seen_classes),
-            len(seen_idx),
-            len(unseen_idx),
-            len(self.unseen_classes),
-            self.feature_dim,
-            self.signature_dim,
+        return ZSLSplit(
+            train=IndexedImages(features[train_idx], labels[train_idx]),
+            eval={
+                "unseen": IndexedImages(features[unseen_idx], labels[unseen_idx]),
+                "seen": IndexedImages(features[seen_idx], labels[seen_idx]),
+            },
+            seen_classes=labels[train_idx].unique(),
+            unseen_classes=labels[unseen_idx].unique(),
         )
 
-    def _split_indices(self, arrays: ZSLArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _split_indices(
+        self, arrays: ZSLArrays, split_mode: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(training images, seen evaluation images, unseen evaluation images)."""
-        if self.split_mode == "test":
+        if split_mode == "test":
             needed = ("trainval", "test_seen", "test_unseen")
         else:
             needed = ("train", "val")
         missing = [s for s in needed if s not in arrays.splits]
         if missing:
             raise DataError(
-                f"{arrays.source}: split_mode={self.split_mode} needs the splits {missing}, "
+                f"{arrays.source}: split_mode={split_mode} needs the splits {missing}, "
                 "which this dataset does not provide."
             )
-        if self.split_mode == "test":
+        if split_mode == "test":
             s = arrays.splits
             seen, unseen = arrays.labels[s["trainval"]], arrays.labels[s["test_seen"]]
             stray = np.setdiff1d(unseen, seen)
