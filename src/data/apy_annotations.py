@@ -79,6 +79,15 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
     """
 
+    @property
+    def features_in_signature_space(self) -> bool:
+        """The annotations are attribute vectors, like attribute signatures (not text ones).
+
+        ``model.init=auto`` then starts the metric from W = I instead of a ridge map fitted on
+        the seen classes alone.
+        """
+        return self.signature_source != "text"
+
     def __init__(
         self,
         data_dir: str | None = None,
@@ -90,11 +99,11 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         super().__init__(**kwargs)
         check_options(signatures, val_split)
         self.data_dir, self.cache_dir = data_dir, cache_dir
-        self.signatures, self.val_split = signatures, val_split
+        self.signature_source, self.val_split = signatures, val_split
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, "APY")
-        att_path, mat, names = read_att_splits(folder, self.signatures)
+        att_path, mat, names = read_att_splits(folder, self.signature_source)
         paths = [require_file(folder / "attribute_data" / name) for name in ANNOTATION_FILES]
         # att_splits.mat is a source too: it maps the class names to label indices.
         raw = cached_arrays(
@@ -113,7 +122,7 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         return ZSLArrays(
             raw["features"],
             raw["labels"],
-            class_signatures(mat, att_path, self.signatures, names, self.cache_dir),
+            class_signatures(mat, att_path, self.signature_source, names, self.cache_dir),
             names,
             splits,
             source=f"APY attribute annotations ({folder / 'attribute_data'}, {att_path.name})",

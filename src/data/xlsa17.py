@@ -167,11 +167,12 @@ class Xlsa17DataModule(ZSLDataModule):
         super().__init__(**kwargs)
         check_options(signatures, val_split)
         self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
-        self.feature_file, self.signatures, self.val_split = feature_file, signatures, val_split
+        self.feature_file, self.signature_source = feature_file, signatures
+        self.val_split = val_split
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, self.dataset)
-        att_path, mat, names = read_att_splits(folder, self.signatures)
+        att_path, mat, names = read_att_splits(folder, self.signature_source)
         feature_path = require_file(folder / self.feature_file)
         raw = cached_arrays(
             self.cache_dir,
@@ -192,7 +193,7 @@ class Xlsa17DataModule(ZSLDataModule):
         return ZSLArrays(
             raw["features"],
             labels,
-            class_signatures(mat, att_path, self.signatures, names, self.cache_dir),
+            class_signatures(mat, att_path, self.signature_source, names, self.cache_dir),
             names,
             splits,
             source=f"{self.dataset} ({feature_path}, {att_path.name})",

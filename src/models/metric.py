@@ -71,7 +71,7 @@ class BilinearMetric(nn.Module):
         self,
         features: Tensor,
         target_signatures: Tensor,
-        ridge: float = 1.0,
+        ridge: float | None = 1.0,
         negative_signatures: Tensor | None = None,
     ) -> None:
         """Ridge initialisation of W (x → a_{y(x)}), L = I, b = median D of sampled pairs.
@@ -79,14 +79,23 @@ class BilinearMetric(nn.Module):
         Args:
             features: training images (N × d), already standardised.
             target_signatures: the signature of each image's class (N × k).
-            ridge: the ridge penalty α in ``W = (XᵀX + αI)⁻¹ XᵀA``.
+            ridge: the ridge penalty α in ``W = (XᵀX + αI)⁻¹ XᵀA``; ``None`` sets W = I
+                instead (features that already live in the signature space, d = k).
             negative_signatures: signatures of a wrong class per image (N × k); when given, b is
                 the median over positive and negative pairs, so that it starts between the two.
         """
-        x = features.double()
-        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-        weights = torch.linalg.solve(gram, x.T @ target_signatures.double())
-        self.W.copy_(weights.to(self.W.dtype))
+        if ridge is None:
+            if self.feature_dim != self.signature_dim:
+                raise ValueError(
+                    f"model.init=identity needs feature_dim == signature_dim, got "
+                    f"{self.feature_dim} and {self.signature_dim}: use model.init=ridge."
+                )
+            self.W.copy_(torch.eye(self.feature_dim))
+        else:
+            x = features.double()
+            gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+            weights = torch.linalg.solve(gram, x.T @ target_signatures.double())
+            self.W.copy_(weights.to(self.W.dtype))
         self.L.copy_(torch.eye(self.rank, self.signature_dim))
         pairs = self.pair_distances(features, target_signatures)
         if negative_signatures is not None:

@@ -9,6 +9,8 @@ from src.models.classifier import ZSLClassifier
 from src.models.metric import BilinearMetric
 from src.models.objective import metric_objective
 
+INITS = ("auto", "ridge", "identity")
+
 
 class MetricZSLSystem(ZSLClassifier):
     """Trains a :class:`BilinearMetric` on positive pairs and pool negatives.
@@ -27,6 +29,10 @@ class MetricZSLSystem(ZSLClassifier):
         lr: Adam learning rate.
         weight_decay: μ, applied to W and L (not to b).
         ridge: ridge penalty of W's initialisation.
+        init: ``ridge`` (W regresses features onto signatures), ``identity`` (W = I, for
+            features that already live in the signature space, d = k) or ``auto``: identity
+            when the datamodule says its features are signature-space vectors
+            (``features_in_signature_space``, e.g. the APY annotations), else ridge.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class MetricZSLSystem(ZSLClassifier):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         ridge: float = 1.0,
+        init: str = "auto",
     ) -> None:
         super().__init__()
         for key, value, ok, allowed in (
@@ -49,11 +56,17 @@ class MetricZSLSystem(ZSLClassifier):
             ("model.lr", lr, lr > 0, "> 0"),
             ("model.weight_decay", weight_decay, weight_decay >= 0, "≥ 0"),
             ("model.ridge", ridge, ridge >= 0, "≥ 0"),
+            ("model.init", init, init in INITS, f"one of {INITS}"),
         ):
             if not ok:
                 raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
         self.save_hyperparameters()
         self.metric = BilinearMetric(feature_dim, signature_dim, rank)
+        if init == "identity" and feature_dim != signature_dim:
+            raise ValueError(
+                f"model.init=identity needs feature_dim == signature_dim, but the data has "
+                f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
+            )
         self.negative_pool: Tensor | None = None
 
     def setup(self, stage: str) -> None:
@@ -63,7 +76,7 @@ class MetricZSLSystem(ZSLClassifier):
             self.initialise_from(dm.train_features, dm.train_labels)
 
     def initialise_from(self, features: Tensor, labels: Tensor) -> None:
-        """Ridge-initialise W, reset L, set b between positive and random negative distances."""
+        """Initialise W (ridge or identity), reset L, set b between positives and negatives."""
         generator = torch.Generator().manual_seed(0)
         seen = self.seen_classes.cpu()
         offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
@@ -72,9 +85,16 @@ class MetricZSLSystem(ZSLClassifier):
         self.metric.initialise(
             features,
             self.signatures.cpu()[labels],
-            ridge=self.hparams.ridge,
+            ridge=None if self.uses_identity_init() else self.hparams.ridge,
             negative_signatures=self.signatures.cpu()[negatives],
         )
+
+    def uses_identity_init(self) -> bool:
+        init = self.hparams.init
+        if init == "auto":
+            datamodule = self._trainer.datamodule if self._trainer is not None else None
+            return getattr(datamodule, "features_in_signature_space", False)
+        return init == "identity"
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         if self.negative_pool is None:

@@ -1,0 +1,268 @@
+"""ESZSL (Romera-Paredes & Torr, ICML 2015): a closed-form bilinear compatibility, no training loop.
+
+With X the training features (N × d), A the seen-class signatures (|S| × k, one per row) and
+Y ∈ {−1, +1}^{N × |S|} (+1 at an image's own class), ESZSL's V (d × k) is
+
+    V = (XᵀX + γI)⁻¹ Xᵀ Y A (AᵀA + λI)⁻¹
+
+(the paper writes the signatures as columns, S = Aᵀ: V = (XXᵀ + γI)⁻¹ X Y Sᵀ (SSᵀ + λI)⁻¹ with
+images as columns). The score of image x for class c is xᵀ V a_c; the distance is its negative.
+γ and λ are chosen on the validation split (train classes vs val classes) by validation ZSL
+accuracy, then V is refitted with them on the run's own training images.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from src.data.arrays import DataError
+from src.data.base import ZSLDataModule, ZSLSplit
+from src.metrics import per_class_top1, predict
+from src.models.classifier import ZSLClassifier
+
+log = logging.getLogger(__name__)
+
+#: 10^-3 … 10^3, the default grid of γ and of λ
+DEFAULT_GRID = tuple(10.0**p for p in range(-3, 4))
+
+
+class ESZSLProblem:
+    """The Gram matrices of one training set, so that V is cheap for many (γ, λ). Float64.
+
+    Args:
+        features: X, N × d.
+        local_labels: each image's class as a row index of ``seen_signatures`` (0 … |S| − 1).
+        seen_signatures: A, |S| × k.
+    """
+
+    def __init__(self, features: Tensor, local_labels: Tensor, seen_signatures: Tensor) -> None:
+        x = features.detach().cpu().double()
+        a = seen_signatures.detach().cpu().double()
+        labels = local_labels.detach().cpu().long()
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(a)):
+            raise ValueError("local_labels must index rows of seen_signatures.")
+        self.xtx = x.T @ x  # d × d
+        # Xᵀ Y A with Y = 2·onehot − 1, without the N × |S| matrix: 2 Xᵀ A_y − (Xᵀ1)(1ᵀA).
+        self.xtya = 2.0 * x.T @ a[labels] - torch.outer(x.sum(0), a.sum(0))  # d × k
+        self.ata = a.T @ a  # k × k
+
+    def left(self, gamma: float) -> Tensor:
+        """(XᵀX + γI)⁻¹ XᵀYA, d × k."""
+        eye = torch.eye(len(self.xtx), dtype=self.xtx.dtype)
+        return torch.linalg.solve(self.xtx + gamma * eye, self.xtya)
+
+    def weights(self, gamma: float, lam: float, left: Tensor | None = None) -> Tensor:
+        """V (d × k); pass ``left = self.left(gamma)`` to reuse it across λ."""
+        left = self.left(gamma) if left is None else left
+        eye = torch.eye(len(self.ata), dtype=self.ata.dtype)
+        # left (AᵀA + λI)⁻¹ = ((AᵀA + λI)⁻¹ leftᵀ)ᵀ, the matrix being symmetric.
+        return torch.linalg.solve(self.ata + lam * eye, left.T).T
+
+
+def eszsl_weights(
+    features: Tensor, local_labels: Tensor, seen_signatures: Tensor, gamma: float, lam: float
+) -> Tensor:
+    """ESZSL's closed-form V (d × k, float64); see :class:`ESZSLProblem` for the arguments."""
+    return ESZSLProblem(features, local_labels, seen_signatures).weights(gamma, lam)
+
+
+def eszsl_distances(features: Tensor, weights: Tensor, signatures: Tensor) -> Tensor:
+    """−xᵀVa of every image (N × d) to every signature (C × k): N × C, in V's dtype."""
+    x = features.to(weights.dtype)
+    return -(x @ weights) @ signatures.to(weights.dtype).T
+
+
+def local_labels(labels: Tensor, seen_classes: Tensor) -> Tensor:
+    """Dataset class indices → row indices of the seen classes (sorted, as the data gives them)."""
+    local = torch.searchsorted(seen_classes, labels)
+    if len(labels) and not bool(
+        (seen_classes[local.clamp_max(len(seen_classes) - 1)] == labels).all()
+    ):
+        raise ValueError("every training label must be a seen class.")
+    return local
+
+
+def validation_grid(
+    split: ZSLSplit, signatures: Tensor, gammas: Sequence[float], lambdas: Sequence[float]
+) -> Tensor:
+    """ZSL accuracy (per-class mean top-1 over the split's unseen classes) for every (γ, λ).
+
+    ESZSL is fitted on ``split.train`` and scores ``split.eval["unseen"]`` among
+    ``split.unseen_classes``; nothing else of the split is read. Returns |γ| × |λ| (float64).
+    """
+    seen, unseen = split.seen_classes.cpu(), split.unseen_classes.cpu()
+    signatures = signatures.detach().cpu()
+    problem = ESZSLProblem(
+        split.train.features, local_labels(split.train.labels.cpu(), seen), signatures[seen]
+    )
+    eval_features = split.eval["unseen"].features.cpu()
+    eval_labels = split.eval["unseen"].labels.cpu()
+    grid = torch.empty(len(gammas), len(lambdas), dtype=torch.float64)
+    for i, gamma in enumerate(gammas):
+        left = problem.left(gamma)
+        for j, lam in enumerate(lambdas):
+            weights = problem.weights(gamma, lam, left)
+            distances = eszsl_distances(eval_features, weights, signatures)
+            grid[i, j] = per_class_top1(predict(distances, unseen), eval_labels, unseen)
+    return grid
+
+
+def validation_split(datamodule: ZSLDataModule) -> ZSLSplit:
+    """The datamodule's validation split (train classes vs val classes), in any split mode.
+
+    The real-data loaders read their train/val class lists only when ``split_mode=val``; for a
+    run in test mode whose data lacks them, a copy of the datamodule is loaded in val mode.
+    """
+    try:
+        return datamodule.make_split("val")
+    except DataError as error:
+        if datamodule.split_mode == "val":
+            raise
+        first_error = error
+    val_module = copy.copy(datamodule)
+    val_module.split_mode, val_module.arrays = "val", None
+    try:
+        val_module.setup("validate")
+    except DataError as error:
+        raise DataError(
+            f"model=eszsl selects γ and λ on the validation split, which the data cannot give "
+            f"({first_error}; in val mode: {error}). Give one value each to skip the selection, "
+            "e.g. model.gammas=[1.0] model.lambdas=[1.0]."
+        ) from error
+    return val_module.make_split("val")
+
+
+def format_grid(grid: Tensor, gammas: Sequence[float], lambdas: Sequence[float]) -> str:
+    """The grid as a text table: one row per γ, one column per λ."""
+    header = "γ \\ λ    " + " ".join(f"{lam:>8.0e}" for lam in lambdas)
+    rows = [
+        f"{gamma:<9.0e}" + " ".join(f"{float(v):>8.4f}" for v in grid[i])
+        for i, gamma in enumerate(gammas)
+    ]
+    return "\n".join([header, *rows])
+
+
+class ESZSLClassifier(ZSLClassifier):
+    """``model=eszsl``: ESZSL's closed form, with γ and λ chosen on the validation split.
+
+    Fitted at ``setup`` (any stage) unless already fitted (e.g. restored from a checkpoint):
+    when the grid has more than one (γ, λ), every pair is fitted on the training images of the
+    validation split (``datamodule.make_split("val")``) and scored on its unseen (val-class)
+    images; the pair with the best validation ZSL accuracy wins (the first in grid order on a
+    tie). V is then refitted on the run's own training images (trainval in test mode). Test
+    images are never read. The choice is logged at evaluation as ``val/eszsl_gamma``,
+    ``val/eszsl_lambda`` and ``val/selection_zsl_acc``; the whole grid is in ``selection_grid``
+    and the log.
+
+    Args:
+        feature_dim: d (given by the data).
+        signature_dim: k (given by the data).
+        gammas: candidate γ, the ridge penalty on the feature side (all > 0).
+        lambdas: candidate λ, the ridge penalty on the signature side (all > 0).
+    """
+
+    trainable = False
+
+    def __init__(
+        self,
+        feature_dim: int,
+        signature_dim: int,
+        gammas: Sequence[float] = DEFAULT_GRID,
+        lambdas: Sequence[float] = DEFAULT_GRID,
+    ) -> None:
+        super().__init__()
+        gammas, lambdas = _grid("model.gammas", gammas), _grid("model.lambdas", lambdas)
+        self.save_hyperparameters(
+            {
+                "feature_dim": feature_dim,
+                "signature_dim": signature_dim,
+                "gammas": gammas,
+                "lambdas": lambdas,
+            }
+        )
+        f64 = torch.float64
+        self.register_buffer("V", torch.zeros(feature_dim, signature_dim, dtype=f64))
+        self.register_buffer("fitted", torch.tensor(False))
+        self.register_buffer("selected_gamma", torch.tensor(math.nan, dtype=f64))
+        self.register_buffer("selected_lambda", torch.tensor(math.nan, dtype=f64))
+        self.register_buffer("selection_zsl_acc", torch.tensor(math.nan, dtype=f64))
+        self.selection_grid: Tensor | None = None
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if not bool(self.fitted):
+            self.fit(self.trainer.datamodule)
+
+    def fit(self, datamodule: ZSLDataModule) -> None:
+        """Select γ, λ on the validation split (if there is a choice), then fit V."""
+        gammas, lambdas = self.hparams.gammas, self.hparams.lambdas
+        if len(gammas) * len(lambdas) > 1:
+            grid = validation_grid(
+                validation_split(datamodule), datamodule.signatures, gammas, lambdas
+            )
+            i, j = divmod(int(grid.argmax()), len(lambdas))  # argmax: the first maximum
+            gamma, lam, accuracy = gammas[i], lambdas[j], float(grid[i, j])
+            self.selection_grid = grid
+            log.info(
+                "ESZSL validation ZSL accuracy (rows γ, columns λ):\n%s\nchosen γ=%g, λ=%g "
+                "(validation ZSL %.4f)",
+                format_grid(grid, gammas, lambdas),
+                gamma,
+                lam,
+                accuracy,
+            )
+        else:
+            gamma, lam, accuracy = gammas[0], lambdas[0], math.nan
+            log.info("ESZSL with the only configured γ=%g, λ=%g (no selection).", gamma, lam)
+        seen = datamodule.seen_classes.cpu()
+        weights = eszsl_weights(
+            datamodule.train_features,
+            local_labels(datamodule.train_labels.cpu(), seen),
+            datamodule.signatures.cpu()[seen],
+            gamma,
+            lam,
+        )
+        if weights.shape != self.V.shape:
+            raise ValueError(
+                f"model=eszsl was built for feature_dim={self.V.shape[0]}, signature_dim="
+                f"{self.V.shape[1]}, but the data gives {weights.shape[0]}, {weights.shape[1]}."
+            )
+        self.V.copy_(weights)
+        self.fitted.fill_(True)
+        self.selected_gamma.fill_(gamma)
+        self.selected_lambda.fill_(lam)
+        self.selection_zsl_acc.fill_(accuracy)
+
+    def class_distances(self, features: Tensor) -> Tensor:
+        """−xᵀVa of every image to every class of the dataset (N × C, float64)."""
+        return eszsl_distances(features, self.V, self.signatures)
+
+    def _log_selection(self) -> None:
+        values = {
+            "val/eszsl_gamma": float(self.selected_gamma),
+            "val/eszsl_lambda": float(self.selected_lambda),
+        }
+        if not math.isnan(float(self.selection_zsl_acc)):
+            values["val/selection_zsl_acc"] = float(self.selection_zsl_acc)
+        self.log_dict(values)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self._log_selection()
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        self._log_selection()
+
+
+def _grid(key: str, values: Sequence[float] | float) -> list[float]:
+    values = [values] if isinstance(values, int | float) else list(values)
+    if not values or any(not float(v) > 0 for v in values):
+        raise ValueError(f"{key}={values} is invalid: it must be a non-empty list of values > 0.")
+    return [float(v) for v in values]
