@@ -53,7 +53,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if model.trainable:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     else:
-        log.info("%s has nothing to train by gradient: evaluating it directly.", type(model).__name__)
+        log.info(
+            "%s has nothing to train by gradient: evaluating it directly.", type(model).__name__
+        )
     fit_metrics = scalar_metrics(trainer.callback_metrics)
 
     if datamodule.split_mode == "val":

@@ -8,8 +8,9 @@ import hydra
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra_utils import CONF_DIR, QUIET, compose_config
+from omegaconf import OmegaConf
 
-from src.mining import NegativeMiner
+from src.mining import STRATEGIES, NegativeMiner
 
 CONF = Path(CONF_DIR)
 GROUPS = [
@@ -86,6 +87,13 @@ def test_every_miner_instantiates_with_its_knobs(option, tmp_path):
     miner = hydra.utils.instantiate(cfg.miner)
     assert miner.num_negatives == cfg.miner.num_negatives
     assert miner.refresh_every == cfg.miner.refresh_every
+
+
+def test_every_strategy_has_a_config_naming_its_class():
+    assert set(options("miner")) == set(STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        target = OmegaConf.load(CONF / "miner" / f"{name}.yaml")._target_
+        assert target == f"src.mining.{cls.__name__}"
 
 
 def test_unknown_miner_names_the_value(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from src.mining import (
+    STRATEGIES,
     CorrelationMiner,
     HardestMiner,
     LossWeightedMiner,
@@ -21,16 +22,7 @@ from src.mining import (
     UncertaintyMiner,
 )
 
-ALL_MINERS = [
-    RandomMiner,
-    RandomFixedMiner,
-    CorrelationMiner,
-    UncertaintyMiner,
-    UncertaintyCorrelationMiner,
-    HardestMiner,
-    SemiHardMiner,
-    LossWeightedMiner,
-]
+ALL_MINERS = list(STRATEGIES.values())
 SAMPLING_MINERS = [
     RandomMiner,
     RandomFixedMiner,

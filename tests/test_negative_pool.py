@@ -14,9 +14,8 @@ from src.callbacks import NegativePoolRefresh
 from src.callbacks.negative_pool import changed_fraction
 from src.data.synthetic import SyntheticDataModule
 from src.mining import (
-    CorrelationMiner,
+    STRATEGIES,
     HardestMiner,
-    LossWeightedMiner,
     RandomFixedMiner,
     RandomMiner,
     SemiHardMiner,
@@ -36,16 +35,7 @@ GENERATOR = dict(
     fine_dims=6,
     num_flips=2,
 )
-ALL_MINERS = [
-    RandomMiner,
-    RandomFixedMiner,
-    CorrelationMiner,
-    UncertaintyMiner,
-    UncertaintyCorrelationMiner,
-    HardestMiner,
-    SemiHardMiner,
-    LossWeightedMiner,
-]
+ALL_MINERS = list(STRATEGIES.values())
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,20 @@ from src.mining.semi_hard_miner import SemiHardMiner
 from src.mining.uncertainty_correlation_miner import UncertaintyCorrelationMiner
 from src.mining.uncertainty_miner import UncertaintyMiner
 
+#: every strategy by its ``miner=`` name (conf/miner/<name>.yaml)
+STRATEGIES: dict[str, type[NegativeMiner]] = {
+    "random_fixed": RandomFixedMiner,
+    "random": RandomMiner,
+    "correlation": CorrelationMiner,
+    "uncertainty": UncertaintyMiner,
+    "uncertainty_correlation": UncertaintyCorrelationMiner,
+    "hardest": HardestMiner,
+    "semi_hard": SemiHardMiner,
+    "loss_weighted": LossWeightedMiner,
+}
+
 __all__ = [
+    "STRATEGIES",
     "CorrelationMiner",
     "HardestMiner",
     "LossWeightedMiner",

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from src.data.arrays import DataError
 from src.data.base import ZSLDataModule, ZSLSplit
-from src.metrics import per_class_top1, predict
+from src.metrics import per_class_top1
 from src.models.classifier import ZSLClassifier
 
 log = logging.getLogger(__name__)
@@ -103,13 +103,14 @@ def validation_grid(
     )
     eval_features = split.eval["unseen"].features.cpu()
     eval_labels = split.eval["unseen"].labels.cpu()
+    unseen_signatures = signatures[unseen]  # ZSL: the unseen classes are the only candidates
     grid = torch.empty(len(gammas), len(lambdas), dtype=torch.float64)
     for i, gamma in enumerate(gammas):
         left = problem.left(gamma)
         for j, lam in enumerate(lambdas):
             weights = problem.weights(gamma, lam, left)
-            distances = eszsl_distances(eval_features, weights, signatures)
-            grid[i, j] = per_class_top1(predict(distances, unseen), eval_labels, unseen)
+            distances = eszsl_distances(eval_features, weights, unseen_signatures)
+            grid[i, j] = per_class_top1(unseen[distances.argmin(1)], eval_labels, unseen)
     return grid
 
 
