@@ -12,7 +12,7 @@ from hydra_utils import QUIET, compose_config
 from src.data.apy_annotations import ANNOTATION_FILES
 from src.data.synthetic import SyntheticDataModule
 from src.models import ESZSLClassifier, NearestSignatureClassifier
-from src.models.eszsl import DEFAULT_GRID, eszsl_weights, validation_split
+from src.models.eszsl import DEFAULT_GRID, eszsl_weights
 from src.models.nearest_signature import cosine_distances
 from src.train import train
 
@@ -110,11 +110,11 @@ def test_grid_selection_picks_the_best_validation_zsl_and_never_reads_test_image
 
 
 def test_selection_loads_the_validation_lists_when_the_run_is_in_test_mode(toy):
-    """xlsa17-style loaders read train/val class lists only in split_mode=val."""
+    """A run in test mode still selects on the validation split of the class lists."""
     toy.write()
     in_test_mode = toy.module(split_mode="test")
     in_test_mode.setup()
-    split = validation_split(in_test_mode)
+    split = in_test_mode.make_split("val")
     reference = toy.module(split_mode="val")
     reference.setup()
     assert torch.equal(split.train.labels, reference.train_labels)

@@ -30,7 +30,7 @@ def test_official_split_sizes_and_classes(apy_root, tmp_path):
     dm = apy(apy_root, tmp_path, split_mode="test")
     arrays = dm.arrays
     assert arrays.features.shape == (15339, 64)
-    sizes = {name: len(idx) for name, idx in arrays.splits.items()}
+    sizes = {name: len(arrays.splits[name]) for name in ("trainval", "test_seen", "test_unseen")}
     assert sizes == {"trainval": 5932, "test_seen": 1483, "test_unseen": 7924}
     assert (len(dm.seen_classes), len(dm.unseen_classes)) == (20, 12)
     assert dm.signatures.shape == (32, 64)
@@ -83,10 +83,9 @@ def test_text_signatures_embed_the_class_names_once(apy_root, tmp_path):
 
 
 def test_short_hard_neg_training_learns_the_unseen_classes(apy_root, tmp_path):
-    """Test-mode ZSL after 4 epochs with the settings chosen in split_mode=val (0.564 measured).
+    """Test-mode ZSL after a short training with the defaults chosen in split_mode=val.
 
-    Chance is 1/12. The bar stays below the 0.60 first asked for: no setting chosen on
-    validation reached it, and settings are never chosen on test numbers.
+    Chance is 1/12; the bar is the 0.60 asked for by the benchmark's acceptance criterion.
     """
     cfg = compose_config(
         [
@@ -100,4 +99,4 @@ def test_short_hard_neg_training_learns_the_unseen_classes(apy_root, tmp_path):
         tmp_path / "run",
     )
     metrics = train(cfg)
-    assert metrics["test/zsl_acc"] >= 0.50
+    assert metrics["test/zsl_acc"] >= 0.60

@@ -22,6 +22,7 @@ from src.data.xlsa17 import (
     check_options,
     class_signatures,
     gbu_splits,
+    has_validation_split,
     read_att_splits,
     validation_splits,
 )
@@ -115,7 +116,8 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         )
         what = f"objects in {', '.join(ANNOTATION_FILES)}"
         splits = gbu_splits(mat, att_path, len(raw["labels"]), what)
-        if self.split_mode == "val":
+        # Also read in test mode when present: closed-form baselines select on validation.
+        if self.split_mode == "val" or has_validation_split(mat, att_path, self.val_split):
             splits |= validation_splits(
                 mat, att_path, names, self.val_split, raw["labels"], splits["trainval"], what
             )

@@ -81,6 +81,13 @@ def gbu_splits(mat: dict, path: Path, num_images: int, what: str) -> dict[str, n
     }
 
 
+def has_validation_split(mat: dict, path: Path, val_split: int) -> bool:
+    """Whether validation split K can be built: locs in the file (K = 1) or both class lists."""
+    if val_split == 1 and "train_loc" in mat and "val_loc" in mat:
+        return True
+    return all((path.parent / f"{p}classes{val_split}.txt").is_file() for p in ("train", "val"))
+
+
 def validation_splits(
     mat: dict,
     path: Path,
@@ -186,7 +193,8 @@ class Xlsa17DataModule(ZSLDataModule):
         )
         what = f"images in {feature_path}"
         splits = gbu_splits(mat, att_path, len(labels), what)
-        if self.split_mode == "val":
+        # Also read in test mode when present: closed-form baselines select on validation.
+        if self.split_mode == "val" or has_validation_split(mat, att_path, self.val_split):
             splits |= validation_splits(
                 mat, att_path, names, self.val_split, labels, splits["trainval"], what
             )

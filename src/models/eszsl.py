@@ -13,7 +13,6 @@ accuracy, then V is refitted with them on the run's own training images.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -21,7 +20,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.data.arrays import DataError
 from src.data.base import ZSLDataModule, ZSLSplit
 from src.metrics import per_class_top1
 from src.models.classifier import ZSLClassifier
@@ -114,31 +112,6 @@ def validation_grid(
     return grid
 
 
-def validation_split(datamodule: ZSLDataModule) -> ZSLSplit:
-    """The datamodule's validation split (train classes vs val classes), in any split mode.
-
-    The real-data loaders read their train/val class lists only when ``split_mode=val``; for a
-    run in test mode whose data lacks them, a copy of the datamodule is loaded in val mode.
-    """
-    try:
-        return datamodule.make_split("val")
-    except DataError as error:
-        if datamodule.split_mode == "val":
-            raise
-        first_error = error
-    val_module = copy.copy(datamodule)
-    val_module.split_mode, val_module.arrays = "val", None
-    try:
-        val_module.setup("validate")
-    except DataError as error:
-        raise DataError(
-            f"model=eszsl selects γ and λ on the validation split, which the data cannot give "
-            f"({first_error}; in val mode: {error}). Give one value each to skip the selection, "
-            "e.g. model.gammas=[1.0] model.lambdas=[1.0]."
-        ) from error
-    return val_module.make_split("val")
-
-
 def format_grid(grid: Tensor, gammas: Sequence[float], lambdas: Sequence[float]) -> str:
     """The grid as a text table: one row per γ, one column per λ."""
     header = "γ \\ λ    " + " ".join(f"{lam:>8.0e}" for lam in lambdas)
@@ -205,7 +178,7 @@ class ESZSLClassifier(ZSLClassifier):
         gammas, lambdas = self.hparams.gammas, self.hparams.lambdas
         if len(gammas) * len(lambdas) > 1:
             grid = validation_grid(
-                validation_split(datamodule), datamodule.signatures, gammas, lambdas
+                datamodule.make_split("val"), datamodule.signatures, gammas, lambdas
             )
             i, j = divmod(int(grid.argmax()), len(lambdas))  # argmax: the first maximum
             gamma, lam, accuracy = gammas[i], lambdas[j], float(grid[i, j])
