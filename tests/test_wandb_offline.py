@@ -1,0 +1,50 @@
+"""logger=wandb offline: the run holds metrics and config, and no secret reaches any output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_KEY = "local-" + "c0ffee" * 6 + "f00d"  # recognisable, never a real key
+
+
+@pytest.mark.slow
+def test_offline_wandb_run_holds_metrics_and_config_and_no_secret(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
+    env["WANDB_API_KEY"] = FAKE_KEY
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "src.train",
+            "+experiment=hard_neg",
+            "logger=wandb",
+            "trainer.max_epochs=2",
+            f"paths.log_dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert FAKE_KEY not in result.stdout + result.stderr
+
+    (run_dir,) = (tmp_path / "train" / "runs").iterdir()
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    written = wandb_file.read_bytes()
+    for expected in (b"test/zsl_acc", b"test/gzsl_H", b"pool/mean_d_neg", b"train/loss"):
+        assert expected in written, expected  # logged metrics reached the W&B run
+    for expected in (b"selection_metric", b"UncertaintyCorrelationMiner"):
+        assert expected in written, expected  # and so did the resolved config
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 5
+    for path in files:
+        assert FAKE_KEY.encode() not in path.read_bytes(), f"secret leaked into {path}"
