@@ -35,6 +35,7 @@ class Job:
 
     path: Path
     data: str
+    model: str
     miner: str
     seed: int
     status: str  # finished | failed | incomplete
@@ -48,9 +49,10 @@ def read_job(path: Path) -> Job:
     hydra_cfg = OmegaConf.load(path / ".hydra" / "hydra.yaml").hydra
     cfg = OmegaConf.load(path / ".hydra" / "config.yaml")
     choices = hydra_cfg.runtime.choices
-    job = Job(
-        path, str(choices.get("data")), str(choices.get("miner")), int(cfg.seed), "incomplete"
-    )
+    model = str(choices.get("model", "metric"))
+    # Baselines ignore the miner: name them by the model alone.
+    miner = str(choices.get("miner")) if model == "metric" else "-"
+    job = Job(path, str(choices.get("data")), model, miner, int(cfg.seed), "incomplete")
     if (path / "metrics.json").is_file():
         job.status = "finished"
         job.metrics = {
@@ -94,18 +96,19 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def summarise(jobs: list[Job]) -> tuple[list[str], list[dict[str, object]]]:
     """Rows of the report table: one per (data, miner), metrics as mean and std."""
-    groups: dict[tuple[str, str], list[Job]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
     for job in jobs:
-        groups[(job.data, job.miner)].append(job)
+        groups[(job.data, job.model, job.miner)].append(job)
     keys = sorted(
         {k for job in jobs for k in job.metrics if k.split("/")[0] in ("val", "test")},
         key=lambda k: (k.split("/")[0], _metric_rank(k)),
     )
     rows = []
-    for (data, miner), members in sorted(groups.items()):
+    for (data, model, miner), members in sorted(groups.items()):
         finished = [j for j in members if j.status == "finished"]
         row: dict[str, object] = {
             "data": data,
+            "model": model,
             "miner": miner,
             "runs": len(finished),
             "failed": sum(j.status == "failed" for j in members),
@@ -131,7 +134,7 @@ def write_tables(sweep_dir: Path, keys: list[str], rows: list[dict], skipped: li
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    header = ["data", "miner", "runs", "failed", *keys]
+    header = ["data", "model", "miner", "runs", "failed", *keys]
     lines = [
         f"# Sweep report: {sweep_dir.name}",
         "",
@@ -142,7 +145,7 @@ def write_tables(sweep_dir: Path, keys: list[str], rows: list[dict], skipped: li
         "|" + "---|" * len(header),
     ]
     for row in rows:
-        cells = [str(row[c]) for c in ("data", "miner", "runs", "failed")]
+        cells = [str(row[c]) for c in ("data", "model", "miner", "runs", "failed")]
         cells += [f"{row[f'{k} mean']:.3f} ± {row[f'{k} std']:.3f}" for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     if skipped:
@@ -171,7 +174,8 @@ def plot_curves(sweep_dir: Path, jobs: list[Job]) -> Path | None:
             runs_by_miner: dict[str, list[dict[int, float]]] = defaultdict(list)
             for job in jobs:
                 if job.data == data and key in job.curves:
-                    runs_by_miner[job.miner].append(job.curves[key])
+                    label = job.miner if job.model == "metric" else job.model
+                    runs_by_miner[label].append(job.curves[key])
             for miner, runs in sorted(runs_by_miner.items()):
                 epochs = sorted(set.intersection(*(set(run) for run in runs)))
                 values = np.array([[run[e] for e in epochs] for run in runs])
