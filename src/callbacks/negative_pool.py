@@ -93,6 +93,11 @@ class NegativePoolRefresh(L.Callback):
             stop = start + self.chunk_rows(len(seen))
             x = features[start:stop].to(device, non_blocking=True)
             d = metric.distances_from_projections(x @ projection, class_proj)
+            if not bool(torch.isfinite(d).all()):
+                raise FloatingPointError(
+                    f"non-finite distances when refreshing the negative pool at epoch {epoch}: "
+                    "the model diverged (lower model.lr, standardise or normalise the features)."
+                )
             inputs = MiningInputs(d, local_labels[start:stop], threshold, similarity, beta)
             local = miner.mine(inputs, generator)
             neg_d = d.gather(1, local)
