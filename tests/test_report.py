@@ -112,3 +112,37 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
         "random": (1, 1),
     }
     assert (sweeps[0] / "curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_resume_sweep_skips_finished_jobs_and_completes_the_others(tmp_path):
+    args = [
+        "-m",
+        "+experiment=hard_neg",
+        "seed=1,2",
+        "trainer.max_epochs=2",
+        "print_config=false",
+        "callbacks.rich_progress_bar=null",
+        f"paths.log_dir={tmp_path}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
+
+    def sweep(*extra: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "src.train", *args, *extra]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert sweep().returncode == 0
+    (folder,) = (tmp_path / "train" / "multiruns").iterdir()
+    finished, interrupted = folder / "0", folder / "1"
+    stamp = (finished / "metrics.json").stat().st_mtime_ns
+    expected = json.loads((interrupted / "metrics.json").read_text())
+    (interrupted / "metrics.json").unlink()  # as if the job had been killed after its epochs
+
+    result = sweep(f"resume_sweep={folder}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "train" / "multiruns").iterdir()) == [folder]  # no new sweep
+    assert (finished / "metrics.json").stat().st_mtime_ns == stamp  # skipped, untouched
+    log = (interrupted / "train.log").read_text()
+    assert "continuing the interrupted job" in log
+    resumed = json.loads((interrupted / "metrics.json").read_text())
+    assert resumed["test/zsl_acc"] == expected["test/zsl_acc"]

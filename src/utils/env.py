@@ -27,6 +27,7 @@ def register_resolvers() -> None:
     """Resolvers used in ``conf/``; safe to call more than once."""
     resolvers = {
         "monitor_if_val": (_monitor_if_validating, False),
+        "if_null": (lambda value, default: default if value is None else value, False),
         # A short random tag, cached per config, so that two runs started in the same
         # second never share an output folder.
         "run_tag": (lambda: secrets.token_hex(3), True),

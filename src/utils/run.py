@@ -57,6 +57,25 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
+def resume_state(cfg: DictConfig) -> dict[str, float] | str | None:
+    """For a job of ``resume_sweep``: its metrics if it finished, else a checkpoint to resume.
+
+    A failure record of an earlier attempt is kept under a new name; nothing is deleted.
+    """
+    if not cfg.get("resume_sweep"):
+        return None
+    output_dir = Path(cfg.paths.output_dir)
+    finished = output_dir / "metrics.json"
+    if finished.is_file():
+        return json.loads(finished.read_text())
+    failure = output_dir / "failure.txt"
+    if failure.is_file():
+        attempt = len(list(output_dir.glob("failure-*.txt"))) + 1
+        failure.rename(output_dir / f"failure-{attempt}.txt")
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Plain floats of a Lightning metrics dict, sorted by key."""
     return {k: float(v) for k, v in sorted(metrics.items())}
