@@ -96,6 +96,11 @@ def test_validation_mode_selects_on_validation_and_reports_val_metrics(tmp_path)
         ("model.lr=-1", r"model.lr=-1"),
         ("miner.temperature=0", r"miner.temperature=0"),
         ("data.split_mode=train", r"data.split_mode='train'"),
+        ("model.beta=0", r"model.beta=0 is invalid: it must be > 0"),
+        ("model.attribute_weight=-1", r"model.attribute_weight=-1 is invalid: it must be ≥ 0"),
+        ("miner.refresh_every=0", r"miner.refresh_every=0 is invalid: it must be ≥ 1"),
+        ("miner.warmup_epochs=-1", r"miner.warmup_epochs=-1 is invalid: it must be ≥ 0"),
+        ("data.val_seen_fraction=1.5", r"data.val_seen_fraction=1.5 is invalid"),
     ],
 )
 def test_bad_values_stop_before_training_with_a_message(override, message, tmp_path):
@@ -105,6 +110,13 @@ def test_bad_values_stop_before_training_with_a_message(override, message, tmp_p
         train(cfg)
     assert not (out / "checkpoints").exists()
     assert message.split("=")[0].replace("\\", "") in (out / "failure.txt").read_text()
+
+
+def test_unknown_data_names_the_value(tmp_path):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="data/nope"):
+        compose_config([*QUIET, "data=nope"], tmp_path / "run")
 
 
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -139,3 +151,106 @@ def test_cli_unknown_miner_fails_with_the_available_options(tmp_path):
     assert result.returncode != 0
     assert "miner/nope" in result.stderr
     assert "hardest" in result.stderr  # Hydra lists the available options
+
+
+# ------------------------------------------------ calibrated GZSL, AUSUC, per-class reports
+CALIBRATED_KEYS = ("gamma", "gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5")
+
+
+def _per_class_means(path: Path) -> dict[str, float]:
+    rows = list(csv.DictReader(path.open()))
+    assert {r["split"] for r in rows} == {"seen", "unseen"}
+    means = {}
+    for split, column in [("unseen", "zsl_acc"), ("seen", "gzsl_acc"), ("unseen", "gzsl_acc")]:
+        values = [float(r[column]) for r in rows if r["split"] == split]
+        means[f"{split}/{column}"] = sum(values) / len(values)
+    for split in ("seen", "unseen"):
+        values = [float(r["gzsl_acc_cal"]) for r in rows if r["split"] == split]
+        means[f"{split}/gzsl_acc_cal"] = sum(values) / len(values)
+    return means
+
+
+def test_run_writes_calibrated_metrics_per_class_csv_and_confusion(tmp_path):
+    out = tmp_path / "run"
+    metrics = train(compose_config([*QUIET, "trainer.max_epochs=2"], out))
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in CALIBRATED_KEYS:
+        assert f"test/{key}" in saved
+    for key in ("gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5"):
+        assert 0.0 <= saved[f"test/{key}"] <= 1.0
+    assert saved["test/zsl_top5"] >= saved["test/zsl_acc"]
+    assert saved["test/ausuc"] <= saved["test/zsl_acc"]  # the curve ends at u = ZSL accuracy
+    means = _per_class_means(out / "per_class.csv")
+    assert means["unseen/zsl_acc"] == pytest.approx(metrics["test/zsl_acc"], abs=1e-5)
+    assert means["seen/gzsl_acc"] == pytest.approx(metrics["test/gzsl_s"], abs=1e-5)
+    assert means["unseen/gzsl_acc"] == pytest.approx(metrics["test/gzsl_u"], abs=1e-5)
+    assert means["seen/gzsl_acc_cal"] == pytest.approx(metrics["test/gzsl_s_cal"], abs=1e-5)
+    assert means["unseen/gzsl_acc_cal"] == pytest.approx(metrics["test/gzsl_u_cal"], abs=1e-5)
+    assert len((out / "per_class.csv").read_text().splitlines()) == 60 + 1
+    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_configured_calibration_gamma_is_applied_at_test(tmp_path):
+    metrics = train(
+        compose_config(
+            [*QUIET, "trainer.max_epochs=0", "model.calibration_gamma=0.5"], tmp_path / "run"
+        )
+    )
+    assert metrics["test/gamma"] == 0.5
+    assert metrics["test/gzsl_H_cal"] != pytest.approx(metrics["test/gzsl_H"])
+
+
+def test_validation_mode_logs_the_gamma_chosen_on_validation(tmp_path):
+    out = tmp_path / "val"
+    metrics = train(compose_config([*QUIET, "data.split_mode=val", "trainer.max_epochs=2"], out))
+    for key in CALIBRATED_KEYS:
+        assert f"val/{key}" in metrics
+    assert not any(key.startswith("test/") for key in metrics)
+    # γ maximises validation H over every γ, 0 included: never below the uncalibrated H
+    assert metrics["val/gzsl_H_cal"] >= metrics["val/gzsl_H"] - 1e-6
+    rows = list(csv.DictReader((out / "csv" / "metrics.csv").open()))
+    assert len([r for r in rows if r.get("val/gamma")]) == 2  # one γ per validation epoch
+    assert (out / "per_class.csv").is_file() and (out / "confusion.png").is_file()
+
+
+def test_eval_writes_per_class_reports_and_the_calibrated_metrics(hard_neg_run, tmp_path):
+    out, metrics = hard_neg_run
+    for key in CALIBRATED_KEYS:
+        assert f"test/{key}" in metrics
+    cfg = compose_config(
+        [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}"], tmp_path / "eval", config_name="eval"
+    )
+    evaluated = evaluate(cfg)
+    for key in CALIBRATED_KEYS:
+        assert evaluated[f"test/{key}"] == pytest.approx(metrics[f"test/{key}"], abs=1e-5)
+    assert (tmp_path / "eval" / "per_class.csv").read_text() == (out / "per_class.csv").read_text()
+    assert (tmp_path / "eval" / "confusion.png").is_file()
+
+
+def test_eval_loads_a_checkpoint_of_another_classifier(tmp_path):
+    import lightning as L
+    import torch
+
+    from src.data.synthetic import SyntheticDataModule
+    from src.models import ESZSLClassifier
+
+    dm = SyntheticDataModule(split_mode="test")
+    dm.setup()
+    model = ESZSLClassifier(dm.feature_dim, dm.signature_dim, gammas=[1.0], lambdas=[10.0])
+    trainer = L.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    expected = trainer.test(model, datamodule=dm, verbose=False)[0]
+    ckpt = tmp_path / "eszsl.ckpt"
+    trainer.save_checkpoint(ckpt)
+    evaluated = evaluate(compose_config([f"ckpt_path={ckpt}"], tmp_path / "e", config_name="eval"))
+    for key in ("test/zsl_acc", "test/gzsl_H", "test/gamma", "test/ausuc"):
+        assert evaluated[key] == pytest.approx(expected[key], abs=1e-6)
+    # an older checkpoint without the class path: found from its hyper-parameters
+    checkpoint = torch.load(ckpt, weights_only=False)
+    del checkpoint["zsl_classifier_class"]
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    again = evaluate(
+        compose_config([f"ckpt_path={tmp_path / 'old.ckpt'}"], tmp_path / "e2", config_name="eval")
+    )
+    assert again["test/zsl_acc"] == pytest.approx(expected["test/zsl_acc"], abs=1e-6)
