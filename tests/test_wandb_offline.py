@@ -48,3 +48,19 @@ def test_offline_wandb_run_holds_metrics_and_config_and_no_secret(tmp_path):
     assert len(files) > 5
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+
+@pytest.mark.slow
+def test_each_sweep_job_is_its_own_wandb_run_in_the_sweep_group(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
+    command = [sys.executable, "-m", "src.train", "-m", "+experiment=hard_neg", "logger=wandb"]
+    command += ["miner=random,hardest", "trainer.max_epochs=1", f"paths.log_dir={tmp_path}"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    runs = sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 2  # one W&B run per job, each finished before the next started
+    for run, miner in zip(runs, ("random", "hardest"), strict=True):
+        written = run.read_bytes()
+        assert sweep.name.encode() in written  # group: the sweep
+        assert miner.encode() in written  # job type: the strategy

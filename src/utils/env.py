@@ -23,11 +23,23 @@ def _monitor_if_validating(metric: str, split_mode: str) -> str | None:
     return metric if split_mode == "val" else None
 
 
+def _sweep_name() -> str:
+    """W&B group: the multirun folder's name, so the jobs of one sweep are grouped together."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return os.path.basename(os.path.normpath(hydra_cfg.sweep.dir))
+    return "single-runs"
+
+
 def register_resolvers() -> None:
     """Resolvers used in ``conf/``; safe to call more than once."""
     resolvers = {
         "monitor_if_val": (_monitor_if_validating, False),
         "if_null": (lambda value, default: default if value is None else value, False),
+        "sweep_name": (_sweep_name, False),
         # A short random tag, cached per config, so that two runs started in the same
         # second never share an output folder.
         "run_tag": (lambda: secrets.token_hex(3), True),
