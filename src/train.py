@@ -1,8 +1,9 @@
 """Train a metric ZSL model: ``python -m src.train +experiment=hard_neg [overrides]``.
 
 compose config → seed → data → model → callbacks, loggers, trainer → fit → evaluate once →
-``metrics.json``. Selection uses validation metrics only: in ``split_mode=val`` the best
-validation checkpoint is re-evaluated; in ``split_mode=test`` the final epoch is tested once.
+``metrics.json``, ``per_class.csv`` and ``confusion.png``. Selection uses validation metrics
+only: in ``split_mode=val`` the best validation checkpoint is re-evaluated; in
+``split_mode=test`` the final epoch is tested once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from src.metrics.reports import write_eval_reports
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
 from src.utils.run import (
     instantiate_group,
+    is_rank_zero,
     print_config,
     print_results,
+    resume_state,
     scalar_metrics,
     seed_run,
     task_wrapper,
@@ -33,10 +37,18 @@ CONFIG_GROUPS = ("data", "model", "miner", "callbacks", "logger", "trainer", "pa
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job described by ``cfg``; return its final metrics."""
     output_dir = Path(cfg.paths.output_dir)
+    resumed = resume_state(cfg)
+    if isinstance(resumed, dict):
+        log.info("resume_sweep: %s already finished; skipping it.", output_dir)
+        return resumed
+    if resumed is not None:
+        log.info("resume_sweep: continuing the interrupted job from %s", resumed)
+        cfg.ckpt_path = resumed
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    if cfg.get("print_config"):
-        print_config(cfg, CONFIG_GROUPS)
+    if is_rank_zero():  # under DDP every rank runs this function in the same folder
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if cfg.get("print_config"):
+            print_config(cfg, CONFIG_GROUPS)
     seed_run(cfg.seed)
 
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -70,6 +82,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         final = scalar_metrics(trainer.callback_metrics)
     metrics = {**fit_metrics, **final}
     path = write_metrics(metrics, output_dir)
+    # per_class.csv and confusion.png of the final evaluation (gathered on every rank)
+    if model.last_eval is not None and is_rank_zero():
+        write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
     stage = datamodule.split_mode
     print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics

@@ -31,8 +31,10 @@ def test_resumed_run_ends_exactly_like_the_uninterrupted_run(tmp_path):
 
     expected = json.loads((straight / "metrics.json").read_text())
     got = json.loads((resumed / "metrics.json").read_text())
-    for key in ("val/zsl_acc", "val/gzsl_s", "val/gzsl_u", "val/gzsl_H"):
+    for key in ("val/zsl_acc", "val/gzsl_s", "val/gzsl_u", "val/gzsl_H", "val/gamma"):
         assert got[key] == expected[key], key
+    # AUSUC integrates over every flip point: 1e-7 weight noise can move it by ~1e-6.
+    assert got["val/ausuc"] == pytest.approx(expected["val/ausuc"], abs=1e-5)
     # Epoch-mean losses go through float32 BLAS reductions whose order may vary by ~1e-7.
     assert got["train/loss"] == pytest.approx(expected["train/loss"], rel=1e-5)
     assert torch.equal(final_pool(resumed), final_pool(straight))
@@ -47,7 +49,7 @@ def test_same_seed_same_metrics_other_seed_other_pool(tmp_path):
     (a, pool_a), (b, pool_b) = runs["a"], runs["b"]
     assert a.keys() == b.keys()
     for key in a:
-        if key.startswith("val/"):
+        if key.startswith("val/") and key != "val/ausuc":
             assert a[key] == b[key], key
         elif key != "pool/refresh_s":
             assert a[key] == pytest.approx(b[key], rel=1e-5), key

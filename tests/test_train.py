@@ -179,7 +179,8 @@ def test_run_writes_calibrated_metrics_per_class_csv_and_confusion(tmp_path):
     for key in ("gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5"):
         assert 0.0 <= saved[f"test/{key}"] <= 1.0
     assert saved["test/zsl_top5"] >= saved["test/zsl_acc"]
-    assert saved["test/ausuc"] <= saved["test/zsl_acc"]  # the curve ends at u = ZSL accuracy
+    # the curve ends at u = ZSL accuracy (AUSUC is logged with 4 decimals)
+    assert saved["test/ausuc"] <= saved["test/zsl_acc"] + 1e-4
     means = _per_class_means(out / "per_class.csv")
     assert means["unseen/zsl_acc"] == pytest.approx(metrics["test/zsl_acc"], abs=1e-5)
     assert means["seen/gzsl_acc"] == pytest.approx(metrics["test/gzsl_s"], abs=1e-5)
@@ -254,3 +255,24 @@ def test_eval_loads_a_checkpoint_of_another_classifier(tmp_path):
         compose_config([f"ckpt_path={tmp_path / 'old.ckpt'}"], tmp_path / "e2", config_name="eval")
     )
     assert again["test/zsl_acc"] == pytest.approx(expected["test/zsl_acc"], abs=1e-6)
+
+
+def test_gamma_grid_restricts_the_validation_choice(tmp_path):
+    grid = [-0.5, 0.25, 1.0, 2.0]
+    overrides = ["data.split_mode=val", "trainer.max_epochs=0", f"model.gamma_grid={grid}"]
+    metrics = train(compose_config([*QUIET, *overrides], tmp_path / "run"))
+    assert metrics["val/gamma"] in grid
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.calibration_gamma=abc", r"model.calibration_gamma=abc"),
+        ("model.gamma_grid=[]", r"model.gamma_grid=\[\]"),
+    ],
+)
+def test_bad_calibration_values_stop_before_training(override, message, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(Exception, match=message):  # Hydra wraps the model's ValueError
+        train(compose_config([*QUIET, override], out))
+    assert not (out / "checkpoints").exists()

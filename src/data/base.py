@@ -113,17 +113,29 @@ class ZSLDataModule(L.LightningDataModule):
             self.signature_dim,
         )
 
-    def make_split(self, split_mode: str) -> ZSLSplit:
-        """The images of ``split_mode`` ("val" or "test"), standardised on its training images.
+    def make_split(self, split_mode: str, fitted_on: str | None = None) -> ZSLSplit:
+        """The images of ``split_mode`` ("val" or "test"), standardised on training images.
 
         ``setup`` builds the configured mode; models that select hyper-parameters in closed
-        form (e.g. ESZSL) also ask for the ``val`` split while the run is in ``test`` mode.
+        form (e.g. ESZSL) or a calibration γ also ask for the ``val`` split while the run is in
+        ``test`` mode.
+
+        Args:
+            split_mode: which split's images.
+            fitted_on: whose training images the standardisation is fitted on (default:
+                ``split_mode``'s own); the run's ``split_mode`` expresses the images as the
+                run's model sees features.
         """
         arrays = self.arrays
         train_idx, seen_idx, unseen_idx = self._split_indices(arrays, split_mode)
         features = torch.as_tensor(arrays.features, dtype=torch.float32)
         if self.standardise:
-            train = features[train_idx]
+            fit_idx = (
+                train_idx
+                if fitted_on in (None, split_mode)
+                else self._split_indices(arrays, fitted_on)[0]
+            )
+            train = features[fit_idx]
             std = train.std(0)
             features = (features - train.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
         if self.l2_features:

@@ -139,6 +139,9 @@ class ESZSLClassifier(ZSLClassifier):
         signature_dim: k (given by the data).
         gammas: candidate γ, the ridge penalty on the feature side (all > 0).
         lambdas: candidate λ, the ridge penalty on the signature side (all > 0).
+        calibration_gamma: γ of calibrated stacking in the GZSL metrics (not ESZSL's γ);
+            ``None``: chosen on validation (see :class:`~src.models.classifier.ZSLClassifier`).
+        gamma_grid: candidate calibration γ for that choice; ``None``: the exact best γ.
     """
 
     trainable = False
@@ -149,8 +152,10 @@ class ESZSLClassifier(ZSLClassifier):
         signature_dim: int,
         gammas: Sequence[float] = DEFAULT_GRID,
         lambdas: Sequence[float] = DEFAULT_GRID,
+        calibration_gamma: float | None = None,
+        gamma_grid: Sequence[float] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
         gammas, lambdas = _grid("model.gammas", gammas), _grid("model.lambdas", lambdas)
         self.save_hyperparameters(
             {
@@ -158,6 +163,8 @@ class ESZSLClassifier(ZSLClassifier):
                 "signature_dim": signature_dim,
                 "gammas": gammas,
                 "lambdas": lambdas,
+                "calibration_gamma": self.calibration_gamma,
+                "gamma_grid": self.gamma_grid,
             }
         )
         f64 = torch.float64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -28,6 +30,9 @@ class NearestSignatureClassifier(ZSLClassifier):
     Args:
         feature_dim: d (given by the data).
         signature_dim: k (given by the data); must equal d.
+        calibration_gamma: γ of the calibrated GZSL metrics; ``None``: chosen on validation
+            (see :class:`~src.models.classifier.ZSLClassifier`).
+        gamma_grid: candidate γ for that choice; ``None``: the exact best γ.
 
     Raises:
         ValueError: when d ≠ k.
@@ -35,8 +40,14 @@ class NearestSignatureClassifier(ZSLClassifier):
 
     trainable = False
 
-    def __init__(self, feature_dim: int, signature_dim: int) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        feature_dim: int,
+        signature_dim: int,
+        calibration_gamma: float | None = None,
+        gamma_grid: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
         if feature_dim != signature_dim:
             raise ValueError(
                 "model=nearest_signature compares image features with class signatures directly "

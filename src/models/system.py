@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -33,6 +35,9 @@ class MetricZSLSystem(ZSLClassifier):
             features that already live in the signature space, d = k) or ``auto``: identity
             when the datamodule says its features are signature-space vectors
             (``features_in_signature_space``, e.g. the APY annotations), else ridge.
+        calibration_gamma: γ of the calibrated GZSL metrics; ``None``: chosen on validation
+            (see :class:`~src.models.classifier.ZSLClassifier`).
+        gamma_grid: candidate γ for that choice; ``None``: the exact best γ.
     """
 
     def __init__(
@@ -47,8 +52,10 @@ class MetricZSLSystem(ZSLClassifier):
         weight_decay: float = 1e-4,
         ridge: float = 1.0,
         init: str = "auto",
+        calibration_gamma: float | None = None,
+        gamma_grid: Sequence[float] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
         for key, value, ok, allowed in (
             ("model.beta", beta, beta > 0, "> 0"),
             ("model.attribute_weight", attribute_weight, attribute_weight >= 0, "≥ 0"),

@@ -13,12 +13,22 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 log = logging.getLogger(__name__)
+
+
+def is_rank_zero() -> bool:
+    """Whether this process writes the job's files: always without DDP, rank 0 under DDP.
+
+    Lightning sets the rank from the environment (``LOCAL_RANK``, ``SLURM_PROCID``…) at import,
+    so it is known before the Trainer exists.
+    """
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
@@ -69,7 +79,7 @@ def resume_state(cfg: DictConfig) -> dict[str, float] | str | None:
     if finished.is_file():
         return json.loads(finished.read_text())
     failure = output_dir / "failure.txt"
-    if failure.is_file():
+    if failure.is_file() and is_rank_zero():
         attempt = len(list(output_dir.glob("failure-*.txt"))) + 1
         failure.rename(output_dir / f"failure-{attempt}.txt")
     last = output_dir / "checkpoints" / "last.ckpt"
@@ -82,14 +92,17 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
-    """Write ``metrics.json`` (flat ``split/name`` keys) and return its path."""
+    """Write ``metrics.json`` (flat ``split/name`` keys) and return its path (rank 0 writes)."""
     path = Path(output_dir) / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
+    if is_rank_zero():
+        path.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
     return path
 
 
 def print_results(metrics: dict[str, float], path: Path) -> None:
-    """Print the final results as a table, and where they were written."""
+    """Print the final results as a table, and where they were written (rank 0 prints)."""
+    if not is_rank_zero():
+        return
     table = Table(title="Results")
     table.add_column("metric")
     table.add_column("value", justify="right")

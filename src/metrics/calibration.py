@@ -1,0 +1,421 @@
+"""Calibrated GZSL (Chao et al., ECCV 2016), AUSUC and top-k ZSL accuracy, functional form.
+
+Everything works on distance matrices (N images × C dataset classes, smaller = more consistent)
+and the images' dataset labels. Calibrated stacking penalises the seen classes by γ before the
+decision: with distances that means *adding* γ to the seen classes' distances, so γ > 0 moves
+predictions towards the unseen classes and γ < 0 towards the seen ones.
+
+How γ acts on one image: let ``d_s`` be its smallest distance to a seen class (reached at class
+``p_s``) and ``d_u`` its smallest distance to an unseen class (class ``p_u``). The calibrated
+prediction among seen ∪ unseen is ``p_s`` when ``d_s + γ ≤ d_u`` and ``p_u`` otherwise (a tie
+goes to the seen class, as ``argmin`` over ``[seen, unseen]`` gives it). So the image flips from
+seen to unseen at its *critical* value ``t = d_u − d_s``: predicted seen for ``γ ≤ t``, unseen for
+``γ > t``. The sweep functions below use this rule on float64 differences; they equal
+:func:`calibrated_predictions` except for a γ within rounding of a critical value.
+
+Per-class accuracies are averaged over the target classes themselves (seen classes for ``s``,
+unseen classes for ``u``), as in :mod:`src.metrics.zsl`; a class that is never predicted counts
+with accuracy 0, a target class without images raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from src.metrics.zsl import class_counts, harmonic_mean, mean_class_accuracy
+
+#: H values closer than this to the maximum count as ties in :func:`choose_gamma`
+TIE_TOLERANCE = 1e-12
+
+
+def calibrated_predictions(
+    distances: Tensor, seen_classes: Tensor, candidates: Tensor, gamma: float
+) -> Tensor:
+    """Calibrated stacking: the candidate with the smallest distance after adding γ to seen ones.
+
+    Args:
+        distances: N × C distances of every image to every dataset class.
+        seen_classes: dataset indices of the seen classes (those penalised by γ).
+        candidates: dataset indices of the classes an image may be assigned to (usually
+            seen ∪ unseen, seen first so that a tie goes to the seen class).
+        gamma: the penalty added to the seen candidates' distances (γ = 0: plain argmin).
+
+    Returns:
+        The predicted dataset class of every image (N).
+
+    Example:
+        >>> d = torch.tensor([[1.0, 1.5], [1.0, 3.0]])  # class 0 seen, class 1 unseen
+        >>> calibrated_predictions(d, torch.tensor([0]), torch.tensor([0, 1]), 1.0).tolist()
+        [1, 0]
+    """
+    candidates = candidates.to(distances.device)
+    penalty = torch.isin(candidates, seen_classes.to(distances.device)).to(distances.dtype)
+    return candidates[(distances[:, candidates] + gamma * penalty).argmin(dim=1)]
+
+
+def per_class_topk(
+    distances: Tensor,
+    labels: Tensor,
+    candidates: Tensor,
+    k: int = 5,
+    classes: Tensor | None = None,
+) -> Tensor:
+    """Per-class mean top-k accuracy: an image is right when its class is among its k nearest.
+
+    Args:
+        distances: N × C distances of every image to every dataset class.
+        labels: dataset class of every image (N).
+        candidates: dataset indices of the classes to rank (ZSL: the unseen classes).
+        k: how many nearest candidates count; k ≥ ``len(candidates)`` gives accuracy 1.
+        classes: target classes to average over (default: ``candidates``).
+
+    Returns:
+        A float64 scalar. Ties between equal distances are broken arbitrarily (``topk``).
+
+    Example:
+        >>> d = torch.tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])  # images of classes 1 and 0
+        >>> labels, candidates = torch.tensor([1, 0]), torch.tensor([0, 1, 2])
+        >>> float(per_class_topk(d, labels, candidates, k=2, classes=torch.tensor([0, 1])))
+        0.5
+    """
+    candidates = candidates.to(distances.device)
+    labels = labels.to(distances.device)
+    classes = (candidates if classes is None else classes).to(distances.device)
+    k = min(k, len(candidates))
+    nearest = candidates[distances[:, candidates].topk(k, dim=1, largest=False).indices]
+    hit = (nearest == labels[:, None]).any(dim=1)
+    num_classes = int(max(labels.max(), classes.max(), candidates.max())) + 1
+    correct, total = class_counts(torch.where(hit, labels, -1), labels, num_classes)
+    return mean_class_accuracy(correct, total, classes)
+
+
+# ----------------------------------------------------------------------------- the sweep
+class _Flips:
+    """One image set's critical values and, per target class, how many of its images are right
+    when predicted seen / unseen, cumulated along the sorted critical values.
+
+    Accuracy at any γ is then a look-up of integer counts per class, divided by the class sizes
+    and averaged over the classes in class order: the result depends on the multiset of images
+    only, not on their order (e.g. how DDP processes gathered them), and is exact up to that one
+    division and mean.
+    """
+
+    def __init__(
+        self,
+        distances: Tensor,
+        labels: Tensor,
+        seen_classes: Tensor,
+        unseen_classes: Tensor,
+        target_classes: Tensor,
+    ) -> None:
+        d = distances.detach().double().cpu()
+        labels = labels.detach().cpu().long()
+        seen, unseen = seen_classes.cpu().long(), unseen_classes.cpu().long()
+        target = target_classes.cpu().long()
+        d_seen, i_seen = d[:, seen].min(dim=1)
+        d_unseen, i_unseen = d[:, unseen].min(dim=1)
+        size = max(d.shape[1], int(labels.max()) + 1 if len(labels) else 0, int(target.max()) + 1)
+        total = torch.bincount(labels, minlength=size)
+        empty = target[total[target] == 0]
+        if len(empty):
+            raise ValueError(
+                f"classes {empty.tolist()[:10]} have no evaluation samples; per-class accuracy "
+                "is undefined for them (check the split)."
+            )
+        local = torch.full((size,), -1, dtype=torch.long)
+        local[target] = torch.arange(len(target))
+        keep = local[labels] >= 0  # images of other classes do not enter the mean
+        t = (d_unseen - d_seen)[keep]
+        right_seen = (seen[i_seen] == labels)[keep]
+        right_unseen = (unseen[i_unseen] == labels)[keep]
+        self.t, order = t.sort()
+        cls = local[labels][keep][order]
+        self.cum_seen = _cumulative_counts(cls, right_seen[order], len(target))
+        self.cum_unseen = _cumulative_counts(cls, right_unseen[order], len(target))
+        self.sizes = total[target].numpy().astype(np.float64)
+
+    def accuracy(self, gammas: Tensor) -> Tensor:
+        """Per-class mean accuracy at every γ (float64, same length as ``gammas``)."""
+        first_seen = torch.searchsorted(self.t, gammas, right=False)  # images with t ≥ γ
+        right = self.cum_seen[-1] - self.cum_seen[first_seen] + self.cum_unseen[first_seen]
+        # numpy's pairwise sum along a row does not depend on the number of threads
+        return torch.from_numpy((right.numpy() / self.sizes).mean(axis=1))
+
+
+def _cumulative_counts(cls: Tensor, flag: Tensor, num_classes: int) -> Tensor:
+    """(N + 1) × C: row k counts, per class, the flagged images among the first k."""
+    counts = torch.zeros(len(cls) + 1, num_classes, dtype=torch.long)
+    rows = torch.arange(1, len(cls) + 1)
+    counts[rows[flag], cls[flag]] = 1
+    return counts.cumsum(dim=0)
+
+
+def _as_gammas(gammas: Sequence[float] | Tensor | float) -> Tensor:
+    return torch.as_tensor(gammas, dtype=torch.float64).reshape(-1).cpu()
+
+
+def gzsl_sweep(
+    distances_seen_imgs: Tensor,
+    labels_seen: Tensor,
+    distances_unseen_imgs: Tensor,
+    labels_unseen: Tensor,
+    seen_classes: Tensor,
+    unseen_classes: Tensor,
+    gammas: Sequence[float] | Tensor | float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Calibrated GZSL ``(s, u, H)`` at every γ of ``gammas``, in O((N + G) log N).
+
+    Every image is ranked among seen ∪ unseen with γ added to the seen classes' distances.
+    ``s`` is the per-class mean top-1 over the seen classes on the seen images, ``u`` the same
+    over the unseen classes on the unseen images, ``H = 2us / (u + s)``. γ = 0 gives the
+    uncalibrated GZSL metrics.
+
+    Args:
+        distances_seen_imgs: N_s × C distances of the seen-class evaluation images.
+        labels_seen: their dataset classes (N_s).
+        distances_unseen_imgs: N_u × C distances of the unseen-class evaluation images.
+        labels_unseen: their dataset classes (N_u).
+        seen_classes: dataset indices of the seen classes.
+        unseen_classes: dataset indices of the unseen classes.
+        gammas: the γ values (G).
+
+    Returns:
+        ``(s, u, H)``, three float64 tensors of length G.
+
+    Example:
+        >>> d_s = torch.tensor([[0.0, 1.0]])  # one seen image (class 0): distances to 0 and 1
+        >>> d_u = torch.tensor([[0.5, 1.0]])  # one unseen image (class 1)
+        >>> s, u, h = gzsl_sweep(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
+        ...                      torch.tensor([0]), torch.tensor([1]), [0.0, 0.7, 2.0])
+        >>> s.tolist(), u.tolist()
+        ([1.0, 1.0, 0.0], [0.0, 1.0, 1.0])
+    """
+    gammas = _as_gammas(gammas)
+    seen_flips = _Flips(
+        distances_seen_imgs, labels_seen, seen_classes, unseen_classes, seen_classes
+    )
+    unseen_flips = _Flips(
+        distances_unseen_imgs, labels_unseen, seen_classes, unseen_classes, unseen_classes
+    )
+    s, u = seen_flips.accuracy(gammas), unseen_flips.accuracy(gammas)
+    return s, u, harmonic_mean(s, u)
+
+
+def critical_gammas(
+    distances_seen_imgs: Tensor,
+    distances_unseen_imgs: Tensor,
+    seen_classes: Tensor,
+    unseen_classes: Tensor,
+) -> Tensor:
+    """The sorted, distinct γ at which some image's calibrated prediction flips (float64).
+
+    An image flips from its nearest seen class to its nearest unseen class as γ passes
+    ``min_unseen d − min_seen d``; between two consecutive critical values no prediction changes.
+
+    Example:
+        >>> critical_gammas(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 1.0]]),
+        ...                 torch.tensor([0]), torch.tensor([1])).tolist()
+        [0.5, 1.0]
+    """
+    d = torch.cat([distances_seen_imgs.detach().double().cpu(),
+                   distances_unseen_imgs.detach().double().cpu()])  # fmt: skip
+    t = d[:, unseen_classes.cpu()].min(dim=1).values - d[:, seen_classes.cpu()].min(dim=1).values
+    return t.unique(sorted=True)
+
+
+def interval_gammas(critical: Tensor) -> Tensor:
+    """One γ inside every interval where no prediction changes, in increasing order.
+
+    The midpoints between consecutive critical values, plus one γ below the smallest (every
+    image predicted seen) and one above the largest (every image predicted unseen), at a
+    distance of the mean gap between critical values (1 when there is a single one).
+    """
+    if len(critical) == 0:
+        return torch.zeros(1, dtype=torch.float64)
+    gap = (critical[-1] - critical[0]) / (len(critical) - 1) if len(critical) > 1 else 1.0
+    gap = float(gap) if float(gap) > 0 else 1.0
+    middles = (critical[1:] + critical[:-1]) / 2
+    below, above = critical[:1] - gap, critical[-1:] + gap
+    return torch.cat([below, middles, above])
+
+
+def choose_gamma(
+    distances_seen_imgs: Tensor,
+    labels_seen: Tensor,
+    distances_unseen_imgs: Tensor,
+    labels_unseen: Tensor,
+    seen_classes: Tensor,
+    unseen_classes: Tensor,
+    gammas: Sequence[float] | Tensor | None = None,
+) -> float:
+    """The γ with the largest calibrated H on the given (validation) images.
+
+    Pass *validation* images only: the choice reads nothing else, so test images can never
+    influence it.
+
+    Args:
+        distances_seen_imgs, labels_seen, distances_unseen_imgs, labels_unseen, seen_classes,
+            unseen_classes: as in :func:`gzsl_sweep`.
+        gammas: the grid. ``None``: the exact maximum over all real γ (below).
+
+    Returns:
+        With a grid: the grid γ with the largest H; ties (H within ``TIE_TOLERANCE`` of the
+        maximum) go to the smallest ``|γ|``, then to the smaller γ, so γ = 0 (no calibration)
+        wins whenever it is among the best.
+
+        With ``gammas=None``: H is evaluated once per interval between consecutive critical
+        values (:func:`critical_gammas`; predictions are constant inside one), which gives every
+        H any γ can reach. The optimal γ form ranges of adjacent intervals. γ = 0 when it lies
+        in one; otherwise the range nearest to 0 (smallest ``|γ|``; the negative one on an
+        exact tie) is taken, and γ is its centre rounded to the fewest significant digits
+        that keep it strictly inside (an unbounded range: its point of
+        :func:`interval_gammas`, rounded the same way). The rounding makes γ insensitive to
+        the float noise of the distances (e.g. BLAS reduction order), which moves the
+        critical values by ~1e-6 but not which images flip in which order.
+
+    Example:
+        >>> d_s = torch.tensor([[0.0, 1.0]])
+        >>> d_u = torch.tensor([[0.5, 1.0]])
+        >>> choose_gamma(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
+        ...              torch.tensor([0]), torch.tensor([1]), [0.0, 0.7, 0.9, 2.0])
+        0.7
+        >>> choose_gamma(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
+        ...              torch.tensor([0]), torch.tensor([1]))  # optimal range (0.5, 1.0]
+        0.8
+    """
+    images = (
+        distances_seen_imgs,
+        labels_seen,
+        distances_unseen_imgs,
+        labels_unseen,
+        seen_classes,
+        unseen_classes,
+    )
+    if gammas is not None:
+        grid = _as_gammas(gammas)
+        if len(grid) == 0:
+            raise ValueError("choose_gamma needs at least one candidate γ.")
+        _, _, h = gzsl_sweep(*images, grid)
+        best = grid[h >= h.max() - TIE_TOLERANCE]
+        return float(sorted(best.tolist(), key=lambda g: (abs(g), g))[0])
+
+    critical = critical_gammas(
+        distances_seen_imgs, distances_unseen_imgs, seen_classes, unseen_classes
+    )
+    points = interval_gammas(critical)  # interval k is (critical[k-1], critical[k]]
+    _, _, h = gzsl_sweep(*images, points)
+    best = (h >= h.max() - TIE_TOLERANCE).tolist()
+    inf = math.inf
+    bounds = [-inf, *critical.tolist(), inf]
+    ranges = []  # (lower, upper, first interval, last interval) of each run of optimal intervals
+    for k, ok in enumerate(best):
+        if not ok:
+            continue
+        if ranges and ranges[-1][3] == k - 1:
+            ranges[-1][1], ranges[-1][3] = bounds[k + 1], k
+        else:
+            ranges.append([bounds[k], bounds[k + 1], k, k])
+    for lower, upper, _, _ in ranges:
+        if lower < 0.0 <= upper:
+            return 0.0
+
+    def distance_to_zero(r: list) -> tuple[float, float]:
+        return (r[0] if r[0] >= 0 else -r[1], r[0])
+
+    lower, upper, first, last = min(ranges, key=distance_to_zero)
+    if math.isinf(lower) or math.isinf(upper):
+        centre = float(points[first] if math.isinf(lower) else points[last])
+        lower = centre - 1.0 if math.isinf(lower) else lower
+        upper = centre + 1.0 if math.isinf(upper) else upper
+    else:
+        centre = (lower + upper) / 2
+    return _shortest_inside(centre, lower, upper)
+
+
+def _shortest_inside(value: float, lower: float, upper: float) -> float:
+    """``value`` rounded to the fewest significant digits that keep it in (lower, upper)."""
+    for digits in range(1, 18):
+        rounded = float(f"{value:.{digits - 1}e}")
+        if lower < rounded < upper:
+            return rounded
+    return value
+
+
+def seen_unseen_curve(
+    distances_seen_imgs: Tensor,
+    labels_seen: Tensor,
+    distances_unseen_imgs: Tensor,
+    labels_unseen: Tensor,
+    seen_classes: Tensor,
+    unseen_classes: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The exact seen–unseen accuracy curve: ``(γ, s, u)`` for one γ per constant interval.
+
+    From "every image predicted seen" (γ below every critical value: u = 0 when the unseen
+    images' labels are unseen classes) to "every image predicted unseen" (s = 0); in between,
+    one point per interval between consecutive critical values (:func:`interval_gammas`), so
+    every distinct (u, s) the calibration can reach is on the curve. γ increases along it.
+
+    Example:
+        >>> g, s, u = seen_unseen_curve(torch.tensor([[0.0, 1.0]]), torch.tensor([0]),
+        ...                             torch.tensor([[0.5, 1.0]]), torch.tensor([1]),
+        ...                             torch.tensor([0]), torch.tensor([1]))
+        >>> s.tolist(), u.tolist()
+        ([1.0, 1.0, 0.0], [0.0, 1.0, 1.0])
+    """
+    gammas = interval_gammas(
+        critical_gammas(distances_seen_imgs, distances_unseen_imgs, seen_classes, unseen_classes)
+    )
+    s, u, _ = gzsl_sweep(
+        distances_seen_imgs,
+        labels_seen,
+        distances_unseen_imgs,
+        labels_unseen,
+        seen_classes,
+        unseen_classes,
+        gammas,
+    )
+    return gammas, s, u
+
+
+def ausuc(
+    distances_seen_imgs: Tensor,
+    labels_seen: Tensor,
+    distances_unseen_imgs: Tensor,
+    labels_unseen: Tensor,
+    seen_classes: Tensor,
+    unseen_classes: Tensor,
+) -> Tensor:
+    """Area Under the Seen–Unseen accuracy Curve (Chao et al., ECCV 2016), in [0, 1].
+
+    The curve is traced exactly, at every critical γ where a prediction flips
+    (:func:`seen_unseen_curve`), from "all seen" (u = 0) to "all unseen" (s = 0); its area is
+    the trapezoid rule on the points (u, s) sorted by u (then by s, decreasing). A perfect
+    classifier scores 1; a classifier with ZSL accuracy A_U→U and seen-only accuracy A_S→S at
+    most A_U→U · A_S→S.
+
+    Example:
+        >>> d_s = torch.tensor([[0.0, 1.0]])  # perfect: seen image nearest its class, and
+        >>> d_u = torch.tensor([[0.5, 0.0]])  # unseen image nearest its class
+        >>> float(ausuc(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
+        ...             torch.tensor([0]), torch.tensor([1])))
+        1.0
+    """
+    _, s, u = seen_unseen_curve(
+        distances_seen_imgs,
+        labels_seen,
+        distances_unseen_imgs,
+        labels_unseen,
+        seen_classes,
+        unseen_classes,
+    )
+    # Sort by u, then by s decreasing (a vertical step is walked top-down; its area is 0).
+    order = np.lexsort((-s.numpy(), u.numpy()))
+    u, s = u.numpy()[order], s.numpy()[order]
+    area = np.sum(np.diff(u) * (s[1:] + s[:-1]) / 2) if len(u) > 1 else 0.0
+    return torch.tensor(float(area), dtype=torch.float64)
