@@ -19,6 +19,7 @@ from src.utils import env  # noqa: F401  (loads .env and registers config resolv
 from src.utils.run import (
     instantiate_group,
     is_rank_zero,
+    log_reports_to_wandb,
     print_config,
     print_results,
     resume_state,
@@ -83,9 +84,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {**fit_metrics, **final}
     path = write_metrics(metrics, output_dir)
     # per_class.csv and confusion.png of the final evaluation (gathered on every rank)
-    if model.last_eval is not None and is_rank_zero():
-        write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
     stage = datamodule.split_mode
+    if model.last_eval is not None and is_rank_zero():
+        reports = write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
+        log_reports_to_wandb(loggers, reports, stage)
     print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics
 

@@ -43,6 +43,9 @@ def test_offline_wandb_run_holds_metrics_and_config_and_no_secret(tmp_path):
         assert expected in written, expected  # logged metrics reached the W&B run
     for expected in (b"selection_metric", b"UncertaintyCorrelationMiner"):
         assert expected in written, expected  # and so did the resolved config
+    for expected in (b"test/per_class", b"test/confusion"):
+        assert expected in written, expected  # per-class table and confusion matrix
+    assert list(run_dir.glob("wandb/offline-run-*/files/media/images/test/confusion*.png"))
 
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) > 5

@@ -51,6 +51,8 @@ class ZSLDataModule(L.LightningDataModule):
         l2_signatures: L2-normalise each class signature.
         val_seen_fraction: share of each train class's images held out as "val seen".
         seed: seed of the data order and of the held-out draw.
+        features_on_device: keep the features on the training device (GPU) for the whole run,
+            so that a batch is gathered there by index, with no host-to-device copy per step.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class ZSLDataModule(L.LightningDataModule):
         l2_signatures: bool = False,
         val_seen_fraction: float = 0.2,
         seed: int = 0,
+        features_on_device: bool = True,
     ) -> None:
         super().__init__()
         if split_mode not in SPLIT_MODES:
@@ -81,6 +84,7 @@ class ZSLDataModule(L.LightningDataModule):
         self.standardise, self.l2_features = standardise, l2_features
         self.l2_signatures = l2_signatures
         self.val_seen_fraction, self.seed = val_seen_fraction, seed
+        self.features_on_device = features_on_device
         self.arrays: ZSLArrays | None = None
 
     @abstractmethod
@@ -206,12 +210,22 @@ class ZSLDataModule(L.LightningDataModule):
     def train_labels(self) -> Tensor:
         return self.train_images.labels
 
+    def _on_device(self, images: IndexedImages) -> IndexedImages:
+        """``images`` on the trainer's device when ``features_on_device`` (GPU fast path)."""
+        trainer = self.trainer
+        if not self.features_on_device or trainer is None:
+            return images
+        return images.to(trainer.strategy.root_device)
+
     def train_dataloader(self) -> DataLoader:
-        return index_loader(self.train_images, self.batch_size, shuffle=True, seed=self.seed)
+        images = self._on_device(self.train_images)
+        return index_loader(images, self.batch_size, shuffle=True, seed=self.seed)
 
     def _eval_loaders(self) -> list[DataLoader]:
         return [
-            index_loader(self.eval_images[part], self.eval_batch_size, shuffle=False, seed=0)
+            index_loader(
+                self._on_device(self.eval_images[part]), self.eval_batch_size, False, seed=0
+            )
             for part in ("unseen", "seen")
         ]
 

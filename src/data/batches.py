@@ -127,6 +127,10 @@ class IndexedImages(Dataset):
     def __getitem__(self, index: Tensor) -> dict[str, Tensor]:
         return {"index": index, "features": self.features[index], "labels": self.labels[index]}
 
+    def to(self, device: torch.device) -> IndexedImages:
+        """The same images held on ``device``: batches are then gathered there, no copies."""
+        return IndexedImages(self.features.to(device), self.labels.to(device))
+
 
 def index_loader(images: IndexedImages, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
     """A DataLoader that gathers batches by index: no per-sample collation, no workers.

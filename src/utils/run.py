@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import logging
@@ -84,6 +85,22 @@ def resume_state(cfg: DictConfig) -> dict[str, float] | str | None:
         failure.rename(output_dir / f"failure-{attempt}.txt")
     last = output_dir / "checkpoints" / "last.ckpt"
     return str(last) if last.is_file() else None
+
+
+def log_reports_to_wandb(loggers: list[Any], reports: list[Path], stage: str) -> None:
+    """Send ``per_class.csv`` (as a table) and ``confusion.png`` to every W&B logger."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        for path in reports:
+            if path.suffix == ".csv":
+                with path.open() as f:
+                    rows = list(csv.reader(f))
+                logger.log_table(key=f"{stage}/per_class", columns=rows[0], data=rows[1:])
+            elif path.suffix == ".png":
+                logger.log_image(key=f"{stage}/confusion", images=[str(path)])
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
