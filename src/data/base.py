@@ -218,14 +218,14 @@ class ZSLDataModule(L.LightningDataModule):
         return images.to(trainer.strategy.root_device)
 
     def train_dataloader(self) -> DataLoader:
-        images = self._on_device(self.train_images)
-        return index_loader(images, self.batch_size, shuffle=True, seed=self.seed)
+        # Kept: the pool refresh then scores the same on-device features, with no copy.
+        self.train_images = self._on_device(self.train_images)
+        return index_loader(self.train_images, self.batch_size, shuffle=True, seed=self.seed)
 
     def _eval_loaders(self) -> list[DataLoader]:
+        self.eval_images = {part: self._on_device(img) for part, img in self.eval_images.items()}
         return [
-            index_loader(
-                self._on_device(self.eval_images[part]), self.eval_batch_size, False, seed=0
-            )
+            index_loader(self.eval_images[part], self.eval_batch_size, False, seed=0)
             for part in ("unseen", "seen")
         ]
 
