@@ -64,7 +64,8 @@ class NegativePoolRefresh(L.Callback):
             start = time.perf_counter()
             previous = self.pool
             pool, stats = self.refresh(pl_module, trainer.datamodule, epoch)
-            self.pool, self.last_refresh_epoch = pool.cpu(), epoch
+            # Kept on the training device; only checkpoints hold a host copy.
+            self.pool, self.last_refresh_epoch = pool, epoch
             stats["pool/changed_fraction"] = changed_fraction(previous, self.pool)
             stats["pool/refresh_s"] = time.perf_counter() - start
             pl_module.log_dict(stats, on_step=False, on_epoch=True)
@@ -89,8 +90,9 @@ class NegativePoolRefresh(L.Callback):
         class_proj = metric.project_signatures(signatures)
         projection = metric.W @ metric.L.T
         chunks, pos_sum, neg_sum, wrong = [], 0.0, 0.0, 0
-        for start in range(0, len(features), self.chunk_rows(len(seen))):
-            stop = start + self.chunk_rows(len(seen))
+        rows = self.chunk_rows(len(seen))
+        for start in range(0, len(features), rows):
+            stop = start + rows
             x = features[start:stop].to(device, non_blocking=True)
             d = metric.distances_from_projections(x @ projection, class_proj)
             if not bool(torch.isfinite(d).all()):
@@ -121,7 +123,8 @@ class NegativePoolRefresh(L.Callback):
 
     # --------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
-        return {"pool": self.pool, "last_refresh_epoch": self.last_refresh_epoch, "seed": self.seed}
+        pool = None if self.pool is None else self.pool.cpu()
+        return {"pool": pool, "last_refresh_epoch": self.last_refresh_epoch, "seed": self.seed}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.pool = state_dict["pool"]
@@ -134,5 +137,6 @@ def changed_fraction(previous: Tensor | None, current: Tensor) -> float:
     """Share of pool entries (image, class) that were not in the image's previous pool."""
     if previous is None or previous.shape != current.shape:
         return 1.0
+    previous = previous.to(current.device)  # a pool restored from a checkpoint is on the host
     kept = (current[:, :, None] == previous[:, None, :]).any(-1)
     return float(1.0 - kept.float().mean())
