@@ -140,13 +140,14 @@ def test_signatures_are_one_row_per_class(toy, kind):
 def test_val_split_uses_the_file_locs_for_k1_and_the_class_lists_otherwise(toy):
     labels = toy.res101["labels"].ravel() - 1
     trainval = toy.att_splits["trainval_loc"].ravel() - 1
-    # Locs that differ from the class-list rebuild (they add the test_seen image 1), to tell apart.
+    # Locs that differ from the class-list rebuild, to tell apart; they also hold the test_seen
+    # image of loc 2 (index 1), which must not reach train (see tests/test_validation_leak.py).
     toy.att_splits["train_loc"] = np.array([[1], [2], [3]])
     toy.att_splits["val_loc"] = np.array([[31], [33]])
     toy.class_lists |= {"trainclasses2.txt": ["c1", "c2", "c3"], "valclasses2.txt": ["c0"]}
     toy.write()
     k1 = toy.module(split_mode="val", val_split=1).load_arrays().splits
-    assert k1["train"].tolist() == [0, 1, 2] and k1["val"].tolist() == [30, 32]
+    assert k1["train"].tolist() == [0, 2] and k1["val"].tolist() == [30, 32]
     k2 = toy.module(split_mode="val", val_split=2).load_arrays().splits
     np.testing.assert_array_equal(k2["val"], trainval[labels[trainval] == 0])
     assert set(labels[k2["train"]]) == {1, 2, 3}

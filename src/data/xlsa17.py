@@ -7,6 +7,7 @@ The helpers for ``att_splits.mat`` are shared with :mod:`src.data.apy_annotation
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from src.data.mat_files import (
     require_file,
 )
 from src.data.text_signatures import text_signatures
+
+log = logging.getLogger(__name__)
 
 SIGNATURES = ("att", "original_att", "text")
 VAL_SPLITS = (1, 2, 3)
@@ -88,6 +91,53 @@ def has_validation_split(mat: dict, path: Path, val_split: int) -> bool:
     return all((path.parent / f"{p}classes{val_split}.txt").is_file() for p in ("train", "val"))
 
 
+def file_validation_splits(
+    mat: dict, path: Path, num_images: int, trainval: np.ndarray, what: str
+) -> dict[str, np.ndarray]:
+    """0-based ``train`` and ``val`` from the file's ``train_loc``/``val_loc``, within trainval.
+
+    The release's ``train_loc``/``val_loc`` of AWA1, AWA2 and SUN are not a partition of
+    ``trainval_loc``: together they also hold every ``test_seen_loc`` image. Those images are
+    dropped (keeping the file's order), and the drop is logged once, so that validation and
+    everything selected on it never see a test image. Raises :class:`DataError` when a part is
+    empty afterwards or when train and val share an image.
+    """
+    locs = {
+        part: one_based_indices(mat[f"{part}_loc"], path, f"{part}_loc", num_images, what)
+        for part in ("train", "val")
+    }
+    splits = {part: idx[np.isin(idx, trainval)] for part, idx in locs.items()}
+    dropped = {part: locs[part][~np.isin(locs[part], trainval)] for part in locs}
+    if any(d.size for d in dropped.values()):
+        all_dropped = np.concatenate(list(dropped.values()))
+        test_seen = np.asarray(mat.get("test_seen_loc", []), dtype=np.int64).reshape(-1) - 1
+        in_test_seen = int(np.isin(all_dropped, test_seen).sum())
+        log.info(
+            "%s: dropped %d of %d train_loc and %d of %d val_loc images that are not in "
+            "trainval_loc (%d of them are test_seen_loc images), so that validation never sees "
+            "a test image.",
+            path,
+            dropped["train"].size,
+            locs["train"].size,
+            dropped["val"].size,
+            locs["val"].size,
+            in_test_seen,
+        )
+    for part, idx in splits.items():
+        if idx.size == 0:
+            raise DataError(
+                f"{path}: key '{part}_loc' holds no trainval_loc image ({locs[part].size} "
+                "listed, all outside trainval_loc); replace the file with the original release."
+            )
+    shared = np.intersect1d(splits["train"], splits["val"])
+    if shared.size:
+        raise DataError(
+            f"{path}: keys 'train_loc' and 'val_loc' share {shared.size} images "
+            f"(e.g. {shared[0] + 1}, 1-based); train and val must be disjoint."
+        )
+    return splits
+
+
 def validation_splits(
     mat: dict,
     path: Path,
@@ -99,20 +149,19 @@ def validation_splits(
 ) -> dict[str, np.ndarray]:
     """0-based ``train`` and ``val`` image indices of validation split ``val_split`` (K).
 
-    K = 1 uses the file's own ``train_loc``/``val_loc`` when it has them (AWA1, AWA2 and SUN
-    do; in the release they also hold the ``test_seen`` images of their classes). Otherwise the
-    split is rebuilt from ``trainclassesK.txt``/``valclassesK.txt`` beside the file: the
-    ``trainval`` images whose class is listed.
+    Both parts only ever hold ``trainval`` images. K = 1 uses the file's own
+    ``train_loc``/``val_loc`` when it has them (AWA1, AWA2 and SUN do), less their images outside
+    ``trainval_loc`` (in the release, the ``test_seen`` images of their classes; see
+    :func:`file_validation_splits`). Otherwise the split is rebuilt from
+    ``trainclassesK.txt``/``valclassesK.txt`` beside the file: the ``trainval`` images whose
+    class is listed.
     """
     if val_split == 1 and "train_loc" in mat and "val_loc" in mat:
-        num_images = len(labels)
-        return {
-            part: one_based_indices(mat[f"{part}_loc"], path, f"{part}_loc", num_images, what)
-            for part in ("train", "val")
-        }
+        return file_validation_splits(mat, path, len(labels), trainval, what)
     splits = {}
     for part in ("train", "val"):
         list_path = path.parent / f"{part}classes{val_split}.txt"
+        # Only trainval images: a class list never brings in a test image.
         listed = trainval[np.isin(labels[trainval], class_indices(list_path, class_names))]
         if listed.size == 0:
             raise DataError(
