@@ -80,15 +80,6 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
     """
 
-    @property
-    def features_in_signature_space(self) -> bool:
-        """The annotations are attribute vectors, like attribute signatures (not text ones).
-
-        ``model.init=auto`` then starts the metric from W = I instead of a ridge map fitted on
-        the seen classes alone.
-        """
-        return self.signature_source != "text"
-
     def __init__(
         self,
         data_dir: str | None = None,
@@ -101,6 +92,7 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         check_options(signatures, val_split)
         self.data_dir, self.cache_dir = data_dir, cache_dir
         self.signature_source, self.val_split = signatures, val_split
+        self.signature_kind = "text" if signatures == "text" else "attributes"
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, "APY")

@@ -22,6 +22,14 @@ from src.data.batches import IndexedImages, index_loader
 log = logging.getLogger(__name__)
 
 SPLIT_MODES = ("val", "test")
+AUTO = "auto"
+
+
+def _auto_or_bool(key: str, value: bool | str) -> bool | str:
+    """``data.<key>`` must be true, false or "auto" (decided from the data at setup)."""
+    if isinstance(value, bool) or value == AUTO:
+        return value
+    raise ValueError(f"data.{key}={value!r} is invalid: use true, false or auto.")
 
 
 @dataclass
@@ -46,9 +54,13 @@ class ZSLDataModule(L.LightningDataModule):
         split_mode: ``"val"`` or ``"test"``.
         batch_size: training images per batch (each brings its positive and K negatives).
         eval_batch_size: images per evaluation batch.
-        standardise: standardise features per dimension with statistics of the training images.
-        l2_features: L2-normalise each image's features (after standardisation).
-        l2_signatures: L2-normalise each class signature.
+        standardise: standardise features per dimension with statistics of the training images;
+            ``"auto"``: off for features that are attribute vectors (see
+            :meth:`preprocessing_for`), on otherwise.
+        l2_features: L2-normalise each image's features (after standardisation); ``"auto"``:
+            on for attribute-vector features, off otherwise.
+        l2_signatures: L2-normalise each class signature; ``"auto"``: on when the features live
+            in the signature space (d = k, attribute signatures), off otherwise.
         val_seen_fraction: share of each train class's images held out as "val seen".
         seed: seed of the data order and of the held-out draw.
         features_on_device: keep the features on the training device (GPU) for the whole run,
@@ -60,9 +72,9 @@ class ZSLDataModule(L.LightningDataModule):
         split_mode: str = "val",
         batch_size: int = 256,
         eval_batch_size: int = 4096,
-        standardise: bool = True,
-        l2_features: bool = False,
-        l2_signatures: bool = False,
+        standardise: bool | str = True,
+        l2_features: bool | str = False,
+        l2_signatures: bool | str = False,
         val_seen_fraction: float = 0.2,
         seed: int = 0,
         features_on_device: bool = True,
@@ -81,11 +93,15 @@ class ZSLDataModule(L.LightningDataModule):
             batch_size,
             eval_batch_size,
         )
-        self.standardise, self.l2_features = standardise, l2_features
-        self.l2_signatures = l2_signatures
+        self.standardise = _auto_or_bool("standardise", standardise)
+        self.l2_features = _auto_or_bool("l2_features", l2_features)
+        self.l2_signatures = _auto_or_bool("l2_signatures", l2_signatures)
         self.val_seen_fraction, self.seed = val_seen_fraction, seed
         self.features_on_device = features_on_device
         self.arrays: ZSLArrays | None = None
+
+    #: what the class signatures are: "attributes" (att, original_att, generated ones) or "text"
+    signature_kind: str = "attributes"
 
     @abstractmethod
     def load_arrays(self) -> ZSLArrays:
@@ -95,6 +111,9 @@ class ZSLDataModule(L.LightningDataModule):
         if self.arrays is not None:
             return
         self.arrays = self.load_arrays()
+        self.standardise, self.l2_features, self.l2_signatures = self.preprocessing_for(
+            self.arrays
+        )
         signatures = torch.as_tensor(self.arrays.signatures, dtype=torch.float32)
         if self.l2_signatures:
             signatures = torch.nn.functional.normalize(signatures, dim=1)
@@ -116,6 +135,32 @@ class ZSLDataModule(L.LightningDataModule):
             self.feature_dim,
             self.signature_dim,
         )
+
+    def preprocessing_for(self, arrays: ZSLArrays) -> tuple[bool, bool, bool]:
+        """(standardise, l2_features, l2_signatures), each ``"auto"`` decided from the data.
+
+        Features are *attribute vectors* when they live in the signature space (d = k with
+        attribute signatures, e.g. per-image attribute annotations against class attributes) or
+        hold only 0/1 values. Those are compared by direction, as the nearest-signature
+        reference does: L2-normalised, not standardised (standardising with seen-class
+        statistics inflates the attributes that are rare among seen classes). Other features
+        (CNN activations) are standardised per dimension. The choice was made on validation
+        data (README, "Defaults on real data").
+        """
+        in_space = arrays.features.shape[1] == arrays.signatures.shape[1] and (
+            self.signature_kind != "text"
+        )
+        attribute_vectors = in_space or bool(np.isin(arrays.features, (0.0, 1.0)).all())
+        return (
+            (not attribute_vectors) if self.standardise == AUTO else self.standardise,
+            attribute_vectors if self.l2_features == AUTO else self.l2_features,
+            in_space if self.l2_signatures == AUTO else self.l2_signatures,
+        )
+
+    @property
+    def features_in_signature_space(self) -> bool:
+        """d = k and the signatures are attribute vectors: ``model.init=auto`` starts from W = I."""
+        return self.feature_dim == self.signature_dim and self.signature_kind != "text"
 
     def make_split(self, split_mode: str, fitted_on: str | None = None) -> ZSLSplit:
         """The images of ``split_mode`` ("val" or "test"), standardised on training images.

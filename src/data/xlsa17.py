@@ -225,6 +225,7 @@ class Xlsa17DataModule(ZSLDataModule):
         self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
         self.feature_file, self.signature_source = feature_file, signatures
         self.val_split = val_split
+        self.signature_kind = "text" if signatures == "text" else "attributes"
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, self.dataset)

@@ -79,8 +79,9 @@ class BilinearMetric(nn.Module):
         Args:
             features: training images (N × d), already standardised.
             target_signatures: the signature of each image's class (N × k).
-            ridge: the ridge penalty α in ``W = (XᵀX + αI)⁻¹ XᵀA``; ``None`` sets W = I
-                instead (features that already live in the signature space, d = k).
+            ridge: the ridge penalty α in ``W = (XᵀX + αI)⁻¹ XᵀA``; ``None`` sets W = s·I
+                instead (features that already live in the signature space, d = k), with s the
+                ratio of the median signature norm to the median feature norm.
             negative_signatures: signatures of a wrong class per image (N × k); when given, b is
                 the median over positive and negative pairs, so that it starts between the two.
         """
@@ -90,7 +91,10 @@ class BilinearMetric(nn.Module):
                     f"model.init=identity needs feature_dim == signature_dim, got "
                     f"{self.feature_dim} and {self.signature_dim}: use model.init=ridge."
                 )
-            self.W.copy_(torch.eye(self.feature_dim))
+            # Scale-consistent: Wᵀx has the signatures' typical norm, so that D and b start at
+            # the signatures' scale whatever the features' preprocessing (s = 1 when both are
+            # L2-normalised: D = ‖x − a‖² then ranks classes exactly like the cosine).
+            self.W.copy_(identity_scale(features, target_signatures) * torch.eye(self.feature_dim))
         else:
             x = features.double()
             gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
@@ -101,3 +105,16 @@ class BilinearMetric(nn.Module):
         if negative_signatures is not None:
             pairs = torch.cat([pairs, self.pair_distances(features, negative_signatures)])
         self.b.copy_(pairs.median())
+
+
+def identity_scale(features: Tensor, signatures: Tensor) -> float:
+    """s of the identity initialisation W = s·I: median ‖a_y‖ / median ‖x‖ (non-zero x only).
+
+    1 when features and signatures are both L2-normalised.
+    """
+    feature_norms = features.norm(dim=1)
+    feature_norms = feature_norms[feature_norms > 0]
+    if len(feature_norms) == 0:
+        return 1.0
+    ratio = float(signatures.norm(dim=1).median() / feature_norms.median())
+    return ratio if abs(ratio - 1.0) > 1e-6 else 1.0

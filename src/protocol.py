@@ -1,0 +1,306 @@
+"""The GBU protocol in one command: ``python -m src.protocol data=<name> [data.signatures=…]``.
+
+1. references on the same splits: nearest signature (d = k), ESZSL, the untrained metric;
+2. per mining strategy, an Optuna search on the validation folds only (settings and epochs);
+3. per strategy, a refit on trainval with its chosen settings, for every seed;
+4. one test evaluation of every refit and reference, γ fixed from validation;
+5. ``protocol.csv``, ``protocol.md`` and ``protocol.png`` in the run folder.
+
+Every finished step is saved in the folder (JSON files and one SQLite study per strategy), so a
+stopped protocol continues where it stopped when run again with ``hydra.run.dir=<its folder>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+
+log = logging.getLogger("src.protocol")
+CONF = Path(__file__).resolve().parents[1] / "conf"
+RANDOM_STRATEGIES = ("random", "random_fixed")
+
+
+class Protocol:
+    """The stages of one protocol run, each skipped when its results are already saved."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        from src.tuning.runs import DataModules, quiet_lightning
+
+        quiet_lightning()
+        self.cfg, self.p = cfg, cfg.protocol
+        self.folder = Path(cfg.paths.output_dir)
+        self.data = DataModules(cfg.data)
+        self.folds = list(self.p.folds) if self.data.has_folds else [1]
+        test_dm = self.data.get("test", self.folds[0], int(cfg.seed), {})
+        self.source, self.test_dm = test_dm.arrays.source, test_dm
+        self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
+        self.stage, self.stages = 0, 2 + 2 * len(self.p.strategies) + int(self.p.ablation)
+        self.started = time.perf_counter()
+
+    # ----------------------------------------------------------------------------- helpers
+    def progress(self, message: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        log.info("[stage %d/%d · %.0f s] %s", self.stage, self.stages, elapsed, message)
+
+    def next_stage(self, title: str) -> None:
+        self.stage += 1
+        self.progress(title)
+
+    def saved(self, path: Path, compute) -> dict:
+        """The JSON at ``path``, computed and written first if absent."""
+        if path.is_file():
+            self.progress(f"already done: {path.relative_to(self.folder)}")
+            return json.loads(path.read_text())
+        value = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value, indent=2) + "\n")
+        return value
+
+    def miner_cfg(self, name: str) -> DictConfig:
+        return OmegaConf.load(CONF / "miner" / f"{name}.yaml")
+
+    def context(self):
+        from src.tuning.search import SearchContext
+
+        dm = self.data.get("val", self.folds[0], int(self.cfg.seed), {})
+        train_classes = min(
+            len(self.data.get("val", f, int(self.cfg.seed), {}).seen_classes) for f in self.folds
+        )
+        return SearchContext(
+            data=self.data,
+            model_cfg=self.cfg.model,
+            trainer_cfg=self.cfg.trainer,
+            folds=self.folds,
+            max_epochs=int(self.p.max_epochs),
+            metric=str(self.p.selection_metric),
+            seed=int(self.cfg.seed),
+            feature_dim=dm.feature_dim,
+            signature_dim=dm.signature_dim,
+            min_train_classes=train_classes,
+            attribute_signatures=dm.signature_kind != "text",
+        )
+
+    # ------------------------------------------------------------------------------ stages
+    def references(self) -> dict[str, dict]:
+        from src.tuning.runs import final_metrics
+
+        self.next_stage("references: nearest signature, ESZSL, untrained metric")
+        names = [str(n) for n in self.p.references]
+        if self.test_dm.feature_dim != self.test_dm.signature_dim and "nearest_signature" in names:
+            names.remove("nearest_signature")  # cosine needs d = k
+        seed, results = int(self.cfg.seed), {}
+        for name in names:
+            model_cfg = (
+                self.cfg.model
+                if name == "untrained"
+                else OmegaConf.load(CONF / "model" / f"{name}.yaml")
+            )
+            miner = self.miner_cfg("random")
+
+            def run(model_cfg=model_cfg, miner=miner) -> dict:
+                val = [
+                    final_metrics(
+                        self.data.get("val", f, seed, {}),
+                        model_cfg,
+                        miner,
+                        self.cfg.trainer,
+                        0,
+                        seed,
+                    )
+                    for f in self.folds
+                ]
+                gamma = float(np.mean([v.get("val/gamma", 0.0) for v in val]))
+                test = final_metrics(
+                    self.test_dm, model_cfg, miner, self.cfg.trainer, 0, seed, gamma
+                )
+                score = float(np.mean([v[str(self.p.selection_metric)] for v in val]))
+                return {"val": val, "gamma": gamma, "val_score": score, "test": test}
+
+            results[name] = self.saved(self.folder / "references" / f"{name}.json", run)
+            self.progress(f"{name}: val {results[name]['val_score']:.4f}")
+        return results
+
+    def search(self, strategy: str) -> dict:
+        from src.tuning.search import best_trial, default_params, run_study
+
+        self.next_stage(f"search `{strategy}` on validation folds {self.folds}")
+        ctx, miner = self.context(), self.miner_cfg(strategy)
+        (self.folder / "search").mkdir(parents=True, exist_ok=True)
+        study = run_study(
+            strategy,
+            self.folder / "search" / f"{strategy}.db",
+            ctx,
+            miner,
+            int(self.p.n_trials),
+            default_params(ctx, miner, self.preprocessing),
+            self.progress,
+        )
+        best = best_trial(study)
+        chosen = {**best.user_attrs, "trial": best.number}
+        self.progress(
+            f"`{strategy}`: chose trial {best.number + 1} ({ctx.metric} {best.value:.4f}, "
+            f"{chosen['best_epoch']} epochs)"
+        )
+        return chosen
+
+    def refit(self, name: str, strategy: str, chosen: dict) -> list[dict]:
+        from src.tuning.runs import final_metrics
+        from src.tuning.search import apply
+
+        self.next_stage(f"refit `{name}` on trainval for seeds {list(self.p.seeds)}, then test")
+        values = dict(chosen["values"])
+        miner = self.miner_cfg(strategy)
+        if "temperature" not in miner:
+            values.pop("miner.temperature", None)
+        data, model_cfg, miner = apply(values, self.cfg.model, miner)
+        runs = []
+        for seed in self.p.seeds:
+
+            def run(seed=int(seed)) -> dict:
+                dm = self.data.get("test", self.folds[0], seed, data)
+                return final_metrics(
+                    dm,
+                    model_cfg,
+                    miner,
+                    self.cfg.trainer,
+                    int(chosen["best_epoch"]),
+                    seed,
+                    chosen["gamma"],
+                )
+
+            runs.append(self.saved(self.folder / "refit" / name / f"seed{seed}.json", run))
+            self.progress(f"`{name}` seed {seed}: test ZSL {runs[-1]['test/zsl_acc']:.4f}")
+        return runs
+
+    def run(self) -> list[dict]:
+        from src.tuning.tables import summarise
+
+        refs = self.references()
+        self.runs = {name: [r["test"]] for name, r in refs.items()}
+        rows = [
+            summarise(
+                name,
+                "untrained" if name == "untrained" else "reference",
+                [r["test"]],
+                r["val_score"],
+                {"gamma": r["gamma"]},
+            )
+            for name, r in refs.items()
+        ]
+        chosen = {s: self.search(s) for s in self.p.strategies}
+        for strategy in self.p.strategies:
+            runs = self.refit(strategy, strategy, chosen[strategy])
+            self.runs[strategy] = runs
+            rows.append(
+                summarise(
+                    strategy, "tuned", runs, chosen[strategy]["score"], _settings(chosen[strategy])
+                )
+            )
+        self.best = max(self.p.strategies, key=lambda s: chosen[s]["score"])
+        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
+        self.pairs = [(m, "random") for m in mined if "random" in self.p.strategies]
+        if self.p.ablation and mined:
+            best_mined = max(mined, key=lambda s: chosen[s]["score"])
+            name = f"random@{best_mined}"
+            runs = self.refit(name, "random", chosen[best_mined])
+            self.runs[name] = runs
+            rows.append(
+                summarise(name, "ablation", runs, float("nan"), _settings(chosen[best_mined]))
+            )
+            self.pairs.append((best_mined, name))
+        return rows
+
+    def report(self, rows: list[dict]) -> None:
+        from src.tuning import tables
+
+        self.next_stage("report: protocol.csv, protocol.md, protocol.png")
+        tables.write_csv(rows, self.folder / "protocol.csv")
+        title = f"{self.source} · signatures: {self.cfg.data.get('signatures', 'attributes')}"
+        tables.plot(rows, title, self.folder / "protocol.png")
+        text = "\n\n".join(
+            [
+                "# GBU protocol",
+                f"Data: {title}. Folds {self.folds} (validation, trainval images only); "
+                f"seeds {list(self.p.seeds)}; ≤ {self.p.max_epochs} epochs; "
+                f"{self.p.n_trials} trials per strategy on `{self.p.selection_metric}`. "
+                "Test metrics: means ± std over seeds; γ of the calibrated metrics fixed from "
+                "validation. `val score`: what chose the row.",
+                tables.markdown_table(rows),
+                tables.verdict(rows, self.best, self.pairs),
+                self.diagnosis(rows),
+                "Settings chosen on validation (epochs = best epoch of the mean validation curve):",
+                "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
+            ]
+        )
+        (self.folder / "protocol.md").write_text(text + "\n")
+        self.progress(f"done: {self.folder / 'protocol.md'}\n{text}")
+
+    def diagnosis(self, rows: list[dict]) -> str:
+        """Where the best tuned strategy and the best reference differ, class by class."""
+        from src.tuning.tables import per_class_differences
+
+        by_name = {r["name"]: r for r in rows}
+        refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
+        ref = max(refs, key=lambda r: r["test/zsl_acc"])
+        best = by_name[self.best]
+        return "\n\n".join(
+            [
+                f"Per unseen class (test ZSL), `{self.best}` against `{ref['name']}`, the classes "
+                "that differ most: a class weighs 1/(number of unseen classes) in the mean.",
+                per_class_differences(best, ref, self.runs[self.best], self.runs[ref["name"]]),
+            ]
+        )
+
+
+def _settings(chosen: dict) -> dict:
+    return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
+
+
+def check_same_config(cfg: DictConfig, folder: Path) -> None:
+    """A protocol continued in its folder must be the same protocol: stop if a setting differs."""
+    path = folder / "protocol_config.yaml"
+    current = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
+    }
+    current["seed"] = cfg.seed
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
+        return
+    saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
+    differ = sorted(key for key in set(saved) | set(now) if saved.get(key) != now.get(key))
+    if differ:
+        raise ValueError(
+            f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
+            "continue it with the same command, or choose a new hydra.run.dir."
+        )
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="protocol.yaml")
+def main(cfg: DictConfig) -> None:
+    folder = Path(cfg.paths.output_dir)
+    check_same_config(cfg, folder)
+    protocol = Protocol(cfg)
+    protocol.report(protocol.run())
+
+
+if __name__ == "__main__":
+    main()

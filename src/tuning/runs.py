@@ -1,0 +1,152 @@
+"""One training or evaluation run of the protocol, in process, without files or loggers.
+
+The protocol runs hundreds of short jobs (trials × folds, refits × seeds). Each is the
+framework's own pieces (the configured LightningDataModule, :class:`MetricZSLSystem`, the
+:class:`NegativePoolRefresh` callback and the NaN guard) in a bare Lightning ``Trainer``: no
+checkpoints, no progress bar, no loggers; metrics are read from the trainer after every
+validation epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from src.callbacks import FiniteLossGuard, NegativePoolRefresh
+
+log = logging.getLogger(__name__)
+
+
+class EpochMetrics(L.Callback):
+    """Collects the ``val/`` metrics of every validation epoch during ``fit``."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        self.epochs.append({k: float(v) for k, v in metrics.items() if k.startswith("val/")})
+
+
+def quiet_lightning() -> None:
+    """One protocol makes hundreds of Trainers: keep their start-up lines out of the console."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+
+
+class DataModules:
+    """Set-up datamodules by (split mode, fold, seed, preprocessing), so trials share them."""
+
+    def __init__(self, data_cfg: DictConfig) -> None:
+        self.data_cfg = data_cfg
+        self._cache: dict[tuple, Any] = {}
+
+    @property
+    def has_folds(self) -> bool:
+        return "val_split" in self.data_cfg
+
+    def get(self, split_mode: str, fold: int, seed: int, overrides: dict[str, Any]) -> Any:
+        key = (split_mode, fold, seed, tuple(sorted(overrides.items())))
+        if key not in self._cache:
+            cfg = OmegaConf.merge(self.data_cfg, {"split_mode": split_mode, "seed": seed})
+            if self.has_folds:
+                cfg.val_split = fold
+            for name, value in overrides.items():
+                cfg[name] = value
+            datamodule = hydra.utils.instantiate(cfg)
+            datamodule.setup("fit")
+            if len(self._cache) >= 12:  # bounded: preprocessing variants × folds
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = datamodule
+        return self._cache[key]
+
+
+def make_trainer(trainer_cfg: DictConfig, max_epochs: int, callbacks: list) -> L.Trainer:
+    """A bare Trainer on the configured accelerator: no logger, checkpoint or progress bar."""
+    return L.Trainer(
+        accelerator=trainer_cfg.get("accelerator", "cpu"),
+        devices=1,
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
+
+
+def build_model(model_cfg: DictConfig, datamodule: Any, gamma: float | None = None) -> Any:
+    return hydra.utils.instantiate(
+        model_cfg,
+        feature_dim=datamodule.feature_dim,
+        signature_dim=datamodule.signature_dim,
+        calibration_gamma=gamma,
+    )
+
+
+def train_curve(
+    datamodule: Any,
+    model_cfg: DictConfig,
+    miner_cfg: DictConfig,
+    trainer_cfg: DictConfig,
+    epochs: int,
+    seed: int,
+) -> list[dict[str, float]]:
+    """Train in ``split_mode=val`` for ``epochs``; the ``val/`` metrics after every epoch."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(model_cfg, datamodule)
+    recorder = EpochMetrics()
+    pool = NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)
+    trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard(), recorder])
+    trainer.fit(model, datamodule=datamodule)
+    return recorder.epochs
+
+
+def final_metrics(
+    datamodule: Any,
+    model_cfg: DictConfig,
+    miner_cfg: DictConfig | None,
+    trainer_cfg: DictConfig,
+    epochs: int,
+    seed: int,
+    gamma: float | None = None,
+) -> dict[str, float]:
+    """Train ``epochs`` (0: untrained; nothing for closed-form models), evaluate once.
+
+    ``split_mode=val`` gives the ``val/`` metrics (γ chosen on the validation images unless
+    ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed.
+    """
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(model_cfg, datamodule, gamma)
+    callbacks = []
+    if model.trainable:
+        callbacks = [NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)]
+    trainer = make_trainer(trainer_cfg, epochs, [*callbacks, FiniteLossGuard()])
+    if model.trainable:  # closed-form models fit at setup, from the datamodule
+        trainer.fit(model, datamodule=datamodule)
+    if datamodule.split_mode == "val":
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    else:
+        trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
+    return {**metrics, "per_class_zsl": per_class_zsl(model.last_eval, datamodule.class_names)}
+
+
+def per_class_zsl(result: Any, class_names: list[str]) -> dict[str, float]:
+    """ZSL top-1 accuracy of every unseen class of an evaluation (``EvalResult``)."""
+    unseen = result.unseen_classes
+    predicted = unseen[result.distances_unseen[:, unseen].argmin(1)]
+    labels = result.labels_unseen
+    return {
+        class_names[c]: float((predicted[labels == c] == c).float().mean()) for c in unseen.tolist()
+    }

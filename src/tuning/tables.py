@@ -1,0 +1,154 @@
+"""The protocol's outputs: ``protocol.csv``, ``protocol.md`` and ``protocol.png``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+#: test metrics of every row (means over seeds, with ``<metric>_std`` beside them)
+METRICS = (
+    "test/zsl_acc",
+    "test/gzsl_s",
+    "test/gzsl_u",
+    "test/gzsl_H",
+    "test/gzsl_H_cal",
+    "test/ausuc",
+)
+SHORT = {
+    "test/zsl_acc": "ZSL",
+    "test/gzsl_s": "s",
+    "test/gzsl_u": "u",
+    "test/gzsl_H": "H",
+    "test/gzsl_H_cal": "H_cal",
+    "test/ausuc": "AUSUC",
+}
+
+
+def summarise(name: str, kind: str, runs: Sequence[dict], val_score: float, chosen: dict) -> dict:
+    """One table row: means and sample stds over ``runs`` (one metrics dict per seed)."""
+    row: dict = {"name": name, "kind": kind}
+    for metric in METRICS:
+        values = np.array([r.get(metric, math.nan) for r in runs], dtype=float)
+        row[metric] = float(np.mean(values)) if len(values) else math.nan
+        row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    row["runs"] = len(runs)
+    row["val_score"] = val_score
+    row["chosen"] = json.dumps(chosen, sort_keys=True)
+    return row
+
+
+def columns() -> list[str]:
+    return [
+        "name",
+        "kind",
+        *[c for m in METRICS for c in (m, f"{m}_std")],
+        "runs",
+        "val_score",
+        "chosen",
+    ]
+
+
+def write_csv(rows: Sequence[dict], path: Path) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns())
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in columns()})
+    return path
+
+
+def _cell(row: dict, metric: str) -> str:
+    mean, std = row[metric], row[f"{metric}_std"]
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.3f} ± {std:.3f}" if row["runs"] > 1 else f"{mean:.3f}"
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    head = ["row", "kind", *[SHORT[m] for m in METRICS], "val score", "runs"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        val = "–" if math.isnan(row["val_score"]) else f"{row['val_score']:.3f}"
+        cells = [f"`{row['name']}`", row["kind"], *[_cell(row, m) for m in METRICS]]
+        lines.append("| " + " | ".join([*cells, val, str(row["runs"])]) + " |")
+    return "\n".join(lines)
+
+
+def verdict(rows: Sequence[dict], best: str, mined_vs_random: Sequence[tuple[str, str]]) -> str:
+    """The protocol's questions, answered from the table (best = chosen on validation)."""
+    refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
+    tuned = {r["name"]: r for r in rows}
+    lines = [f"- Best tuned strategy, chosen on validation: `{best}`."]
+    for metric in ("test/zsl_acc", "test/gzsl_H_cal"):
+        ref = max(refs, key=lambda r: r[metric])
+        ours = tuned[best][metric]
+        sign = "≥" if ours >= ref[metric] else "<"
+        lines.append(
+            f"- {SHORT[metric]}: `{best}` {ours:.3f} {sign} best reference `{ref['name']}` "
+            f"{ref[metric]:.3f} ({ours - ref[metric]:+.3f})."
+        )
+    for mined, random_row in mined_vs_random:
+        a, b = tuned[mined], tuned[random_row]
+        lines.append(
+            f"- `{mined}` vs `{random_row}`: ZSL {a['test/zsl_acc']:.3f} vs "
+            f"{b['test/zsl_acc']:.3f}, H_cal {a['test/gzsl_H_cal']:.3f} vs "
+            f"{b['test/gzsl_H_cal']:.3f}."
+        )
+    return "\n".join(lines)
+
+
+def per_class_differences(a: dict, b: dict, runs_a: Sequence[dict], runs_b: Sequence[dict]) -> str:
+    """Unseen classes by |difference| of test ZSL accuracy between rows a and b (means over
+    seeds), with each class's share of the difference in the mean; the seeds' range beside."""
+
+    def table(runs: Sequence[dict]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for run in runs:
+            for name, acc in run.get("per_class_zsl", {}).items():
+                out.setdefault(name, []).append(acc)
+        return out
+
+    ta, tb = table(runs_a), table(runs_b)
+    names = sorted(ta, key=lambda n: -abs(np.mean(ta[n]) - np.mean(tb.get(n, [np.nan]))))
+    lines = [
+        f"| unseen class | `{a['name']}` (min–max over seeds) | `{b['name']}` | difference "
+        "| share of the ZSL difference |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names[:8]:
+        ma, mb = float(np.mean(ta[name])), float(np.mean(tb[name]))
+        lines.append(
+            f"| {name} | {ma:.3f} ({min(ta[name]):.3f}–{max(ta[name]):.3f}) | {mb:.3f} | "
+            f"{ma - mb:+.3f} | {(ma - mb) / len(ta):+.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
+    """Bars of test ZSL and calibrated H per row, ± std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.2))
+    for offset, metric, colour in ((-0.2, "test/zsl_acc", "C0"), (0.2, "test/gzsl_H_cal", "C1")):
+        means = [r[metric] for r in rows]
+        stds = [r[f"{metric}_std"] for r in rows]
+        ax.bar(x + offset, means, 0.4, yerr=stds, capsize=3, color=colour, label=SHORT[metric])
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (per-class mean)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(title="mean ± std over seeds", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
