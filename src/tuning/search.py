@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,9 @@ def run_study(
 ) -> optuna.Study:
     """Run (or continue) the study of one strategy until it holds ``n_trials`` finished trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # enqueue_trial is "experimental" in optuna 2.x, and its int distribution warns about `step`.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*`step` argument is deprecated.*")
     study = optuna.create_study(
         study_name=name,
         storage=f"sqlite:///{storage}",

@@ -1,0 +1,186 @@
+"""The GBU protocol (src.protocol) on the embedded data, with a tiny search."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra_utils import compose_config
+
+from src.protocol import Protocol, check_same_config
+from src.tuning.runs import DataModules
+
+CHANCE = 1 / 10  # 10 unseen classes in the default data
+TINY = [
+    "protocol.n_trials=2",
+    "protocol.max_epochs=3",
+    "protocol.seeds=[1,2]",
+    "protocol.strategies=[random,hardest]",
+]
+REQUIRED = [
+    "name",
+    "kind",
+    "test/zsl_acc",
+    "test/gzsl_s",
+    "test/gzsl_u",
+    "test/gzsl_H",
+    "test/gzsl_H_cal",
+    "test/ausuc",
+    "test/zsl_acc_std",
+    "test/gzsl_H_cal_std",
+    "val_score",
+    "chosen",
+]
+
+
+def run_protocol(folder: Path, overrides: list[str] = TINY) -> list[dict]:
+    cfg = compose_config(overrides, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    protocol = Protocol(cfg)
+    rows = protocol.run()
+    protocol.report(rows)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def protocol_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("protocol") / "run"
+    run_protocol(folder)
+    return folder
+
+
+def read_rows(folder: Path) -> dict[str, dict]:
+    with (folder / "protocol.csv").open() as f:
+        return {row["name"]: row for row in csv.DictReader(f)}
+
+
+def test_protocol_writes_one_row_per_reference_and_strategy(protocol_run):
+    rows = read_rows(protocol_run)
+    # nearest_signature needs d = k: the embedded data has d = 256, k = 85.
+    assert list(rows) == ["eszsl", "untrained", "random", "hardest", "random@hardest"]
+    assert [r["kind"] for r in rows.values()] == [
+        "reference",
+        "untrained",
+        "tuned",
+        "tuned",
+        "ablation",
+    ]
+    header = next(csv.reader((protocol_run / "protocol.csv").open()))
+    assert set(REQUIRED) <= set(header)
+    for name in ("random", "hardest"):
+        row = rows[name]
+        assert float(row["test/zsl_acc"]) >= 5 * CHANCE
+        assert float(row["runs"]) == 2
+        chosen = json.loads(row["chosen"])
+        assert 1 <= chosen["epochs"] <= 3
+        assert math.isfinite(chosen["gamma"])
+        assert 0 < float(row["val_score"]) <= 1
+    # training lifts the metric far above its untrained start (ridge init, 0.79 ZSL)
+    assert float(rows["hardest"]["test/zsl_acc"]) > float(rows["untrained"]["test/zsl_acc"])
+    md = (protocol_run / "protocol.md").read_text()
+    assert "Best tuned strategy, chosen on validation" in md
+    assert "| `eszsl` | reference |" in md
+    assert (protocol_run / "protocol.png").stat().st_size > 10_000
+
+
+def test_std_columns_are_the_sample_std_of_the_saved_seed_runs(protocol_run):
+    rows = read_rows(protocol_run)
+    runs = [
+        json.loads((protocol_run / "refit" / "hardest" / f"seed{s}.json").read_text())
+        for s in (1, 2)
+    ]
+    values = [r["test/zsl_acc"] for r in runs]
+    mean = sum(values) / 2
+    std = abs(values[0] - values[1]) / math.sqrt(2)
+    assert float(rows["hardest"]["test/zsl_acc"]) == pytest.approx(mean)
+    assert float(rows["hardest"]["test/zsl_acc_std"]) == pytest.approx(std)
+
+
+def test_each_study_holds_the_defaults_first_and_n_trials(protocol_run):
+    for strategy in ("random", "hardest"):
+        study = optuna.load_study(
+            study_name=strategy, storage=f"sqlite:///{protocol_run / 'search' / strategy}.db"
+        )
+        trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(trials) == 2
+        first = trials[0].params
+        assert first["lr"] == pytest.approx(1e-3)  # ridge init on the embedded data
+        assert first["preprocessing"] == "standardise"
+
+
+def test_a_rerun_in_the_same_folder_continues_and_changes_nothing(protocol_run, monkeypatch):
+    before = (protocol_run / "protocol.csv").read_text()
+    calls = []
+    monkeypatch.setattr("src.tuning.search.score_setting", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr("src.tuning.runs.train_curve", lambda *a, **k: calls.append(a) or [])
+    run_protocol(protocol_run)
+    assert calls == []  # no trial and no training ran again
+    assert (protocol_run / "protocol.csv").read_text() == before
+
+
+def test_an_interrupted_protocol_continues_with_its_missing_trials(tmp_path, monkeypatch):
+    import src.tuning.search as search
+
+    folder = tmp_path / "run"
+    overrides = ["protocol.n_trials=2", "protocol.max_epochs=2", "protocol.seeds=[1]"]
+    overrides.append("protocol.strategies=[random]")
+    calls = []
+    score = search.score_setting
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user stops the protocol during trial 2
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(search, "score_setting", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(folder, overrides)
+    assert not (folder / "protocol.csv").exists()
+    calls.clear()
+    monkeypatch.setattr(search, "score_setting", lambda *a, **k: calls.append(1) or score(*a, **k))
+    rows = run_protocol(folder, overrides)
+    assert len(calls) == 1  # only the missing trial; the references were not recomputed
+    study = optuna.load_study(study_name="random", storage=f"sqlite:///{folder}/search/random.db")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 2
+    assert [r["name"] for r in rows] == ["eszsl", "untrained", "random"]
+
+
+def test_search_and_choices_read_validation_splits_only(tmp_path, monkeypatch):
+    seen: list[tuple[str, str]] = []
+    original = DataModules.get
+    stage = {"name": "start"}
+
+    def spy(self, split_mode, fold, seed, overrides):
+        seen.append((stage["name"], split_mode))
+        return original(self, split_mode, fold, seed, overrides)
+
+    monkeypatch.setattr(DataModules, "get", spy)
+    original_search = Protocol.search
+
+    def search(self, strategy):
+        stage["name"] = "search"
+        try:
+            return original_search(self, strategy)
+        finally:
+            stage["name"] = "after"
+
+    monkeypatch.setattr(Protocol, "search", search)
+    run_protocol(
+        tmp_path / "run", [*TINY[1:], "protocol.n_trials=1", "protocol.strategies=[random]"]
+    )
+    assert {mode for name, mode in seen if name == "search"} == {"val"}
+
+
+def test_a_different_protocol_in_the_same_folder_is_refused(tmp_path):
+    folder = tmp_path / "run"
+    cfg = compose_config(TINY, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    other = compose_config([*TINY, "protocol.max_epochs=5"], folder, config_name="protocol")
+    with pytest.raises(ValueError, match=r"protocol\.max_epochs.*same command"):
+        check_same_config(other, folder)
