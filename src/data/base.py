@@ -111,9 +111,7 @@ class ZSLDataModule(L.LightningDataModule):
         if self.arrays is not None:
             return
         self.arrays = self.load_arrays()
-        self.standardise, self.l2_features, self.l2_signatures = self.preprocessing_for(
-            self.arrays
-        )
+        self.standardise, self.l2_features, self.l2_signatures = self.preprocessing_for(self.arrays)
         signatures = torch.as_tensor(self.arrays.signatures, dtype=torch.float32)
         if self.l2_signatures:
             signatures = torch.nn.functional.normalize(signatures, dim=1)
