@@ -87,8 +87,55 @@ class ZSLArrays:
                     f"{src}: split '{name}' indexes images outside [0, {n}) "
                     f"(found [{idx.min()}, {idx.max()}])."
                 )
+        self._check_no_duplicates()
+        for test in ("test_seen", "test_unseen"):
+            self._check_images_disjoint("trainval", test)
         self._check_disjoint("trainval", "test_unseen")
         self._check_disjoint("train", "val")
+        self._check_every_class_has_images()
+
+    def _check_no_duplicates(self) -> None:
+        """An image listed twice in a split would count twice in training or evaluation."""
+        for name, idx in self.splits.items():
+            values, counts = np.unique(idx, return_counts=True)
+            repeated = counts > 1
+            if repeated.any():
+                extra = int((counts[repeated] - 1).sum())
+                raise DataError(
+                    f"{self.source}: split '{name}' holds {extra} duplicate indices "
+                    f"({len(idx)} entries, {len(values)} distinct images; e.g. image "
+                    f"{values[repeated][0]}, 0-based); each image must appear once per split."
+                )
+
+    def _check_images_disjoint(self, train: str, test: str) -> None:
+        """No test image may be a training image (a leak that class checks can miss)."""
+        if train not in self.splits or test not in self.splits:
+            return
+        shared = np.intersect1d(self.splits[train], self.splits[test])
+        if shared.size:
+            raise DataError(
+                f"{self.source}: splits '{train}' and '{test}' share {shared.size} images "
+                f"(e.g. image {shared[0]}, 0-based); a test image must never be a training image."
+            )
+
+    def _check_every_class_has_images(self) -> None:
+        """Every class is seen (trainval images) or unseen (test_unseen images).
+
+        A class with neither would silently drop out of the evaluation's candidate classes.
+        """
+        if "trainval" not in self.splits or "test_unseen" not in self.splits:
+            return
+        covered = np.union1d(
+            self.labels[self.splits["trainval"]], self.labels[self.splits["test_unseen"]]
+        )
+        missing = np.setdiff1d(np.arange(self.num_classes), covered)
+        if missing.size:
+            names = ", ".join(self.class_names[c] for c in missing[:5])
+            raise DataError(
+                f"{self.source}: split 'test_unseen' has no image of {missing.size} classes that "
+                f"'trainval' does not hold either ({names}); every class must have images in one "
+                "of them, or it drops out of the candidates."
+            )
 
     def _check_disjoint(self, seen: str, unseen: str) -> None:
         if seen not in self.splits or unseen not in self.splits:
