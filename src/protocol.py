@@ -21,6 +21,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from src.tuning.state import check_same_config
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
 
 log = logging.getLogger("src.protocol")
@@ -145,6 +146,7 @@ class Protocol:
         )
         best = best_trial(study)
         chosen = {**best.user_attrs, "trial": best.number}
+        chosen["defaults_curve"] = study.trials[0].user_attrs.get("curve", [])
         self.progress(
             f"`{strategy}`: chose trial {best.number + 1} ({ctx.metric} {best.value:.4f}, "
             f"{chosen['best_epoch']} epochs)"
@@ -183,7 +185,7 @@ class Protocol:
     def run(self) -> list[dict]:
         from src.tuning.tables import summarise
 
-        refs = self.references()
+        refs = self.refs = self.references()
         self.runs = {name: [r["test"]] for name, r in refs.items()}
         rows = [
             summarise(
@@ -195,7 +197,7 @@ class Protocol:
             )
             for name, r in refs.items()
         ]
-        chosen = {s: self.search(s) for s in self.p.strategies}
+        chosen = self.chosen = {s: self.search(s) for s in self.p.strategies}
         for strategy in self.p.strategies:
             runs = self.refit(strategy, strategy, chosen[strategy])
             self.runs[strategy] = runs
@@ -219,85 +221,21 @@ class Protocol:
         return rows
 
     def report(self, rows: list[dict]) -> None:
-        from src.tuning import tables
+        from src.tuning.report import write_report
 
         self.next_stage("report: protocol.csv, protocol.md, protocol.png")
-        tables.write_csv(rows, self.folder / "protocol.csv")
-        title = f"{self.source} · signatures: {self.cfg.data.get('signatures', 'attributes')}"
-        tables.plot(rows, title, self.folder / "protocol.png")
-        text = "\n\n".join(
-            [
-                "# GBU protocol",
-                f"Data: {title}. Folds {self.folds} (validation, trainval images only); "
-                f"seeds {list(self.p.seeds)}; ≤ {self.p.max_epochs} epochs; "
-                f"{self.p.n_trials} trials per strategy on `{self.p.selection_metric}`. "
-                "Test metrics: means ± std over seeds; γ of the calibrated metrics fixed from "
-                "validation. `val score`: what chose the row.",
-                tables.markdown_table(rows),
-                tables.verdict(rows, self.best, self.pairs),
-                self.diagnosis(rows),
-                "Settings chosen on validation (epochs = best epoch of the mean validation curve):",
-                "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
-            ]
-        )
-        (self.folder / "protocol.md").write_text(text + "\n")
-        self.progress(f"done: {self.folder / 'protocol.md'}\n{text}")
-
-    def diagnosis(self, rows: list[dict]) -> str:
-        """Where the best tuned strategy and the best reference differ, class by class."""
-        from src.tuning.tables import per_class_differences
-
-        by_name = {r["name"]: r for r in rows}
-        refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
-        ref = max(refs, key=lambda r: r["test/zsl_acc"])
-        best = by_name[self.best]
-        return "\n\n".join(
-            [
-                f"Per unseen class (test ZSL), `{self.best}` against `{ref['name']}`, the classes "
-                "that differ most: a class weighs 1/(number of unseen classes) in the mean.",
-                per_class_differences(best, ref, self.runs[self.best], self.runs[ref["name"]]),
-            ]
-        )
+        path = write_report(self, rows)
+        self.progress(f"done: {path}\n{path.read_text()}")
 
 
 def _settings(chosen: dict) -> dict:
     return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
 
 
-def check_same_config(cfg: DictConfig, folder: Path) -> None:
-    """A protocol continued in its folder must be the same protocol: stop if a setting differs."""
-    path = folder / "protocol_config.yaml"
-    current = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
-    }
-    current["seed"] = cfg.seed
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
-        return
-    saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
-    differ = sorted(key for key in set(saved) | set(now) if saved.get(key) != now.get(key))
-    if differ:
-        raise ValueError(
-            f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
-            "continue it with the same command, or choose a new hydra.run.dir."
-        )
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="protocol.yaml")
 def main(cfg: DictConfig) -> None:
     folder = Path(cfg.paths.output_dir)
-    check_same_config(cfg, folder)
+    check_same_config(cfg, folder)  # a folder continues only the protocol it holds
     protocol = Protocol(cfg)
     protocol.report(protocol.run())
 

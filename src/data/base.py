@@ -122,7 +122,8 @@ class ZSLDataModule(L.LightningDataModule):
         self.seen_classes, self.unseen_classes = split.seen_classes, split.unseen_classes
         log.info(
             "%s (split_mode=%s): %d training images of %d seen classes; evaluation on %d seen "
-            "and %d unseen images (%d unseen classes); d=%d, k=%d",
+            "and %d unseen images (%d unseen classes); d=%d, k=%d; standardise=%s, "
+            "l2_features=%s, l2_signatures=%s",
             self.arrays.source,
             self.split_mode,
             len(split.train),
@@ -132,6 +133,9 @@ class ZSLDataModule(L.LightningDataModule):
             len(split.unseen_classes),
             self.feature_dim,
             self.signature_dim,
+            self.standardise,
+            self.l2_features,
+            self.l2_signatures,
         )
 
     def preprocessing_for(self, arrays: ZSLArrays) -> tuple[bool, bool, bool]:

@@ -1,0 +1,109 @@
+"""``protocol.md`` / ``.csv`` / ``.png``: the table, its answers, and the evidence behind them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from src.tuning import tables
+
+
+def write_report(protocol: Any, rows: list[dict]) -> Path:
+    """Write the three files into the protocol's folder; return the path of ``protocol.md``."""
+    folder, p = protocol.folder, protocol.p
+    tables.write_csv(rows, folder / "protocol.csv")
+    signatures = protocol.cfg.data.get("signatures", "attributes")
+    title = f"{protocol.source} · signatures: {signatures}"
+    tables.plot(rows, title, folder / "protocol.png")
+    text = "\n\n".join(
+        [
+            "# GBU protocol",
+            f"Data: {title}. Folds {protocol.folds} (validation, trainval images only); "
+            f"seeds {list(p.seeds)}; ≤ {p.max_epochs} epochs; {p.n_trials} trials per "
+            f"strategy on `{p.selection_metric}`. Test metrics: means ± std over seeds; γ of "
+            "the calibrated metrics fixed from validation. `val score`: what chose the row.",
+            tables.markdown_table(rows),
+            tables.verdict(rows, protocol.best, protocol.pairs),
+            "## Evidence",
+            diagnosis(protocol, rows),
+            split_similarity(protocol),
+            curves(protocol),
+            "## Settings chosen on validation (epochs = best epoch of the mean validation curve)",
+            "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
+        ]
+    )
+    path = folder / "protocol.md"
+    path.write_text(text + "\n")
+    return path
+
+
+def diagnosis(protocol: Any, rows: list[dict]) -> str:
+    """Where the best tuned strategy and the best reference differ, class by class."""
+    refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
+    ref = max(refs, key=lambda r: r["test/zsl_acc"])
+    best = next(r for r in rows if r["name"] == protocol.best)
+    runs = protocol.runs
+    return "\n\n".join(
+        [
+            f"Per unseen class (test ZSL), `{protocol.best}` against `{ref['name']}`, the "
+            "classes that differ most (a class weighs 1/(number of unseen classes) in the mean):",
+            tables.per_class_differences(best, ref, runs[protocol.best], runs[ref["name"]]),
+        ]
+    )
+
+
+def split_similarity(protocol: Any, near: float = 0.9) -> str:
+    """How alike the unseen classes of each validation fold and of test are (signature cosine),
+    beside the validation gain of the chosen setting over the untrained metric per fold.
+
+    Validation can only predict test when its unseen classes are as hard to tell apart as the
+    test ones; near-duplicate signatures (cosine > ``near``) are where ZSL errors concentrate.
+    """
+    best = protocol.chosen[protocol.best]
+    untrained = protocol.refs.get("untrained")
+    metric = str(protocol.p.selection_metric)
+    lines = [
+        f"Unseen classes of each split: pairs of near-duplicate signatures (cosine > {near}), "
+        "mean cosine of each unseen class to its most similar unseen class, and (validation) "
+        f"`{metric}` of the untrained metric and of `{protocol.best}`'s chosen setting:",
+        "",
+        "| split | unseen classes | near-duplicate pairs | mean nearest cosine | untrained "
+        f"| `{protocol.best}` |",
+        "|---|---|---|---|---|---|",
+    ]
+    seed = int(protocol.cfg.seed)
+    for i, fold in enumerate(protocol.folds):
+        dm = protocol.data.get("val", fold, seed, {})
+        pairs, nearest = _similarity(dm, near)
+        before = untrained["val"][i][metric] if untrained else float("nan")
+        lines.append(
+            f"| val fold {fold} | {len(dm.unseen_classes)} | {pairs} | {nearest:.3f} | "
+            f"{before:.3f} | {best['fold_scores'][i]:.3f} |"
+        )
+    pairs, nearest = _similarity(protocol.test_dm, near)
+    lines.append(f"| test | {len(protocol.test_dm.unseen_classes)} | {pairs} | {nearest:.3f} | | |")
+    return "\n".join(lines)
+
+
+def _similarity(datamodule: Any, near: float) -> tuple[int, float]:
+    signatures = torch.nn.functional.normalize(datamodule.signatures.float(), dim=1)
+    unseen = signatures[datamodule.unseen_classes.cpu()]
+    cosine = (unseen @ unseen.T).fill_diagonal_(-1.0)
+    return int((cosine > near).sum()) // 2, float(cosine.max(1).values.mean())
+
+
+def curves(protocol: Any) -> str:
+    """Mean validation curves (epochs 1…E) of each strategy's defaults and chosen trial."""
+    p = protocol.p
+    untrained = protocol.refs.get("untrained")
+    head = f"Validation curves, `{p.selection_metric}` after epochs 1…{p.max_epochs}, mean over "
+    head += f"folds {protocol.folds}"
+    if untrained:
+        head += f"; the untrained metric scores {untrained['val_score']:.3f}"
+    lines = [head + ":", ""]
+    for strategy, chosen in protocol.chosen.items():
+        for label, curve in (("defaults", chosen["defaults_curve"]), ("chosen", chosen["curve"])):
+            lines.append(f"- `{strategy}`, {label}: " + " ".join(f"{v:.3f}" for v in curve))
+    return "\n".join(lines)
