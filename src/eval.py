@@ -1,29 +1,52 @@
 """Evaluate a checkpoint: ``python -m src.eval ckpt_path=<run>/checkpoints/last.ckpt [data=…]``.
 
-Evaluates on the configured data's evaluation split (``data.split_mode=test``: test_seen and
-test_unseen; ``val``: the validation classes) and writes ``metrics.json``, ``per_class.csv``
-and ``confusion.png`` in the job folder. Any :class:`~src.models.classifier.ZSLClassifier`
-subclass loads: the checkpoint names the class that saved it. ``calibration_gamma=<γ>`` fixes
-the γ of the calibrated metrics (e.g. ``val/gamma`` of a ``split_mode=val`` run) instead of the
-one the model was configured with.
+By default the checkpoint is evaluated as its run was configured: the data config recorded in
+the checkpoint (dataset, split mode, preprocessing, seed) is used, with any ``data.<key>=…``
+of the command line on top; ``data=<name>`` evaluates on that data instead. A checkpoint is
+never evaluated on another dataset than the one it was trained on (same name, class names and
+split sizes). The evaluation split follows ``data.split_mode`` (``test``: test_seen and
+test_unseen; ``val``: the validation classes). The job writes ``metrics.json``,
+``config.yaml`` (the config evaluated, data included), ``per_class.csv`` and ``confusion.png``
+into its own folder, and refuses a folder that holds a finished run (``overwrite=true`` to
+replace it). Any :class:`~src.models.classifier.ZSLClassifier` subclass loads: the checkpoint
+names the class that saved it. ``calibration_gamma=<γ>`` fixes the γ of the calibrated metrics
+(e.g. ``val/gamma`` of a ``split_mode=val`` run) instead of the one the model was configured
+with.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
+import logging
 from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.metrics.reports import write_eval_reports
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
-from src.utils.run import print_results, scalar_metrics, seed_run, task_wrapper, write_metrics
+from src.utils.checkpoints import (
+    RUN_KEY,
+    check_same_dataset,
+    dataset_identity,
+    read_checkpoint,
+)
+from src.utils.run import (
+    is_rank_zero,
+    print_results,
+    scalar_metrics,
+    seed_run,
+    task_wrapper,
+    write_metrics,
+)
+from src.utils.run_folder import mark_running, plan_run_folder, prepare_run_folder
+
+log = logging.getLogger(__name__)
 
 #: classes tried, by their constructor's arguments, for checkpoints that do not name their class
 KNOWN_CLASSES: tuple[type[ZSLClassifier], ...] = (
@@ -79,9 +102,7 @@ def checkpoint_class(checkpoint: dict[str, Any], ckpt_path: str) -> type[ZSLClas
 def load_checkpoint(ckpt_path: str, feature_dim: int, signature_dim: int) -> ZSLClassifier:
     """Load a model of any ZSLClassifier subclass; check that its shapes fit the data."""
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path)
     cls = checkpoint_class(checkpoint, ckpt_path)
     model = cls.load_from_checkpoint(path, map_location="cpu")
     expected = (model.hparams.get("feature_dim"), model.hparams.get("signature_dim"))
@@ -94,26 +115,77 @@ def load_checkpoint(ckpt_path: str, feature_dim: int, signature_dim: int) -> ZSL
     return model
 
 
+def command_line_overrides() -> list[str]:
+    """The task overrides of this Hydra job (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [str(o) for o in HydraConfig.get().overrides.task]
+
+
+def evaluation_data(cfg: DictConfig, checkpoint: dict[str, Any]) -> tuple[DictConfig, str]:
+    """The data config to evaluate on, and where it came from.
+
+    The checkpoint's recorded run config gives it (its dataset, split mode and preprocessing),
+    with the command line's ``data.<key>=…`` overrides on top; ``data=<name>`` on the command
+    line, or a checkpoint without a record, uses the configured ``data``.
+    """
+    keys = [o.partition("=")[0].lstrip("+~") for o in command_line_overrides()]
+    recorded = ((checkpoint.get(RUN_KEY) or {}).get("config") or {}).get("data")
+    if "data" in keys:
+        return cfg.data, "the command line (data=…)"
+    if not recorded:
+        log.warning(
+            "ckpt_path=%s records no run config (not saved by src.train): evaluating on the "
+            "configured data (%s).",
+            cfg.ckpt_path,
+            cfg.data.get("_target_"),
+        )
+        return cfg.data, "the configured data (the checkpoint records none)"
+    data = OmegaConf.create(recorded)
+    changed = sorted({k.split(".", 1)[1] for k in keys if k.startswith("data.")})
+    for key in changed:
+        OmegaConf.update(data, key, OmegaConf.select(cfg.data, key), force_add=True)
+    source = "the checkpoint's run config"
+    return data, source + (
+        f" with data.{', data.'.join(changed)} from the command line" if changed else ""
+    )
+
+
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Evaluate ``cfg.ckpt_path`` on ``cfg.data``; return the metrics."""
+    """Evaluate ``cfg.ckpt_path`` (by default on its own run's data); return the metrics."""
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    composed = copy.deepcopy(cfg)
+    plan = plan_run_folder(output_dir, bool(cfg.get("overwrite")), None) if is_rank_zero() else None
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    data_cfg, source = evaluation_data(cfg, checkpoint)
+    with open_dict(cfg):
+        cfg.data = data_cfg
+    log.info("Evaluating %s on data from %s: %s", cfg.ckpt_path, source, data_cfg.get("_target_"))
     seed_run(cfg.seed)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("test")
     model = load_checkpoint(cfg.ckpt_path, datamodule.feature_dim, datamodule.signature_dim)
+    check_same_dataset(checkpoint, dataset_identity(datamodule), cfg.ckpt_path, "evaluate")
+    del checkpoint
     if cfg.get("calibration_gamma") is not None:
         model.calibration_gamma = float(cfg.calibration_gamma)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if plan is not None:
+        prepare_run_folder(output_dir, plan, composed)
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        mark_running(output_dir)
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics)
-    path = write_metrics({**metrics, "ckpt_path": str(cfg.ckpt_path)}, output_dir)
     if model.last_eval is not None:
         write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
+    path = write_metrics({**metrics, "ckpt_path": str(cfg.ckpt_path)}, output_dir)
     print_results(metrics, path)
     return metrics
 

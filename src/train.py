@@ -8,26 +8,33 @@ only: in ``split_mode=val`` the best validation checkpoint is re-evaluated; in
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from src.callbacks import ResumedOptimizerSettings, RunRecord
 from src.metrics.reports import write_eval_reports
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+from src.utils.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
+from src.utils.history import HistoryCSVLogger, history_rows
+from src.utils.resume import resume_settings, resume_sweep_state
 from src.utils.run import (
     instantiate_group,
     is_rank_zero,
     log_reports_to_wandb,
+    make_trainer,
     print_config,
     print_results,
-    resume_state,
     scalar_metrics,
     seed_run,
     task_wrapper,
+    update_wandb_summary,
     write_metrics,
 )
+from src.utils.run_folder import mark_running, plan_run_folder, prepare_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +45,53 @@ CONFIG_GROUPS = ("data", "model", "miner", "callbacks", "logger", "trainer", "pa
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job described by ``cfg``; return its final metrics."""
     output_dir = Path(cfg.paths.output_dir)
-    resumed = resume_state(cfg)
-    if isinstance(resumed, dict):
-        log.info("resume_sweep: %s already finished; skipping it.", output_dir)
-        return resumed
-    if resumed is not None:
-        log.info("resume_sweep: continuing the interrupted job from %s", resumed)
-        cfg.ckpt_path = resumed
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if is_rank_zero():  # under DDP every rank runs this function in the same folder
-        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        if cfg.get("print_config"):
-            print_config(cfg, CONFIG_GROUPS)
+    composed = copy.deepcopy(cfg)  # as Hydra records it in .hydra/config.yaml
+    current = OmegaConf.to_container(cfg, resolve=True)
+    rank_zero = is_rank_zero()  # under DDP every rank runs this function in the same folder
+    plan = None
+    if cfg.get("resume_sweep"):
+        resumed = resume_sweep_state(cfg, current)
+        if isinstance(resumed, dict):
+            log.info("resume_sweep: %s already finished; skipping it.", output_dir)
+            return resumed
+        if resumed is not None:
+            log.info("resume_sweep: continuing the interrupted job from %s", resumed)
+            cfg.ckpt_path = resumed
+    elif rank_zero:
+        plan = plan_run_folder(output_dir, bool(cfg.get("overwrite")), cfg.get("ckpt_path"))
     seed_run(cfg.seed)
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # the model's shapes come from the data
+    dataset = dataset_identity(datamodule)
+    history: list[dict] = []
+    if cfg.get("ckpt_path"):  # checked before anything is written
+        checkpoint = read_checkpoint(cfg.ckpt_path)
+        check_same_dataset(checkpoint, dataset, cfg.ckpt_path, "resume")
+        resume_settings(checkpoint, current, cfg.ckpt_path)
+        history = history_rows(checkpoint, cfg.ckpt_path) if rank_zero else []
+        del checkpoint
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero:
+        if plan is not None:
+            prepare_run_folder(output_dir, plan, composed)
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        mark_running(output_dir)
+        if cfg.get("print_config"):
+            print_config(cfg, CONFIG_GROUPS)
+
     model = hydra.utils.instantiate(
         cfg.model, feature_dim=datamodule.feature_dim, signature_dim=datamodule.signature_dim
     )
     callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks.append(RunRecord(current, dataset, str(output_dir)))
+    if cfg.get("ckpt_path"):
+        callbacks.append(ResumedOptimizerSettings())
     loggers = instantiate_group(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    for logger in loggers:
+        if isinstance(logger, HistoryCSVLogger) and rank_zero:
+            logger.start(history)
+    trainer = make_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -75,19 +107,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         log.info("Evaluating the checkpoint selected on validation: %s", best or "final weights")
         # A separate trainer without loggers: the per-epoch validation curve stays as trained.
-        evaluator = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+        evaluator = make_trainer(cfg.trainer, logger=False, callbacks=[])
         evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         final = scalar_metrics(evaluator.callback_metrics)
     else:
         trainer.test(model, datamodule=datamodule, verbose=False)
         final = scalar_metrics(trainer.callback_metrics)
     metrics = {**fit_metrics, **final}
-    path = write_metrics(metrics, output_dir)
     # per_class.csv and confusion.png of the final evaluation (gathered on every rank)
     stage = datamodule.split_mode
     if model.last_eval is not None and is_rank_zero():
         reports = write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
         log_reports_to_wandb(loggers, reports, stage)
+    # metrics.json last: its presence marks the run as finished
+    path = write_metrics(metrics, output_dir)
+    # W&B's summary = metrics.json (in split_mode=val: the selected checkpoint, not the last epoch)
+    update_wandb_summary(loggers, metrics)
     print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics
 

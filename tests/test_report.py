@@ -57,8 +57,8 @@ def test_report_aggregates_exactly_and_lists_failures_and_skips(tmp_path, capsys
     assert rows["hardest"]["val/zsl_acc mean"] == pytest.approx(0.80)
 
     markdown = (sweep / "report.md").read_text()
-    assert "| synthetic | metric | random | 2 | 0 | 0.550 ± 0.071 |" in markdown
-    assert "4: no metrics.json yet" in markdown
+    assert "| synthetic | metric | random | 2 | 0 | 1 2 | 0.550 ± 0.071 |" in markdown
+    assert "4 (miner=hardest, seed=3): incomplete, no metrics.json" in markdown
     table = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["miner"] for r in table] == ["hardest", "random"]
     assert (sweep / "curves.png").stat().st_size > 10_000

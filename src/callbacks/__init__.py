@@ -2,5 +2,12 @@
 
 from src.callbacks.finite_guard import FiniteLossGuard, NonFiniteLossError
 from src.callbacks.negative_pool import NegativePoolRefresh
+from src.callbacks.run_record import ResumedOptimizerSettings, RunRecord
 
-__all__ = ["FiniteLossGuard", "NegativePoolRefresh", "NonFiniteLossError"]
+__all__ = [
+    "FiniteLossGuard",
+    "NegativePoolRefresh",
+    "NonFiniteLossError",
+    "ResumedOptimizerSettings",
+    "RunRecord",
+]

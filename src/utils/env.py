@@ -34,6 +34,18 @@ def _sweep_name() -> str:
     return "single-runs"
 
 
+def _hydra_output_subdir(output_dir: str) -> str | None:
+    from src.utils.run_folder import hydra_output_subdir
+
+    return hydra_output_subdir(output_dir)
+
+
+def _job_log_file(output_dir: str, task_name: str, overwrite: object = False) -> str:
+    from src.utils.run_folder import job_log_file
+
+    return job_log_file(output_dir, task_name, overwrite)
+
+
 def register_resolvers() -> None:
     """Resolvers used in ``conf/``; safe to call more than once."""
     resolvers = {
@@ -43,6 +55,10 @@ def register_resolvers() -> None:
         # A short random tag, cached per config, so that two runs started in the same
         # second never share an output folder.
         "run_tag": (lambda: secrets.token_hex(3), True),
+        # Hydra never rewrites a job folder's record, nor logs into a finished run's folder
+        # (src/utils/run_folder.py).
+        "hydra_output_subdir": (_hydra_output_subdir, False),
+        "job_log_file": (_job_log_file, False),
     }
     for name, (fn, cache) in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -45,15 +45,21 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> dict[str, float]:
+        from src.utils.run_folder import RunFolderError, clear_running
+
         output_dir = Path(cfg.paths.output_dir)
         try:
             return task(cfg)
+        except RunFolderError as error:  # refused before writing anything: leave no record
+            log.error("%s", error)
+            raise
         except Exception:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "failure.txt").write_text(traceback.format_exc())
             log.error("Job failed; the error is in %s", output_dir / "failure.txt")
             raise
         finally:
+            clear_running(output_dir)
             _finish_wandb()
 
     return wrapped
@@ -68,23 +74,34 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-def resume_state(cfg: DictConfig) -> dict[str, float] | str | None:
-    """For a job of ``resume_sweep``: its metrics if it finished, else a checkpoint to resume.
+def make_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> L.Trainer:
+    """Instantiate the configured Trainer with :class:`~src.utils.checkpoints.AtomicCheckpointIO`
+    (unless the config brings a checkpoint IO of its own)."""
+    from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 
-    A failure record of an earlier attempt is kept under a new name; nothing is deleted.
+    from src.utils.checkpoints import AtomicCheckpointIO
+
+    configured = trainer_cfg.get("plugins") or []
+    plugins = [
+        hydra.utils.instantiate(p) if isinstance(p, DictConfig) and "_target_" in p else p
+        for p in configured
+    ]
+    if not plugins or not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return hydra.utils.instantiate(trainer_cfg, plugins=plugins, **kwargs)
+
+
+def update_wandb_summary(loggers: list[Any], metrics: dict[str, float]) -> None:
+    """Set every W&B run's summary to the job's final metrics (those of ``metrics.json``).
+
+    W&B keeps the last logged value of each key as the summary: in ``split_mode=val`` that is
+    the last epoch, not the checkpoint selected on validation that ``metrics.json`` reports.
     """
-    if not cfg.get("resume_sweep"):
-        return None
-    output_dir = Path(cfg.paths.output_dir)
-    finished = output_dir / "metrics.json"
-    if finished.is_file():
-        return json.loads(finished.read_text())
-    failure = output_dir / "failure.txt"
-    if failure.is_file() and is_rank_zero():
-        attempt = len(list(output_dir.glob("failure-*.txt"))) + 1
-        failure.rename(output_dir / f"failure-{attempt}.txt")
-    last = output_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.is_file() else None
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and is_rank_zero():
+            logger.experiment.summary.update(dict(metrics))
 
 
 def log_reports_to_wandb(loggers: list[Any], reports: list[Path], stage: str) -> None:
@@ -111,8 +128,10 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     """Write ``metrics.json`` (flat ``split/name`` keys) and return its path (rank 0 writes)."""
     path = Path(output_dir) / "metrics.json"
-    if is_rank_zero():
-        path.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
+    if is_rank_zero():  # written whole or not at all: its presence marks a finished job
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
+        tmp.replace(path)
     return path
 
 

@@ -1,0 +1,204 @@
+"""Checkpoints that survive a kill, name their dataset and run, and are checked before use.
+
+- :class:`AtomicCheckpointIO` writes every checkpoint to a temporary file *in the target folder*,
+  flushes it to disk and renames it over the target: at any moment the target is the previous
+  complete checkpoint or the new complete one, on every filesystem (Lightning's default goes
+  through a temporary file in the system temp folder, which is a copy, not a rename, when the
+  outputs live on another filesystem).
+- :func:`read_checkpoint` loads one with a one-line error for a missing or damaged file, and
+  :func:`newest_valid_checkpoint` finds the newest readable one of a run.
+- :func:`dataset_identity` is the dataset's name and a hash of its class names and split sizes;
+  every training checkpoint records it (:class:`~src.callbacks.RunRecord`), and resuming or
+  evaluating on another dataset is refused (:func:`check_same_dataset`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
+
+#: checkpoint key of the run record: resolved config, dataset identity, output folder
+RUN_KEY = "zsl_run"
+#: GBU splits present in every split mode (their sizes enter the dataset hash)
+IDENTITY_SPLITS = ("trainval", "test_seen", "test_unseen")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: damaged, of another dataset, or of other settings."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into ``<folder>/.<name>.<random>.tmp``, flush and fsync, then rename over
+    ``<folder>/<name>`` (``os.replace``: atomic within a filesystem). Remote URLs (``s3://``…)
+    keep Lightning's own transaction."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        atomic_torch_save(checkpoint, Path(path))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save(obj, path)`` that never leaves ``path`` partly written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)  # serialise first: a failure here leaves no file at all
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+    """Load a checkpoint on the CPU.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is not a readable Lightning checkpoint (e.g. truncated by a
+            kill during a save by an older version), naming the valid checkpoints beside it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{key}={path}: no such checkpoint file.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, pickle error, empty file...
+        reason = f"{type(error).__name__}: {error}".strip().rstrip(":")
+        raise CheckpointError(
+            f"{key}={path} is not a readable checkpoint ({path.stat().st_size} bytes; {reason}); "
+            f"it was probably cut short by a kill during a save. {_alternatives(path)}"
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{key}={path} is not a Lightning checkpoint (no state_dict).")
+    return checkpoint
+
+
+def _alternatives(path: Path) -> str:
+    found = newest_valid_checkpoint(path.parent, exclude=path)
+    if found is None:
+        return "No other valid checkpoint lies beside it."
+    other, checkpoint = found
+    return f"A valid one lies beside it: {other} (epoch {checkpoint.get('epoch')})."
+
+
+def newest_valid_checkpoint(
+    folder: str | Path, exclude: Path | None = None
+) -> tuple[Path, dict[str, Any]] | None:
+    """The readable ``*.ckpt`` of ``folder`` with the most training (epoch, then step), with
+    ``last.ckpt`` first among equals; ``None`` when there is none."""
+    best: tuple[tuple, Path, dict] | None = None
+    for path in sorted(Path(folder).glob("*.ckpt")):
+        if exclude is not None and path.resolve() == exclude.resolve():
+            continue
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception:
+            continue
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            continue
+        rank = (checkpoint.get("epoch", -1), checkpoint.get("global_step", -1), path.stem == "last")
+        if best is None or rank > best[0]:
+            best = (rank, path, checkpoint)
+    return None if best is None else (best[1], best[2])
+
+
+def checkpoint_to_resume(folder: str | Path) -> str | None:
+    """The checkpoint an interrupted job continues from: ``last.ckpt``, or, when that one is
+    damaged or missing, the newest valid checkpoint of the job (saying so); ``None`` if none."""
+    folder = Path(folder)
+    last = folder / "last.ckpt"
+    if last.is_file():
+        try:
+            read_checkpoint(last)
+            return str(last)
+        except CheckpointError as error:
+            found = newest_valid_checkpoint(folder, exclude=last)
+            if found is None:
+                log.warning("%s No checkpoint to continue from: the job starts again.", error)
+                return None
+            path, checkpoint = found
+            log.warning(
+                "resume_sweep: %s is damaged (%d bytes); continuing from the newest valid "
+                "checkpoint instead: %s (epoch %s).",
+                last,
+                last.stat().st_size,
+                path,
+                checkpoint.get("epoch"),
+            )
+            return str(path)
+    found = newest_valid_checkpoint(folder)
+    return None if found is None else str(found[0])
+
+
+def dataset_identity(datamodule: Any) -> dict[str, str]:
+    """``{"name", "hash"}`` of a set-up datamodule: the dataset's name (its source without the
+    file paths, e.g. ``AWA2`` or ``synthetic(seed=0)``) and a hash of its class names and GBU
+    split sizes."""
+    arrays = datamodule.arrays
+    name = str(arrays.source).split(" (")[0]
+    sizes = {k: len(arrays.splits[k]) for k in IDENTITY_SPLITS if k in arrays.splits}
+    payload = json.dumps({"classes": list(arrays.class_names), "splits": sizes}, sort_keys=True)
+    return {"name": name, "hash": hashlib.sha256(payload.encode()).hexdigest()[:12]}
+
+
+def describe_dataset(identity: dict[str, str]) -> str:
+    return f"{identity.get('name')} [{identity.get('hash')}]"
+
+
+def check_same_dataset(
+    checkpoint: dict[str, Any], identity: dict[str, str], ckpt_path: Any, action: str
+) -> None:
+    """Refuse to ``action`` (resume, evaluate) a checkpoint on a dataset other than its own."""
+    record = checkpoint.get(RUN_KEY) or {}
+    saved = record.get("dataset")
+    if not saved:
+        log.warning(
+            "ckpt_path=%s records no dataset identity (saved by an older version): cannot check "
+            "that it was trained on %s.",
+            ckpt_path,
+            describe_dataset(identity),
+        )
+        return
+    if saved.get("name") != identity["name"] or saved.get("hash") != identity["hash"]:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} was trained on {describe_dataset(saved)}, but the configured "
+            f"data is {describe_dataset(identity)}: refusing to {action} it on another dataset "
+            "(same class names and split sizes needed); choose the checkpoint's data."
+        )
