@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,141 @@ def test_report_aggregates_exactly_and_lists_failures_and_skips(tmp_path, capsys
     assert (sweep / "curves.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "failed: 3 (miner=hardest, seed=2): ValueError: miner.num_negatives=100" in printed
+
+
+def make_override_job(
+    sweep: Path, num: int, overrides: list[str], metrics: dict | None, rows=(), miner="random"
+) -> Path:
+    """A job folder as Hydra and src.train write it, with its command-line overrides."""
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    seed = int(next((o.split("=")[1] for o in overrides if o.startswith("seed=")), 0))
+    hydra = {"hydra": {"runtime": {"choices": {"data": "synthetic", "miner": miner}}}}
+    OmegaConf.save(OmegaConf.create(hydra), job / ".hydra" / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create({"seed": seed}), job / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(overrides), job / ".hydra" / "overrides.yaml")
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    if rows:
+        (job / "csv").mkdir()
+        with (job / "csv" / "metrics.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
+            writer.writeheader()
+            writer.writerows(rows)
+    return job
+
+
+def test_report_has_a_row_per_setting_with_the_real_seeds(tmp_path):
+    """`miner.num_negatives=2,20 seed=1,2` is two settings of two seeds, not one of four."""
+    sweep = tmp_path / "sweep"
+    values = {("2", 1): 0.5, ("2", 2): 0.7, ("20", 1): 0.9, ("20", 2): 0.8}
+    for num, ((k, seed), zsl) in enumerate(values.items()):
+        overrides = ["+experiment=hard_neg", f"miner.num_negatives={k}", f"seed={seed}"]
+        make_override_job(sweep, num, overrides, {"val/zsl_acc": zsl})
+    rows = report(sweep)
+    assert [(r["miner.num_negatives"], r["runs"], r["seeds"]) for r in rows] == [
+        ("2", 2, "1 2"),
+        ("20", 2, "1 2"),
+    ]
+    assert rows[0]["val/zsl_acc mean"] == pytest.approx(0.6)
+    assert rows[1]["val/zsl_acc mean"] == pytest.approx(0.85)
+    header = (sweep / "report.csv").read_text().splitlines()[0]
+    assert header.startswith("data,model,miner,miner.num_negatives,runs,failed,seeds,")
+    assert (
+        "| synthetic | metric | random | 20 | 2 | 0 | 1 2 | 0.850 ± 0.071 |"
+        in (sweep / "report.md").read_text()
+    )
+
+
+def test_optuna_trials_are_one_row_each(tmp_path):
+    sweep = tmp_path / "search"
+    for num, lr in enumerate(("0.001", "0.0003", "0.004")):
+        overrides = ["+hparams_search=optuna", f"model.lr={lr}", "miner.num_negatives=5"]
+        make_override_job(sweep, num, overrides, {"val/zsl_acc": 0.5 + num / 10})
+    rows = report(sweep)
+    assert [(r["model.lr"], r["runs"], r["seeds"]) for r in rows] == [
+        ("0.0003", 1, "0"),
+        ("0.001", 1, "0"),
+        ("0.004", 1, "0"),
+    ]
+    assert "miner.num_negatives" not in rows[0]  # the same in every trial: not a setting
+
+
+def test_report_columns_come_in_a_fixed_order(tmp_path):
+    sweep = tmp_path / "sweep"
+    metrics = {f"val/{k}": 0.5 for k in ("zsl_top5", "gamma", "ausuc", "gzsl_H", "zsl_acc")}
+    make_override_job(sweep, 0, ["seed=1"], metrics)
+    header = (report(sweep) and (sweep / "report.csv").read_text()).splitlines()[0].split(",")
+    assert [h.removesuffix(" mean") for h in header if h.endswith(" mean")] == [
+        "val/zsl_acc",
+        "val/gzsl_H",
+        "val/ausuc",
+        "val/gamma",
+        "val/zsl_top5",
+    ]
+
+
+@pytest.mark.slow
+def test_report_column_order_is_the_same_in_every_process(tmp_path):
+    """String hashing differs between processes: set order must never reach the table."""
+    sweep = tmp_path / "sweep"
+    metrics = {f"val/{k}": 0.5 for k in ("zsl_top5", "gamma", "ausuc", "gzsl_s_cal", "zsl_acc")}
+    make_override_job(sweep, 0, ["seed=1"], metrics)
+    headers = set()
+    for hash_seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed}
+        command = [sys.executable, "-m", "src.report", str(sweep)]
+        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+        headers.add((sweep / "report.csv").read_text().splitlines()[0])
+    assert len(headers) == 1
+
+
+def test_report_names_running_interrupted_and_failed_jobs(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    make_override_job(sweep, 0, ["miner=random", "seed=1"], {"val/zsl_acc": 0.5})
+    running = make_override_job(sweep, 1, ["miner=hardest", "seed=1"], None, miner="hardest")
+    killed = make_override_job(sweep, 2, ["miner=hardest", "seed=2"], None, miner="hardest")
+    marker = {"host": socket.gethostname(), "started": "2026-01-01T00:00:00"}
+    (running / ".running.json").write_text(json.dumps({**marker, "pid": os.getpid()}))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (killed / ".running.json").write_text(json.dumps({**marker, "pid": dead.pid}))
+    report(sweep)
+    markdown = (sweep / "report.md").read_text()
+    assert f"1 (miner=hardest, seed=1): running, no metrics.json (pid {os.getpid()}" in markdown
+    assert (
+        f"2 (miner=hardest, seed=2): interrupted, no metrics.json (its process (pid {dead.pid}"
+        in (markdown)
+    )
+
+
+def test_curves_label_the_std_band(tmp_path):
+    from src.report import draw_curves, find_jobs
+
+    sweep = tmp_path / "sweep"
+    for num, seed in enumerate((1, 2)):
+        curve = [
+            {"epoch": e, "step": e, "val/zsl_acc": 0.5 + e / 10 + seed / 100} for e in range(3)
+        ]
+        make_override_job(sweep, num, [f"seed={seed}"], {"val/zsl_acc": 0.7}, rows=curve)
+    figure = draw_curves(find_jobs(sweep)[0])
+    assert "± 1 sample std" in figure._suptitle.get_text()
+    legend = figure.axes[0].get_legend()
+    assert "band: ± 1 std" in legend.get_title().get_text()
+    assert [t.get_text() for t in legend.get_texts()] == ["random (n=2)"]
+
+
+def test_a_test_mode_sweep_plots_training_curves_and_says_how_to_get_validation_ones(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, seed in enumerate((1, 2)):
+        curve = [
+            {"epoch": e, "step": e, "train/loss": 1.0 - e / 10, "pool/wrong_side_fraction": 0.1}
+            for e in range(3)
+        ]
+        make_override_job(sweep, num, [f"seed={seed}"], {"test/zsl_acc": 0.9}, rows=curve)
+    report(sweep)
+    assert (sweep / "curves.png").stat().st_size > 10_000
+    assert "run the sweep with data.split_mode=val" in (sweep / "report.md").read_text()
 
 
 def test_report_rejects_a_folder_without_jobs(tmp_path):
