@@ -37,6 +37,10 @@ class Protocol:
 
         quiet_lightning()
         self.cfg, self.p = cfg, cfg.protocol
+        if self.p.get("threads"):
+            import torch
+
+            torch.set_num_threads(int(self.p.threads))
         self.folder = Path(cfg.paths.output_dir)
         self.data = DataModules(cfg.data)
         self.folds = list(self.p.folds) if self.data.has_folds else [1]

@@ -158,20 +158,23 @@ def run_study(
     if not study.trials:
         study.enqueue_trial(defaults)
 
+    counter = [len(done)]  # the trials shown as i/n: finished ones, not Optuna's numbers
+
     def objective(trial: optuna.Trial) -> float:
+        counter[0] += 1
         start = time.perf_counter()
         values = space(trial, ctx, miner_cfg)
         try:
             result = score_setting(ctx, values, miner_cfg)
         except (FloatingPointError, ValueError) as error:  # e.g. diverged at a too-high lr
             trial.set_user_attr("error", str(error).splitlines()[0])
-            progress(f"trial {trial.number + 1}/{n_trials} failed: {error}")
+            progress(f"trial {counter[0]}/{n_trials} failed: {error}")
             return 0.0
         for key, value in result.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("values", {k: v for k, v in values.items()})
         progress(
-            f"trial {trial.number + 1}/{n_trials} · {ctx.metric} {result['score']:.4f} at "
+            f"trial {counter[0]}/{n_trials} · {ctx.metric} {result['score']:.4f} at "
             f"epoch {result['best_epoch']} · {time.perf_counter() - start:.1f} s"
         )
         return result["score"]

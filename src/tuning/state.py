@@ -6,6 +6,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+#: settings that change how fast a protocol runs, not what it computes
+NOT_RESULTS = {"protocol.threads"}
+
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
     """A protocol continued in its folder must be the same protocol: stop if a setting differs."""
@@ -19,7 +22,8 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
         path.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
         return
     saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
-    differ = sorted(key for key in set(saved) | set(now) if saved.get(key) != now.get(key))
+    keys = (set(saved) | set(now)) - NOT_RESULTS
+    differ = sorted(key for key in keys if saved.get(key) != now.get(key))
     if differ:
         raise ValueError(
             f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
