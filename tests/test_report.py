@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from src.report import report
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET_ARGS = ["print_config=false", "callbacks.rich_progress_bar=null"]
 
 
 def make_job(
@@ -242,11 +243,13 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
     assert len(finished) == 2 and len(failed) == 2
     assert all("miner.num_negatives=100" in (j / "failure.txt").read_text() for j in failed)
 
-    rows = {row["miner"]: row for row in report(sweeps[0])}
-    assert {m: (r["runs"], r["failed"]) for m, r in rows.items()} == {
-        "hardest": (1, 1),
-        "random": (1, 1),
-    }
+    rows = report(sweeps[0])  # K = 3 and K = 100 are different settings
+    assert [(r["miner"], r["miner.num_negatives"], r["runs"], r["failed"]) for r in rows] == [
+        ("hardest", "3", 1, 0),
+        ("hardest", "100", 0, 1),
+        ("random", "3", 1, 0),
+        ("random", "100", 0, 1),
+    ]
     assert (sweeps[0] / "curves.png").is_file()
 
 
@@ -271,6 +274,7 @@ def test_resume_sweep_skips_finished_jobs_and_completes_the_others(tmp_path):
     (folder,) = (tmp_path / "train" / "multiruns").iterdir()
     finished, interrupted = folder / "0", folder / "1"
     stamp = (finished / "metrics.json").stat().st_mtime_ns
+    untouched = snapshot(finished)
     expected = json.loads((interrupted / "metrics.json").read_text())
     (interrupted / "metrics.json").unlink()  # as if the job had been killed after its epochs
 
@@ -282,3 +286,43 @@ def test_resume_sweep_skips_finished_jobs_and_completes_the_others(tmp_path):
     assert "continuing the interrupted job" in log
     resumed = json.loads((interrupted / "metrics.json").read_text())
     assert resumed["test/zsl_acc"] == expected["test/zsl_acc"]
+    assert snapshot(finished) == untouched  # .hydra/, log, CSV, checkpoints: byte for byte
+    with (interrupted / "csv" / "metrics.csv").open() as f:
+        logged = list(csv.DictReader(f))
+    assert sorted(int(r["epoch"]) for r in logged if r.get("train/loss")) == [0, 1]  # kept
+    assert len([r for r in logged if r.get("test/zsl_acc")]) == 1
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Content and modification time of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_resume_sweep_with_another_grid_or_a_missing_folder_stops_before_writing(tmp_path):
+    args = ["-m", "+experiment=hard_neg", "trainer.max_epochs=1", *QUIET_ARGS]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
+
+    def sweep(*extra: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "src.train", *args, f"paths.log_dir={tmp_path}", *extra]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert sweep("miner=random,hardest").returncode == 0
+    (folder,) = (tmp_path / "train" / "multiruns").iterdir()
+    before = snapshot(folder)
+
+    changed = sweep("miner=hardest,random", f"resume_sweep={folder}")  # the grid reordered
+    assert changed.returncode != 0
+    assert "job 0: miner (random → hardest); job 1: miner (hardest → random)" in changed.stderr
+    assert "nothing was written" in changed.stderr
+    assert snapshot(folder) == before  # multirun.yaml, .hydra/, results: all as they were
+
+    missing = sweep("miner=random,hardest", f"resume_sweep={tmp_path / 'typo'}")
+    assert missing.returncode != 0
+    assert f"resume_sweep={tmp_path / 'typo'}: no such folder" in missing.stderr
+    assert not (tmp_path / "typo").exists()
+    assert list((tmp_path / "train" / "multiruns").iterdir()) == [folder]  # no new sweep

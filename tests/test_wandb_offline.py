@@ -67,3 +67,60 @@ def test_each_sweep_job_is_its_own_wandb_run_in_the_sweep_group(tmp_path):
         written = run.read_bytes()
         assert sweep.name.encode() in written  # group: the sweep
         assert miner.encode() in written  # job type: the strategy
+
+
+def wandb_summary(run_file: Path) -> dict:
+    """The final summary of an offline run: its ``summary`` records applied in order.
+
+    The ``.wandb`` file is a LevelDB-style log (7-byte file header, 32 KiB blocks, records with a
+    7-byte header and FULL/FIRST/MIDDLE/LAST chunks) of ``wandb_internal_pb2.Record`` messages.
+    """
+    import json
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, block, pending = run_file.read_bytes(), 7, 32768, b""
+    summary: dict = {}
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # block trailer
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind in (2, 3):  # FIRST, MIDDLE
+            pending = chunk if kind == 2 else pending + chunk
+            continue
+        if kind not in (1, 4):
+            continue
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(chunk if kind == 1 else pending + chunk)
+        if record.WhichOneof("record_type") == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return summary
+
+
+@pytest.mark.slow
+def test_validation_mode_wandb_summary_is_the_selected_checkpoint(tmp_path, monkeypatch):
+    """W&B's summary holds metrics.json's numbers, not the last epoch's."""
+    import csv
+    import json
+
+    from hydra_utils import QUIET, compose_config
+
+    from src.train import train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "run"
+    # On the embedded data (seed 0) validation ZSL peaks at epoch 0 of this run.
+    overrides = ["+experiment=hard_neg", "data.split_mode=val", "trainer.max_epochs=2"]
+    train(compose_config([*QUIET, *overrides, "logger=wandb"], out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    with (out / "csv" / "metrics.csv").open() as f:
+        last = [float(r["val/zsl_acc"]) for r in csv.DictReader(f) if r.get("val/zsl_acc")][-1]
+    assert metrics["val/zsl_acc"] != last  # the selected epoch is not the last one
+    (run_file,) = out.glob("wandb/offline-run-*/run-*.wandb")
+    summary = wandb_summary(run_file)
+    for key, value in metrics.items():
+        assert summary[key] == pytest.approx(value, abs=1e-7), key

@@ -23,45 +23,58 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 JOB_NUM_SUBDIR = "${hydra.job.num}"
 
 
+class ResumeSweepRefused(SystemExit):
+    """Stops the sweep: Hydra turns a callback's ``Exception`` into a warning and goes on, so
+    the refusal is a ``SystemExit`` (its message is printed, the exit status is 1)."""
+
+
 class ResumeSweepCheck(Callback):
     """Refuses a ``resume_sweep`` whose folder is missing or whose grid relabels earlier jobs."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        folder = config.get("resume_sweep")
-        if not folder:
-            return
-        sweep = Path(str(folder))
-        if not sweep.is_dir():
-            raise RunFolderError(missing_sweep_message(sweep))
-        grid = grid_points(config)
-        if grid is None:
-            return
-        problems = []
-        for num, overrides in enumerate(grid):
-            saved_file = sweep / str(num) / ".hydra" / "overrides.yaml"
-            if not saved_file.is_file():
-                continue  # not started: it runs now
-            saved = as_dict(OmegaConf.to_container(OmegaConf.load(saved_file)))
-            now = as_dict(overrides)
-            keys = sorted(
-                k
-                for k in set(saved) | set(now)
-                if not matches(k, BOOKKEEPING) and saved.get(k) != now.get(k)
+        try:
+            check_resume_sweep(config)
+        except RunFolderError as error:
+            raise ResumeSweepRefused(f"Error: {error}") from error
+
+
+def check_resume_sweep(config: DictConfig) -> None:
+    """Raise :class:`RunFolderError` when ``config.resume_sweep`` must not be resumed."""
+    folder = config.get("resume_sweep")
+    if not folder:
+        return
+    sweep = Path(str(folder))
+    if not sweep.is_dir():
+        raise RunFolderError(missing_sweep_message(sweep))
+    grid = grid_points(config)
+    if grid is None:
+        return
+    problems = []
+    for num, overrides in enumerate(grid):
+        saved_file = sweep / str(num) / ".hydra" / "overrides.yaml"
+        if not saved_file.is_file():
+            continue  # not started: it runs now
+        saved = as_dict(OmegaConf.to_container(OmegaConf.load(saved_file)))
+        now = as_dict(overrides)
+        keys = sorted(
+            k
+            for k in set(saved) | set(now)
+            if not matches(k, BOOKKEEPING) and saved.get(k) != now.get(k)
+        )
+        if keys:
+            changes = ", ".join(
+                f"{k} ({saved.get(k, '<unset>')} → {now.get(k, '<unset>')})" for k in keys
             )
-            if keys:
-                changes = ", ".join(
-                    f"{k} ({saved.get(k, '<unset>')} → {now.get(k, '<unset>')})" for k in keys
-                )
-                problems.append(f"job {num}: {changes}")
-        if problems:
-            shown = "; ".join(problems[:4]) + (
-                f"; and {len(problems) - 4} more jobs" if len(problems) > 4 else ""
-            )
-            raise RunFolderError(
-                f"resume_sweep={sweep}: this command's grid does not match the jobs already "
-                f"there ({shown}); nothing was written. Resume with the sweep's original "
-                f"command (its overrides are in {sweep}/multirun.yaml), or start a new sweep."
-            )
+            problems.append(f"job {num}: {changes}")
+    if problems:
+        shown = "; ".join(problems[:4]) + (
+            f"; and {len(problems) - 4} more jobs" if len(problems) > 4 else ""
+        )
+        raise RunFolderError(
+            f"resume_sweep={sweep}: this command's grid does not match the jobs already "
+            f"there ({shown}); nothing was written. Resume with the sweep's original "
+            f"command (its overrides are in {sweep}/multirun.yaml), or start a new sweep."
+        )
 
 
 def as_dict(overrides: list[str]) -> dict[str, str]:
