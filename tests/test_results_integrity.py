@@ -135,6 +135,24 @@ def test_a_damaged_checkpoint_names_the_valid_one_beside_it(first, tmp_path):
         train(cfg)
 
 
+def test_a_run_resumed_elsewhere_still_selects_over_the_earlier_epochs(tmp_path):
+    """On the embedded data (seed 0) this run's validation ZSL drops from epoch 0 to epoch 1."""
+    val = [*QUIET, "+experiment=hard_neg", "data.split_mode=val"]
+    first_half = tmp_path / "first_half"
+    train(compose_config([*val, "trainer.max_epochs=1"], first_half))
+    before = snapshot(first_half)
+    resumed = tmp_path / "resumed"
+    ckpt = first_half / "checkpoints" / "last.ckpt"
+    metrics = train(compose_config([*val, "trainer.max_epochs=2", f"ckpt_path={ckpt}"], resumed))
+    curve = {
+        int(r["epoch"]): float(r["val/zsl_acc"]) for r in rows(resumed) if r.get("val/zsl_acc")
+    }
+    assert sorted(curve) == [0, 1] and curve[0] > curve[1]
+    assert metrics["val/zsl_acc"] == pytest.approx(curve[0], abs=1e-7)  # epoch 0 is selected
+    assert [p.name for p in (resumed / "checkpoints").glob("epoch_*.ckpt")] == ["epoch_000.ckpt"]
+    assert snapshot(first_half) == before  # the earlier run's files are left alone
+
+
 # --------------------------------------------------------------------------- resume_sweep
 SWEEP_JOB = [*QUIET, "trainer.max_epochs=3", "callbacks.model_checkpoint.save_top_k=-1"]
 

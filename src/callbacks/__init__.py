@@ -1,5 +1,6 @@
 """Lightning callbacks of the framework."""
 
+from src.callbacks.checkpoint import RunCheckpoint
 from src.callbacks.finite_guard import FiniteLossGuard, NonFiniteLossError
 from src.callbacks.negative_pool import NegativePoolRefresh
 from src.callbacks.run_record import ResumedOptimizerSettings, RunRecord
@@ -9,5 +10,6 @@ __all__ = [
     "NegativePoolRefresh",
     "NonFiniteLossError",
     "ResumedOptimizerSettings",
+    "RunCheckpoint",
     "RunRecord",
 ]

@@ -1,0 +1,91 @@
+"""Checkpoints of a run: ModelCheckpoint that keeps selecting over a resumed run's whole history."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+log = logging.getLogger(__name__)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """:class:`~lightning.pytorch.callbacks.ModelCheckpoint` for a run's own folder.
+
+    - No versioned names by default (``last-v1.ckpt``): a file of the same name in a job's
+      folder is that job's own earlier save.
+    - A run resumed from another folder's checkpoint (``ckpt_path=<other run>/…``) keeps its
+      selection over the whole history: the best checkpoints of the earlier run are copied into
+      this run's folder and their scores restored, so an epoch of the earlier run can still be
+      the selected one (Lightning would forget their scores and select among the new epochs
+      only). The earlier run's files are never modified or removed.
+    """
+
+    def __init__(self, *args: Any, enable_version_counter: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, enable_version_counter=enable_version_counter, **kwargs)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        earlier = state_dict.get("dirpath")
+        if self.dirpath and earlier and not _same(Path(earlier), Path(self.dirpath)):
+            state_dict = self._carry_over(state_dict)
+        super().load_state_dict(state_dict)
+
+    def _carry_over(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` with the earlier run's best checkpoints copied into this folder."""
+        folder = Path(self.dirpath)
+        best_k = {}
+        for path, score in (state.get("best_k_models") or {}).items():
+            source = Path(path)
+            if not source.is_file():
+                log.warning(
+                    "Best checkpoint %s of the resumed run is gone: not carried over.", path
+                )
+                continue
+            target = folder / source.name
+            if not target.exists():
+                _copy(source, target)
+            best_k[str(target)] = score
+        if not best_k:
+            return state
+        log.info(
+            "Resumed from another folder: the earlier run's best checkpoints (%s) were copied "
+            "into %s, so selection covers every epoch.",
+            ", ".join(Path(p).name for p in best_k),
+            folder,
+        )
+
+        def moved(path: Any) -> str:
+            candidate = str(folder / Path(str(path)).name) if path else ""
+            return candidate if candidate in best_k else ""
+
+        return {
+            **state,
+            "dirpath": self.dirpath,
+            "best_k_models": best_k,
+            "best_model_path": moved(state.get("best_model_path")),
+            "kth_best_model_path": moved(state.get("kth_best_model_path")),
+            "last_model_path": "",
+        }
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy through a temporary file in the target folder, renamed at the end (atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+    ) as f:
+        tmp = Path(f.name)
+    try:
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
