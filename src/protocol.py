@@ -49,6 +49,7 @@ class Protocol:
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
         self.stage, self.stages = 0, 2 + 2 * len(self.p.strategies) + int(self.p.ablation)
         self.started = time.perf_counter()
+        self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
 
     # ----------------------------------------------------------------------------- helpers
     def progress(self, message: str) -> None:
@@ -91,6 +92,7 @@ class Protocol:
             signature_dim=dm.signature_dim,
             min_train_classes=train_classes,
             attribute_signatures=dm.signature_kind != "text",
+            smoothing=int(self.p.get("smoothing", 1)),
         )
 
     # ------------------------------------------------------------------------------ stages
@@ -151,6 +153,8 @@ class Protocol:
         best = best_trial(study)
         chosen = {**best.user_attrs, "trial": best.number}
         chosen["defaults_curve"] = study.trials[0].user_attrs.get("curve", [])
+        finished = [t.user_attrs for t in study.trials if "fold_curves" in t.user_attrs]
+        self.trials[strategy] = finished
         self.progress(
             f"`{strategy}`: chose trial {best.number + 1} ({ctx.metric} {best.value:.4f}, "
             f"{chosen['best_epoch']} epochs)"

@@ -30,8 +30,10 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             diagnosis(protocol, rows),
             split_similarity(protocol),
             curves(protocol),
-            "## Settings chosen on validation (epochs = best epoch of the mean validation curve)",
+            selection_check(protocol),
+            "## Settings chosen on validation (epochs: best epoch of the smoothed mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
+            warmup_note(protocol),
         ]
     )
     path = folder / "protocol.md"
@@ -107,3 +109,44 @@ def curves(protocol: Any) -> str:
         for label, curve in (("defaults", chosen["defaults_curve"]), ("chosen", chosen["curve"])):
             lines.append(f"- `{strategy}`, {label}: " + " ".join(f"{v:.3f}" for v in curve))
     return "\n".join(lines)
+
+
+def selection_check(protocol: Any) -> str:
+    """The epoch/trial selection rule, checked on validation alone: choose on all folds but
+    one, score on the held-out fold (mean over the held-out folds), raw curve against the
+    smoothed one, per strategy and for all strategies' trials together."""
+    from src.tuning.search import held_out_check
+
+    windows = sorted({1, int(protocol.p.get("smoothing", 1))})
+    head = " | ".join(f"moving average of {w}" if w > 1 else "raw curve" for w in windows)
+    lines = [
+        "Selection rule checked on held-out validation folds (choose trial and epoch on the "
+        "other folds, score the held-out fold; mean over folds):",
+        "",
+        f"| trials of | {head} |",
+        "|---|" + "---|" * len(windows),
+    ]
+    groups = {f"`{s}`": t for s, t in protocol.trials.items()}
+    groups["all strategies"] = [t for trials in protocol.trials.values() for t in trials]
+    for name, trials in groups.items():
+        values = [held_out_check(trials, w) for w in windows]
+        scores = " | ".join("– (needs ≥ 2 folds)" if v != v else f"{v:.3f}" for v in values)
+        lines.append(f"| {name} | {scores} |")
+    return "\n".join(lines)
+
+
+def warmup_note(protocol: Any) -> str:
+    """Strategies whose chosen epoch count ends within their random warm-up never mined."""
+    from omegaconf import OmegaConf
+
+    from src.protocol import CONF
+
+    notes = []
+    for strategy, chosen in protocol.chosen.items():
+        warmup = int(OmegaConf.load(CONF / "miner" / f"{strategy}.yaml").get("warmup_epochs", 0))
+        if warmup and chosen["best_epoch"] <= warmup:
+            notes.append(
+                f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "
+                f"{warmup} warm-up epoch(s) of random negatives: it never trained on mined ones."
+            )
+    return "\n".join(notes)

@@ -45,6 +45,7 @@ class SearchContext:
     signature_dim: int
     min_train_classes: int
     attribute_signatures: bool
+    smoothing: int = 1
 
 
 def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dict[str, Any]:
@@ -111,8 +112,27 @@ def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):
     return data, model_cfg, miner_cfg
 
 
+def smooth(curve: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over ``window`` epochs (truncated at the ends); 1: unchanged."""
+    if window <= 1:
+        return curve
+    half = window // 2
+    return np.array([np.nanmean(curve[max(0, i - half) : i + half + 1]) for i in range(len(curve))])
+
+
+def choose_epoch(fold_curves: np.ndarray, window: int) -> tuple[int, float]:
+    """(0-based best epoch, its score) of the folds' mean curve smoothed over ``window`` epochs.
+
+    The first best epoch wins (the shortest training). Smoothing keeps an isolated spike of a
+    noisy validation curve from choosing the epoch (and the trial).
+    """
+    curve = smooth(np.nanmean(fold_curves, axis=0), window)
+    best = int(np.nanargmax(curve))
+    return best, float(curve[best])
+
+
 def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictConfig) -> dict:
-    """Mean validation curve over the folds → best epoch, its score, γ and per-fold scores."""
+    """Validation curves of every fold → chosen epoch, its score, γ and the curves themselves."""
     data, model_cfg, miner_cfg = apply(values, ctx.model_cfg, miner_cfg)
     curves, gammas = [], []
     for fold in ctx.folds:
@@ -122,15 +142,35 @@ def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictCon
         )
         curves.append([e.get(ctx.metric, math.nan) for e in epochs])
         gammas.append([e.get("val/gamma", 0.0) for e in epochs])
-    mean = np.nanmean(np.asarray(curves, dtype=float), axis=0)
-    best = int(np.nanargmax(mean))  # the first best epoch: the shortest training
+    fold_curves = np.asarray(curves, dtype=float)
+    best, score = choose_epoch(fold_curves, ctx.smoothing)
     return {
-        "score": float(mean[best]),
+        "score": score,
         "best_epoch": best + 1,
         "gamma": float(np.mean([g[best] for g in gammas])),
         "fold_scores": [float(c[best]) for c in curves],
-        "curve": [float(v) for v in mean],
+        "curve": [float(v) for v in np.nanmean(fold_curves, axis=0)],
+        "fold_curves": fold_curves.tolist(),
     }
+
+
+def held_out_check(trials: list[dict], window: int) -> float:
+    """Mean held-out-fold score of choosing (trial, epoch) on the other folds with ``window``.
+
+    For each fold f: among ``trials`` (their ``fold_curves``), choose the trial and epoch with the
+    best smoothed mean curve over the folds other than f, then read fold f's raw value there.
+    Validation data only: it tells whether a selection rule generalises across classes.
+    """
+    curves = [np.asarray(t["fold_curves"], dtype=float) for t in trials if "fold_curves" in t]
+    if not curves or curves[0].shape[0] < 2:
+        return math.nan
+    scores = []
+    for f in range(curves[0].shape[0]):
+        others = [np.delete(c, f, axis=0) for c in curves]
+        picks = [choose_epoch(c, window) for c in others]
+        i = max(range(len(picks)), key=lambda k: (picks[k][1], -k))
+        scores.append(curves[i][f, picks[i][0]])
+    return float(np.mean(scores))
 
 
 def run_study(
