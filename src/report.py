@@ -282,7 +282,7 @@ def draw_curves(jobs: list[Job]):
     if not keys or not datasets:
         return None
     settings = setting_keys(jobs)
-    fig = Figure(figsize=(6.5 * len(datasets), 4.2 * len(keys) + 0.4))
+    fig = Figure(figsize=(6.5 * len(datasets), 4.2 * len(keys) + 0.4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(keys), len(datasets), squeeze=False)
     for row, key in enumerate(keys):
@@ -312,7 +312,6 @@ def draw_curves(jobs: list[Job]):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, title="mean (band: ± 1 std)", title_fontsize=7)
     fig.suptitle(BAND_NOTE, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
