@@ -34,7 +34,12 @@ from src.utils.run import (
     update_wandb_summary,
     write_metrics,
 )
-from src.utils.run_folder import mark_running, plan_run_folder, prepare_run_folder
+from src.utils.run_folder import (
+    mark_running,
+    plan_run_folder,
+    prepare_run_folder,
+    refuse_if_running,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     current = OmegaConf.to_container(cfg, resolve=True)
     rank_zero = is_rank_zero()  # under DDP every rank runs this function in the same folder
     plan = None
+    if rank_zero:
+        refuse_if_running(output_dir)
     if cfg.get("resume_sweep"):
         resumed = resume_sweep_state(cfg, current)
         if isinstance(resumed, dict):

@@ -88,6 +88,28 @@ def test_overwrite_true_replaces_a_finished_run_without_versioned_checkpoints(tm
     assert sorted(train_rows(out)) == [0]
 
 
+def test_a_folder_in_use_by_a_running_job_is_refused(first, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    folder = tmp_path / "busy"
+    shutil.copytree(first / "checkpoints", folder / "checkpoints")  # an unfinished run
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        marker = {"host": socket.gethostname(), "pid": other.pid, "started": "now"}
+        (folder / ".running.json").write_text(json.dumps(marker))
+        before = snapshot(folder)
+        ckpt = folder / "checkpoints" / "last.ckpt"
+        cfg = compose_config([*BASE, "trainer.max_epochs=3", f"ckpt_path={ckpt}"], folder)
+        with pytest.raises(RunFolderError, match=rf"in use by a running job \(pid {other.pid}"):
+            train(cfg)
+        assert snapshot(folder) == before
+    finally:
+        other.kill()
+        other.wait()
+
+
 # ------------------------------------------------------------------------ ckpt_path resumes
 def test_ckpt_path_resume_keeps_the_history_and_applies_the_new_lr(first, tmp_path):
     out = tmp_path / "resumed"

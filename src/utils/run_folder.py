@@ -230,6 +230,23 @@ def job_activity(folder: str | Path) -> tuple[str, str]:
     return "interrupted", f"its process (pid {pid}, started {started}) is gone: killed or crashed"
 
 
+def refuse_if_running(folder: str | Path) -> None:
+    """Refuse a job whose folder is in use by another live process of this machine (its
+    running marker names it); a marker of another machine cannot be checked and is ignored,
+    so a job pre-empted on one node resumes on another."""
+    path = Path(folder) / RUNNING_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    pid = info.get("pid")
+    if info.get("host") == socket.gethostname() and pid != os.getpid() and _alive(pid):
+        raise RunFolderError(
+            f"{folder} is in use by a running job (pid {pid}, started {info.get('started')}); "
+            "nothing was written. Wait for it to end, or stop it first."
+        )
+
+
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
