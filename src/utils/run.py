@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from src.utils.run_folder import RunFolderError, clear_running
+
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +47,6 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> dict[str, float]:
-        from src.utils.run_folder import RunFolderError, clear_running
-
         output_dir = Path(cfg.paths.output_dir)
         try:
             return task(cfg)
