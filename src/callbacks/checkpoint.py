@@ -35,26 +35,41 @@ class RunCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
 
     def _carry_over(self, state: dict[str, Any]) -> dict[str, Any]:
-        """``state`` with the earlier run's best checkpoints copied into this folder."""
+        """``state`` for this folder: the earlier run's best checkpoints copied into it, or, when
+        there is nothing to carry (test mode) or the best file is gone, a fresh selection that
+        refers to no file of the other folder."""
         folder = Path(self.dirpath)
+        fresh = {
+            **state,
+            "dirpath": self.dirpath,
+            "best_model_score": None,
+            "best_model_path": "",
+            "best_k_models": {},
+            "kth_best_model_path": "",
+            "kth_value": self.kth_value,
+            "last_model_path": "",
+        }
+        sources = {Path(p): score for p, score in (state.get("best_k_models") or {}).items()}
+        best = state.get("best_model_path")
+        if not sources:
+            return fresh
+        if not all(p.is_file() for p in sources):
+            log.warning(
+                "The best checkpoints of the resumed run (%s) are not all there: selection "
+                "starts again with the resumed epochs.",
+                ", ".join(str(p) for p in sources),
+            )
+            return fresh
         best_k = {}
-        for path, score in (state.get("best_k_models") or {}).items():
-            source = Path(path)
-            if not source.is_file():
-                log.warning(
-                    "Best checkpoint %s of the resumed run is gone: not carried over.", path
-                )
-                continue
+        for source, score in sources.items():
             target = folder / source.name
             if not target.exists():
                 _copy(source, target)
             best_k[str(target)] = score
-        if not best_k:
-            return state
         log.info(
             "Resumed from another folder: the earlier run's best checkpoints (%s) were copied "
             "into %s, so selection covers every epoch.",
-            ", ".join(Path(p).name for p in best_k),
+            ", ".join(p.name for p in sources),
             folder,
         )
 
@@ -63,12 +78,12 @@ class RunCheckpoint(ModelCheckpoint):
             return candidate if candidate in best_k else ""
 
         return {
-            **state,
-            "dirpath": self.dirpath,
+            **fresh,
+            "best_model_score": state.get("best_model_score"),
             "best_k_models": best_k,
-            "best_model_path": moved(state.get("best_model_path")),
+            "best_model_path": moved(best),
             "kth_best_model_path": moved(state.get("kth_best_model_path")),
-            "last_model_path": "",
+            "kth_value": state.get("kth_value", self.kth_value),
         }
 
 
