@@ -92,7 +92,7 @@ class Protocol:
             signature_dim=dm.signature_dim,
             min_train_classes=train_classes,
             attribute_signatures=dm.signature_kind != "text",
-            smoothing=int(self.p.get("smoothing", 1)),
+            smoothing=3 if self.p.get("smoothing", 1) == "auto" else int(self.p.smoothing),
         )
 
     # ------------------------------------------------------------------------------ stages
@@ -135,8 +135,9 @@ class Protocol:
             self.progress(f"{name}: val {results[name]['val_score']:.4f}")
         return results
 
-    def search(self, strategy: str) -> dict:
-        from src.tuning.search import best_trial, default_params, run_study
+    def search(self, strategy: str) -> list[dict]:
+        """Run (or continue) the strategy's study; the finished trials' records, in order."""
+        from src.tuning.search import default_params, run_study
 
         self.next_stage(f"search `{strategy}` on validation folds {self.folds}")
         ctx, miner = self.context(), self.miner_cfg(strategy)
@@ -150,15 +151,26 @@ class Protocol:
             default_params(ctx, miner, self.preprocessing),
             self.progress,
         )
-        best = best_trial(study)
-        chosen = {**best.user_attrs, "trial": best.number}
-        chosen["defaults_curve"] = study.trials[0].user_attrs.get("curve", [])
-        finished = [t.user_attrs for t in study.trials if "fold_curves" in t.user_attrs]
-        self.trials[strategy] = finished
-        self.progress(
-            f"`{strategy}`: chose trial {best.number + 1} ({ctx.metric} {best.value:.4f}, "
-            f"{chosen['best_epoch']} epochs)"
-        )
+        finished = [t.user_attrs for t in study.trials if "fold_gammas" in t.user_attrs]
+        if not finished:
+            raise RuntimeError(f"search `{strategy}`: no trial finished; see protocol.log.")
+        return finished
+
+    def choose(self) -> dict[str, dict]:
+        """Each strategy's setting, with the selection window fixed or chosen on held-out folds."""
+        from src.tuning.search import choose_trial, selection_window
+
+        pooled = [t for trials in self.trials.values() for t in trials]
+        self.window = selection_window(pooled, self.p.get("smoothing", 1))
+        chosen = {}
+        for strategy, trials in self.trials.items():
+            chosen[strategy] = choose_trial(trials, self.window)
+            chosen[strategy]["defaults_curve"] = trials[0]["curve"]
+            self.progress(
+                f"`{strategy}`: chose trial {chosen[strategy]['trial'] + 1} "
+                f"({self.p.selection_metric} {chosen[strategy]['score']:.4f} with a "
+                f"{self.window}-epoch window, {chosen[strategy]['best_epoch']} epochs)"
+            )
         return chosen
 
     def refit(self, name: str, strategy: str, chosen: dict) -> list[dict]:
@@ -205,7 +217,8 @@ class Protocol:
             )
             for name, r in refs.items()
         ]
-        chosen = self.chosen = {s: self.search(s) for s in self.p.strategies}
+        self.trials = {s: self.search(s) for s in self.p.strategies}
+        chosen = self.chosen = self.choose()
         for strategy in self.p.strategies:
             runs = self.refit(strategy, strategy, chosen[strategy])
             self.runs[strategy] = runs

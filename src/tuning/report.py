@@ -31,7 +31,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             split_similarity(protocol),
             curves(protocol),
             selection_check(protocol),
-            "## Settings chosen on validation (epochs: best epoch of the smoothed mean curve)",
+            "## Settings chosen on validation (epochs: best epoch of the (smoothed) mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
             warmup_note(protocol),
         ]
@@ -117,7 +117,7 @@ def selection_check(protocol: Any) -> str:
     smoothed one, per strategy and for all strategies' trials together."""
     from src.tuning.search import held_out_check
 
-    windows = sorted({1, int(protocol.p.get("smoothing", 1))})
+    windows = sorted({1, 3, protocol.window})
     head = " | ".join(f"moving average of {w}" if w > 1 else "raw curve" for w in windows)
     lines = [
         "Selection rule checked on held-out validation folds (choose trial and epoch on the "
@@ -132,6 +132,14 @@ def selection_check(protocol: Any) -> str:
         values = [held_out_check(trials, w) for w in windows]
         scores = " | ".join("– (needs ≥ 2 folds)" if v != v else f"{v:.3f}" for v in values)
         lines.append(f"| {name} | {scores} |")
+    setting = protocol.p.get("smoothing", 1)
+    how = "chosen by this check (all strategies)" if setting == "auto" else "as configured"
+    if setting == "auto" and len(protocol.folds) < 2:
+        how = "the raw curve: the check needs ≥ 2 folds"
+    lines += [
+        "",
+        f"Window used: {protocol.window} epoch(s), {how} (`protocol.smoothing={setting}`).",
+    ]
     return "\n".join(lines)
 
 

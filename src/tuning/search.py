@@ -45,7 +45,7 @@ class SearchContext:
     signature_dim: int
     min_train_classes: int
     attribute_signatures: bool
-    smoothing: int = 1
+    smoothing: int = 1  # window of the search's objective (auto chooses the final one later)
 
 
 def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dict[str, Any]:
@@ -151,7 +151,36 @@ def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictCon
         "fold_scores": [float(c[best]) for c in curves],
         "curve": [float(v) for v in np.nanmean(fold_curves, axis=0)],
         "fold_curves": fold_curves.tolist(),
+        "fold_gammas": gammas,
     }
+
+
+def choose_trial(trials: list[dict], window: int) -> dict:
+    """The trial (``user_attrs`` records, in trial order) whose smoothed mean validation curve
+    is best, with its epoch count, score and γ under ``window``; ties go to the earliest trial
+    (the defaults come first) and the shortest training."""
+    picks = [choose_epoch(np.asarray(t["fold_curves"], dtype=float), window) for t in trials]
+    i = max(range(len(trials)), key=lambda k: (picks[k][1], -k))
+    epoch, score = picks[i]
+    trial, curves = trials[i], np.asarray(trials[i]["fold_curves"], dtype=float)
+    gammas = np.asarray(trial["fold_gammas"], dtype=float)
+    return {
+        **trial,
+        "trial": i,
+        "score": score,
+        "best_epoch": epoch + 1,
+        "gamma": float(gammas[:, epoch].mean()),
+        "fold_scores": [float(c) for c in curves[:, epoch]],
+    }
+
+
+def selection_window(trials: list[dict], setting: int | str) -> int:
+    """``protocol.smoothing``: a fixed window, or ``auto``: the window (1 or 3 epochs) whose
+    choices score best on held-out validation folds (:func:`held_out_check`; a tie keeps 1)."""
+    if setting != "auto":
+        return int(setting)
+    scores = {w: held_out_check(trials, w) for w in (1, 3)}
+    return 3 if scores[3] > scores[1] else 1
 
 
 def held_out_check(trials: list[dict], window: int) -> float:
@@ -225,12 +254,3 @@ def run_study(
             progress(f"continuing: {len(done)}/{n_trials} trials already done")
         study.optimize(objective, n_trials=remaining)
     return study
-
-
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The best finished trial; ties go to the earliest (the defaults come first)."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    done = [t for t in done if "values" in t.user_attrs]
-    if not done:
-        raise RuntimeError(f"study {study.study_name}: no trial finished; see the log.")
-    return max(done, key=lambda t: (t.value, -t.number))
