@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from hydra_utils import compose_config
@@ -184,3 +185,43 @@ def test_a_different_protocol_in_the_same_folder_is_refused(tmp_path):
     other = compose_config([*TINY, "protocol.max_epochs=5"], folder, config_name="protocol")
     with pytest.raises(ValueError, match=r"protocol\.max_epochs.*same command"):
         check_same_config(other, folder)
+
+
+# --------------------------------------------------- selection rules on hand-made curves
+def trial(fold_curves, gammas=None):
+    gammas = gammas or [[0.1 * (e + 1) for e in range(len(fold_curves[0]))]] * len(fold_curves)
+    return {"fold_curves": fold_curves, "fold_gammas": gammas, "values": {}, "curve": []}
+
+
+def test_a_spike_chooses_the_epoch_raw_but_not_smoothed():
+    from src.tuning.search import choose_epoch
+
+    curves = np.array([[0.5, 0.9, 0.4, 0.6, 0.7, 0.7], [0.5, 0.9, 0.4, 0.6, 0.7, 0.7]])
+    assert choose_epoch(curves, 1) == (1, pytest.approx(0.9))
+    # centred 3-epoch means: 0.7, 0.6, 0.633, 0.567, 0.667, 0.7 → first best is epoch 0
+    epoch, score = choose_epoch(curves, 3)
+    assert (epoch, score) == (0, pytest.approx(0.7))
+
+
+def test_choose_trial_takes_gamma_at_the_chosen_epoch_and_the_earliest_tie():
+    from src.tuning.search import choose_trial
+
+    a = trial([[0.5, 0.8], [0.7, 0.6]], gammas=[[1.0, 2.0], [3.0, 4.0]])  # mean 0.6, 0.7
+    b = trial([[0.7, 0.6], [0.7, 0.6]])  # mean 0.7, 0.6
+    chosen = choose_trial([a, b], 1)
+    assert (chosen["trial"], chosen["best_epoch"]) == (0, 2)  # tie at 0.7: the earlier trial
+    assert chosen["gamma"] == pytest.approx(3.0)  # mean of the folds' γ at epoch 2
+    assert chosen["fold_scores"] == [0.8, 0.6]
+
+
+def test_held_out_check_scores_each_fold_with_choices_made_on_the_others():
+    from src.tuning.search import held_out_check, selection_window
+
+    # Trial 0 looks best on folds 0 and 1 but is poor on fold 2, and vice versa.
+    t0 = trial([[0.9], [0.9], [0.1]])
+    t1 = trial([[0.5], [0.5], [0.8]])
+    # held out fold 0: others (0.9, 0.1)→0.5 vs (0.5, 0.8)→0.65 → t1 → 0.5
+    # held out fold 1: same → t1 → 0.5; held out fold 2: t0 (0.9) → 0.1
+    assert held_out_check([t0, t1], 1) == pytest.approx((0.5 + 0.5 + 0.1) / 3)
+    assert selection_window([t0, t1], 3) == 3
+    assert selection_window([t0, t1], "auto") == 1  # a tie keeps the raw curve
