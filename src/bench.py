@@ -43,17 +43,17 @@ class RandomProblem(ZSLDataModule):
     def load_arrays(self) -> ZSLArrays:
         images, dim, classes, sig_dim = self.sizes
         rng = np.random.default_rng(0)
-        labels = np.r_[rng.integers(0, classes, images), [classes, classes + 1]]
-        seen = np.arange(images)
+        # images training images, then 2 test_seen images of seen classes, then 2 unseen ones.
+        labels = np.r_[rng.integers(0, classes, images + 2), [classes, classes + 1]]
         return ZSLArrays(
-            rng.standard_normal((images + 2, dim), dtype=np.float32),
+            rng.standard_normal((images + 4, dim), dtype=np.float32),
             labels,
             rng.random((classes + 2, sig_dim), dtype=np.float32),
             [f"c{i}" for i in range(classes + 2)],
             {
-                "trainval": seen,
-                "test_seen": seen[:2],
-                "test_unseen": np.array([images, images + 1]),
+                "trainval": np.arange(images),
+                "test_seen": np.array([images, images + 1]),
+                "test_unseen": np.array([images + 2, images + 3]),
             },
             source="random benchmark problem",
         )
