@@ -21,7 +21,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from src.tuning.state import check_same_config
+from src.tuning.state import check_protocol_settings, check_same_config
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
 
 log = logging.getLogger("src.protocol")
@@ -256,6 +256,7 @@ def _settings(chosen: dict) -> dict:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="protocol.yaml")
 def main(cfg: DictConfig) -> None:
     folder = Path(cfg.paths.output_dir)
+    check_protocol_settings(cfg.protocol, CONF)
     check_same_config(cfg, folder)  # a folder continues only the protocol it holds
     protocol = Protocol(cfg)
     protocol.report(protocol.run())

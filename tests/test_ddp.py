@@ -232,10 +232,10 @@ def test_ddp_run_follows_the_single_process_run(runs):
     noise on the weights changes 0–2 of the 29,830 pool entries of the default data (CPU
     training is not bit-reproducible run to run either, see tests/test_resume.py); hence the
     tolerances, each far below what a real sharding error (a rank training on other images,
-    or on half of them) produces. Observed with weight decay towards 0: identical pools and test metrics, weights
-    within 2e-8; with decay towards the initialisation (the default since): 35 of 29,830 pool
-    entries differ at epoch 2, weights within 1.2e-4, test metrics equal within 2e-3 (the cause
-    of the larger divergence is not established)."""
+    or on half of them) produces. Observed with weight decay towards 0: identical pools and
+    test metrics, weights within 2e-8; with decay towards the initialisation (the default
+    since): 35 of 29,830 pool entries differ at epoch 2, weights within 1.2e-4, test metrics
+    equal within 2e-3 (the cause of the larger divergence is not established)."""
     single, ddp = runs["single"], runs["ddp"]
     one = torch.load(single / "checkpoints" / "last.ckpt", weights_only=False)
     two = torch.load(ddp / "checkpoints" / "last.ckpt", weights_only=False)

@@ -225,3 +225,31 @@ def test_held_out_check_scores_each_fold_with_choices_made_on_the_others():
     assert held_out_check([t0, t1], 1) == pytest.approx((0.5 + 0.5 + 0.1) / 3)
     assert selection_window([t0, t1], 3) == 3
     assert selection_window([t0, t1], "auto") == 1  # a tie keeps the raw curve
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("protocol.strategies=[nope]", r"protocol\.strategies=\['nope'\] is invalid: use"),
+        ("protocol.n_trials=0", r"protocol\.n_trials=0 is invalid"),
+        ("protocol.folds=[4]", r"protocol\.folds=\[4\] is invalid"),
+        ("protocol.seeds=[]", r"protocol\.seeds=\[\] is invalid"),
+        ("protocol.smoothing=-1", r"protocol\.smoothing=-1 is invalid"),
+        ("protocol.selection_metric=test/zsl_acc", r"never a test one"),
+        ("protocol.references=[cosine]", r"protocol\.references=\['cosine'\] is invalid"),
+    ],
+)
+def test_bad_protocol_settings_stop_before_any_data_is_read(override, message, tmp_path):
+    from src.protocol import CONF
+    from src.tuning.state import check_protocol_settings
+
+    cfg = compose_config([override], tmp_path / "run", config_name="protocol")
+    with pytest.raises(ValueError, match=message):
+        check_protocol_settings(cfg.protocol, CONF)
+
+
+def test_the_default_protocol_settings_pass(tmp_path):
+    from src.protocol import CONF
+    from src.tuning.state import check_protocol_settings
+
+    check_protocol_settings(compose_config([], tmp_path / "r", "protocol").protocol, CONF)

@@ -39,3 +39,31 @@ def _flat(tree: dict, prefix: str = "") -> dict:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+REFERENCES = ("nearest_signature", "eszsl", "untrained")
+
+
+def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
+    """Every ``protocol.*`` value, checked before any data is read (one line naming the key)."""
+    strategies = sorted(f.stem for f in (conf_dir / "miner").glob("*.yaml"))
+
+    def fail(key: str, value: object, allowed: str) -> None:
+        raise ValueError(f"protocol.{key}={value} is invalid: {allowed}.")
+
+    if not p.strategies or any(s not in strategies for s in p.strategies):
+        fail("strategies", list(p.strategies), f"use a non-empty list of {strategies}")
+    if any(r not in REFERENCES for r in p.references):
+        fail("references", list(p.references), f"use a list of {list(REFERENCES)}")
+    for key in ("n_trials", "max_epochs"):
+        if not isinstance(p[key], int) or p[key] < 1:
+            fail(key, p[key], "it must be an integer ≥ 1")
+    if not p.folds or any(f not in (1, 2, 3) for f in p.folds):
+        fail("folds", list(p.folds), "use a non-empty list of 1, 2, 3")
+    if not p.seeds or any(not isinstance(s, int) or s < 0 for s in p.seeds):
+        fail("seeds", list(p.seeds), "use a non-empty list of integers ≥ 0")
+    smoothing = p.get("smoothing", 1)
+    if smoothing != "auto" and (not isinstance(smoothing, int) or smoothing < 1):
+        fail("smoothing", smoothing, "use auto or an integer ≥ 1")
+    if not str(p.selection_metric).startswith("val/"):
+        fail("selection_metric", p.selection_metric, "choose on a val/ metric, never a test one")
