@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the meaning of cached arrays changes, so that old entries are no longer found.
 CACHE_FORMAT = 1
+#: cache folders already reported as unwritable (one warning per folder and process)
+_UNWRITABLE: set[Path] = set()
 
 
 def file_sha1(path: Path) -> str:
@@ -69,14 +72,36 @@ def cached_arrays(
                 arrays = {key: stored[key] for key in stored.files}
             log.info("Loaded %s from the cache %s", name, path)
             return arrays
-        except (OSError, ValueError, EOFError) as err:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
             # A half-written or damaged entry is rebuilt rather than trusted.
             log.warning("Ignoring the unreadable cache entry %s (%s); rebuilding it", path, err)
     arrays = build()
-    folder.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so that a concurrent reader never sees a partial entry.
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
-        np.savez(handle, **arrays)
-    os.replace(handle.name, path)
-    log.info("Cached %s in %s", name, path)
+    store(arrays, folder, path, name)
     return arrays
+
+
+def store(arrays: dict[str, np.ndarray], folder: Path, path: Path, name: str) -> None:
+    """Write an entry (then rename, so a concurrent reader never sees a partial one).
+
+    The cache is optional: a folder that cannot be written (read-only, not a folder, full) is
+    reported once and the run goes on without caching.
+    """
+    temporary = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+            temporary = handle.name
+            np.savez(handle, **arrays)
+        os.replace(temporary, path)
+        log.info("Cached %s in %s", name, path)
+    except OSError as err:
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)
+        if folder not in _UNWRITABLE:
+            _UNWRITABLE.add(folder)
+            log.warning(
+                "The cache folder %s cannot be written (%s): going on without the cache; set "
+                "paths.cache_dir to a writable folder, or data.cache_dir=null.",
+                folder,
+                err.strerror or err,
+            )
