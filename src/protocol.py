@@ -47,7 +47,9 @@ class Protocol:
         test_dm = self.data.get("test", self.folds[0], int(cfg.seed), {})
         self.source, self.test_dm = test_dm.arrays.source, test_dm
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
-        self.stage, self.stages = 0, 2 + 2 * len(self.p.strategies) + int(self.p.ablation)
+        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
+        ablation = int(bool(self.p.ablation and mined))
+        self.stage, self.stages = 0, 2 + 2 * len(self.p.strategies) + ablation
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
 

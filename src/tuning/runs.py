@@ -18,8 +18,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import FiniteLossGuard, NegativePoolRefresh
-
-log = logging.getLogger(__name__)
+from src.metrics.reports import per_class_rows
 
 
 class EpochMetrics(L.Callback):
@@ -128,25 +127,20 @@ def final_metrics(
     """
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
-    callbacks = []
     if model.trainable:
-        callbacks = [NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)]
-    trainer = make_trainer(trainer_cfg, epochs, [*callbacks, FiniteLossGuard()])
-    if model.trainable:  # closed-form models fit at setup, from the datamodule
+        pool = NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)
+        trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard()])
         trainer.fit(model, datamodule=datamodule)
+    else:  # closed-form models fit at setup, from the datamodule
+        trainer = make_trainer(trainer_cfg, epochs, [])
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
-    return {**metrics, "per_class_zsl": per_class_zsl(model.last_eval, datamodule.class_names)}
-
-
-def per_class_zsl(result: Any, class_names: list[str]) -> dict[str, float]:
-    """ZSL top-1 accuracy of every unseen class of an evaluation (``EvalResult``)."""
-    unseen = result.unseen_classes
-    predicted = unseen[result.distances_unseen[:, unseen].argmin(1)]
-    labels = result.labels_unseen
-    return {
-        class_names[c]: float((predicted[labels == c] == c).float().mean()) for c in unseen.tolist()
+    per_class = {  # ZSL top-1 of every unseen class
+        row["class_name"]: row["zsl_acc"]
+        for row in per_class_rows(model.last_eval, datamodule.class_names)
+        if row["split"] == "unseen"
     }
+    return {**metrics, "per_class_zsl": per_class}

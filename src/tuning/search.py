@@ -9,7 +9,6 @@ configured defaults, so a search can only improve on them on validation.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 import warnings
@@ -23,8 +22,6 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from src.tuning.runs import DataModules, train_curve
-
-log = logging.getLogger(__name__)
 
 #: data preprocessing choices: (standardise, l2_features)
 PREPROCESSING = {"l2": (False, True), "standardise": (True, False), "standardise_l2": (True, True)}
@@ -81,8 +78,9 @@ def default_params(ctx: SearchContext, miner_cfg: DictConfig, preprocessing: tup
     standardise, l2_features, l2_signatures = preprocessing
     name = next((n for n, v in PREPROCESSING.items() if v == (standardise, l2_features)), "l2")
     in_space = ctx.feature_dim == ctx.signature_dim and ctx.attribute_signatures
-    init = ctx.model_cfg.init if ctx.model_cfg.init != "auto" else "ridge"
-    init = "identity" if ctx.model_cfg.init == "auto" and in_space else init
+    init = ctx.model_cfg.init
+    if init == "auto":
+        init = "identity" if in_space else "ridge"
     lr = ctx.model_cfg.lr if ctx.model_cfg.lr is not None else AUTO_LR[init]
     params = {
         "preprocessing": name,
@@ -155,13 +153,19 @@ def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictCon
     }
 
 
+def best_of(fold_curves: list[np.ndarray], window: int) -> tuple[int, int, float]:
+    """(trial index, 0-based epoch, score) of the best of several trials' fold curves; a tie
+    goes to the earliest trial (the defaults come first)."""
+    picks = [choose_epoch(curves, window) for curves in fold_curves]
+    i = max(range(len(picks)), key=lambda k: (picks[k][1], -k))
+    return i, picks[i][0], picks[i][1]
+
+
 def choose_trial(trials: list[dict], window: int) -> dict:
     """The trial (``user_attrs`` records, in trial order) whose smoothed mean validation curve
     is best, with its epoch count, score and γ under ``window``; ties go to the earliest trial
     (the defaults come first) and the shortest training."""
-    picks = [choose_epoch(np.asarray(t["fold_curves"], dtype=float), window) for t in trials]
-    i = max(range(len(trials)), key=lambda k: (picks[k][1], -k))
-    epoch, score = picks[i]
+    i, epoch, score = best_of([np.asarray(t["fold_curves"], dtype=float) for t in trials], window)
     trial, curves = trials[i], np.asarray(trials[i]["fold_curves"], dtype=float)
     gammas = np.asarray(trial["fold_gammas"], dtype=float)
     return {
@@ -195,10 +199,8 @@ def held_out_check(trials: list[dict], window: int) -> float:
         return math.nan
     scores = []
     for f in range(curves[0].shape[0]):
-        others = [np.delete(c, f, axis=0) for c in curves]
-        picks = [choose_epoch(c, window) for c in others]
-        i = max(range(len(picks)), key=lambda k: (picks[k][1], -k))
-        scores.append(curves[i][f, picks[i][0]])
+        i, epoch, _ = best_of([np.delete(c, f, axis=0) for c in curves], window)
+        scores.append(curves[i][f, epoch])
     return float(np.mean(scores))
 
 
@@ -241,7 +243,7 @@ def run_study(
             return 0.0
         for key, value in result.items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr("values", {k: v for k, v in values.items()})
+        trial.set_user_attr("values", dict(values))
         progress(
             f"trial {counter[0]}/{n_trials} · {ctx.metric} {result['score']:.4f} at "
             f"epoch {result['best_epoch']} · {time.perf_counter() - start:.1f} s"
