@@ -149,9 +149,7 @@ class ZSLDataModule(L.LightningDataModule):
         (CNN activations) are standardised per dimension. The choice was made on validation
         data (README, "Defaults on real data").
         """
-        in_space = arrays.features.shape[1] == arrays.signatures.shape[1] and (
-            self.signature_kind != "text"
-        )
+        in_space = self._in_signature_space(arrays.features.shape[1], arrays.signatures.shape[1])
         attribute_vectors = in_space or bool(np.isin(arrays.features, (0.0, 1.0)).all())
         return (
             (not attribute_vectors) if self.standardise == AUTO else self.standardise,
@@ -162,7 +160,10 @@ class ZSLDataModule(L.LightningDataModule):
     @property
     def features_in_signature_space(self) -> bool:
         """d = k and the signatures are attribute vectors: ``model.init=auto`` starts from W = I."""
-        return self.feature_dim == self.signature_dim and self.signature_kind != "text"
+        return self._in_signature_space(self.feature_dim, self.signature_dim)
+
+    def _in_signature_space(self, feature_dim: int, signature_dim: int) -> bool:
+        return feature_dim == signature_dim and self.signature_kind != "text"
 
     def make_split(self, split_mode: str, fitted_on: str | None = None) -> ZSLSplit:
         """The images of ``split_mode`` ("val" or "test"), standardised on training images.

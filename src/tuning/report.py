@@ -145,13 +145,9 @@ def selection_check(protocol: Any) -> str:
 
 def warmup_note(protocol: Any) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
-    from omegaconf import OmegaConf
-
-    from src.protocol import CONF
-
     notes = []
     for strategy, chosen in protocol.chosen.items():
-        warmup = int(OmegaConf.load(CONF / "miner" / f"{strategy}.yaml").get("warmup_epochs", 0))
+        warmup = int(protocol.miner_cfg(strategy).get("warmup_epochs", 0))
         if warmup and chosen["best_epoch"] <= warmup:
             notes.append(
                 f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "
