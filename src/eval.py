@@ -26,7 +26,6 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.metrics.reports import write_eval_reports
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
@@ -36,6 +35,8 @@ from src.utils.checkpoints import (
     dataset_identity,
     read_checkpoint,
 )
+from src.utils.eval_reports import write_eval_reports
+from src.utils.gamma import fix_test_gamma
 from src.utils.run import (
     is_rank_zero,
     print_results,
@@ -181,6 +182,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
+        fix_test_gamma(model, datamodule)  # configured, or chosen on the validation split
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics)
     if model.last_eval is not None:

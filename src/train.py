@@ -16,9 +16,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import ResumedOptimizerSettings, RunRecord
-from src.metrics.reports import write_eval_reports
 from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
 from src.utils.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
+from src.utils.eval_reports import write_eval_reports
+from src.utils.gamma import fix_test_gamma
 from src.utils.history import HistoryCSVLogger, history_rows
 from src.utils.resume import resume_settings, resume_sweep_state
 from src.utils.run import (
@@ -43,7 +44,9 @@ from src.utils.run_folder import (
 
 log = logging.getLogger(__name__)
 
-CONFIG_GROUPS = ("data", "model", "miner", "callbacks", "logger", "trainer", "paths", "seed")
+CONFIG_GROUPS = (
+    "data", "model", "miner", "pool", "callbacks", "logger", "trainer", "paths", "seed"
+)  # fmt: skip
 
 
 @task_wrapper
@@ -118,6 +121,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         final = scalar_metrics(evaluator.callback_metrics)
     else:
+        fix_test_gamma(model, datamodule)  # configured, or chosen on the validation split
         trainer.test(model, datamodule=datamodule, verbose=False)
         final = scalar_metrics(trainer.callback_metrics)
     metrics = {**fit_metrics, **final}

@@ -11,7 +11,8 @@ import torch
 
 from src.data.synthetic import SyntheticDataModule
 from src.metrics import (
-    EvalScores,
+    GZSLMetrics,
+    GZSLScores,
     ausuc,
     calibrated_predictions,
     choose_gamma,
@@ -22,8 +23,10 @@ from src.metrics import (
     predict,
     seen_unseen_curve,
 )
-from src.metrics.reports import EvalResult, per_class_rows, write_eval_reports, zsl_confusion
+from src.metrics import Evaluation, gzsl_results, per_class_rows, zsl_confusion
 from src.models import ESZSLClassifier
+from src.utils.eval_reports import write_eval_reports
+from src.utils.gamma import fix_test_gamma
 
 SEEN = np.array([0, 2, 3, 5, 7, 8, 10])
 UNSEEN = np.array([1, 4, 6, 9, 11])
@@ -89,10 +92,18 @@ def random_case(seed: int, n_seen: int = 90, n_unseen: int = 70) -> dict:
     return {"d_s": distances(y_s), "y_s": y_s, "d_u": distances(y_u), "y_u": y_u}
 
 
-def as_torch(case: dict) -> tuple[torch.Tensor, ...]:
-    """The positional arguments of the sweep functions."""
+def as_torch(case: dict) -> GZSLScores:
+    """The case as the scores the sweep functions take."""
     t = {k: torch.from_numpy(v) for k, v in case.items()}
-    return t["d_s"], t["y_s"], t["d_u"], t["y_u"], torch.from_numpy(SEEN), torch.from_numpy(UNSEEN)
+    seen, unseen = torch.from_numpy(SEEN), torch.from_numpy(UNSEEN)
+    return GZSLScores(t["d_s"], t["y_s"], t["d_u"], t["y_u"], seen, unseen)
+
+
+def parts(case: dict) -> tuple[torch.Tensor, ...]:
+    """(d_s, y_s, d_u, y_u, seen, unseen) of the case, as tensors."""
+    sc = as_torch(case)
+    return (sc.seen_distances, sc.seen_labels, sc.unseen_distances, sc.unseen_labels,
+            sc.seen_classes, sc.unseen_classes)  # fmt: skip
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -117,7 +128,7 @@ def test_calibrated_predictions_match_numpy(case):
 
 def test_gzsl_sweep_matches_numpy_including_never_predicted_classes(case):
     gammas = np.random.default_rng(5).uniform(-2.5, 2.5, 40)
-    s, u, h = gzsl_sweep(*as_torch(case), torch.from_numpy(gammas))
+    s, u, h = gzsl_sweep(as_torch(case), torch.from_numpy(gammas))
     expected = np_sweep(case, gammas)
     np.testing.assert_allclose(np.stack([s, u, h], 1), expected, atol=1e-12)
     candidates = np.concatenate([SEEN, UNSEEN])
@@ -129,19 +140,21 @@ def test_gzsl_sweep_matches_numpy_including_never_predicted_classes(case):
 def test_results_do_not_depend_on_the_order_of_the_images(case):
     """As when DDP gathers the images rank by rank: every number is bit-identical."""
     args = as_torch(case)
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
     rng = np.random.default_rng(3)
     ps, pu = rng.permutation(len(case["y_s"])), rng.permutation(len(case["y_u"]))
-    shuffled = (args[0][ps], args[1][ps], args[2][pu], args[3][pu], args[4], args[5])
+    shuffled = GZSLScores(d_s[ps], y_s[ps], d_u[pu], y_u[pu], seen, unseen)
     gammas = torch.linspace(-2, 2, 101, dtype=torch.float64)
-    for a, b in zip(gzsl_sweep(*args, gammas), gzsl_sweep(*shuffled, gammas), strict=True):
+    for a, b in zip(gzsl_sweep(args, gammas), gzsl_sweep(shuffled, gammas), strict=True):
         assert torch.equal(a, b)
-    assert float(ausuc(*args)) == float(ausuc(*shuffled))
-    assert choose_gamma(*args) == choose_gamma(*shuffled)
+    assert float(ausuc(args)) == float(ausuc(shuffled))
+    assert choose_gamma(args) == choose_gamma(shuffled)
+    assert gzsl_results(args, 0.3) == gzsl_results(shuffled, 0.3)
 
 
 def test_gamma_zero_reproduces_the_uncalibrated_metrics(case):
-    d_s, y_s, d_u, y_u, seen, unseen = as_torch(case)
-    s, u, h = gzsl_sweep(d_s, y_s, d_u, y_u, seen, unseen, [0.0])
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
+    s, u, h = gzsl_sweep(as_torch(case), [0.0])
     candidates = torch.cat([seen, unseen])
     s_plain = per_class_top1(predict(d_s, candidates), y_s, seen)
     u_plain = per_class_top1(predict(d_u, candidates), y_u, unseen)
@@ -151,11 +164,11 @@ def test_gamma_zero_reproduces_the_uncalibrated_metrics(case):
 
 
 def test_large_gamma_predicts_every_image_unseen_and_negative_gamma_every_image_seen(case):
-    d_s, y_s, d_u, y_u, seen, unseen = as_torch(case)
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
     candidates = torch.cat([seen, unseen])
     preds = calibrated_predictions(torch.cat([d_s, d_u]), seen, candidates, 1e6)
     assert bool(torch.isin(preds, unseen).all())
-    s, u, h = gzsl_sweep(d_s, y_s, d_u, y_u, seen, unseen, [1e6, -1e6])
+    s, u, h = gzsl_sweep(as_torch(case), [1e6, -1e6])
     zsl = float(per_class_top1(predict(d_u, unseen), y_u, unseen))
     assert float(s[0]) == 0.0 and float(h[0]) == 0.0
     assert float(u[0]) == pytest.approx(zsl, abs=1e-12)  # all unseen: u is the ZSL accuracy
@@ -182,18 +195,18 @@ def test_choose_gamma_is_the_best_grid_point_with_ties_to_the_smallest_abs_gamma
     h = np_sweep(case, grid)[:, 2]
     best = grid[h >= h.max() - 1e-12]
     expected = sorted(best, key=lambda g: (abs(g), g))[0]
-    assert choose_gamma(*as_torch(case), gammas=grid) == pytest.approx(expected, abs=1e-15)
+    assert choose_gamma(as_torch(case), gammas=grid) == pytest.approx(expected, abs=1e-15)
 
     # every γ of one constant interval gives the same H: the smallest |γ| wins
     crit = np_critical(case)
     above = [crit[-1] + 3.0, crit[-1] + 1.0, crit[-1] + 2.0]  # all unseen, H = 0
     below = [crit[0] - 2.0, crit[0] - 1.0]  # all seen, H = 0 too
-    got = choose_gamma(*as_torch(case), gammas=above + below)
+    got = choose_gamma(as_torch(case), gammas=above + below)
     assert got == sorted(above + below, key=lambda g: (abs(g), g))[0]
 
 
 def test_exact_choice_reaches_the_best_h_of_any_gamma(case):
-    gamma = choose_gamma(*as_torch(case))  # gammas=None: one candidate per interval, and 0
+    gamma = choose_gamma(as_torch(case))  # gammas=None: one candidate per interval, and 0
     h_chosen = np_sweep(case, [gamma])[0, 2]
     crit = np_critical(case)
     middles = np.concatenate([[crit[0] - 1], (crit[1:] + crit[:-1]) / 2, [crit[-1] + 1]])
@@ -204,11 +217,11 @@ def test_exact_choice_reaches_the_best_h_of_any_gamma(case):
 
 
 def test_exact_choice_is_insensitive_to_float_noise_in_the_distances(case):
-    gamma = choose_gamma(*as_torch(case))
+    gamma = choose_gamma(as_torch(case))
     rng = np.random.default_rng(1)
     for key in ("d_s", "d_u"):  # ~1e-7 relative, the size of float32 reduction-order noise
         case[key] = case[key] * (1.0 + 1e-7 * rng.standard_normal(case[key].shape))
-    assert choose_gamma(*as_torch(case)) == gamma
+    assert choose_gamma(as_torch(case)) == gamma
     assert len(repr(gamma)) <= 8  # a short number, not a midpoint with 17 digits
 
 
@@ -216,9 +229,11 @@ def test_choose_gamma_prefers_zero_when_it_is_among_the_best():
     # every image is right at γ = 0 and stays right for small |γ|
     d_s = torch.tensor([[0.0, 1.0], [0.1, 1.0]])
     d_u = torch.tensor([[1.0, 0.0], [1.0, 0.2]])
-    args = (d_s, torch.tensor([0, 0]), d_u, torch.tensor([1, 1]), torch.tensor([0]))
-    assert choose_gamma(*args, torch.tensor([1])) == 0.0
-    assert choose_gamma(*args, torch.tensor([1]), gammas=[-0.5, 0.5, 0.0, 0.1]) == 0.0
+    scores = GZSLScores(
+        d_s, torch.tensor([0, 0]), d_u, torch.tensor([1, 1]), torch.tensor([0]), torch.tensor([1])
+    )
+    assert choose_gamma(scores) == 0.0
+    assert choose_gamma(scores, gammas=[-0.5, 0.5, 0.0, 0.1]) == 0.0
 
 
 def test_ausuc_matches_a_numpy_trapezoid_and_bounds(case):
@@ -228,7 +243,7 @@ def test_ausuc_matches_a_numpy_trapezoid_and_bounds(case):
     order = np.lexsort((-curve[:, 0], curve[:, 1]))  # by u, then s decreasing
     s, u = curve[order, 0], curve[order, 1]
     expected = float(np.sum((u[1:] - u[:-1]) * (s[1:] + s[:-1]) / 2))
-    got = float(ausuc(*as_torch(case)))
+    got = float(ausuc(as_torch(case)))
     assert got == pytest.approx(expected, abs=1e-12)
     # a dense grid from "all seen" to "all unseen" approaches the exact area
     dense = np_sweep(case, np.linspace(crit[0] - 1, crit[-1] + 1, 4001))
@@ -236,7 +251,7 @@ def test_ausuc_matches_a_numpy_trapezoid_and_bounds(case):
     approx = float(np.sum(np.diff(dense[o, 1]) * (dense[o, 0][1:] + dense[o, 0][:-1]) / 2))
     assert got == pytest.approx(approx, abs=0.02)
     # the curve runs from u = 0 to s = 0, inside [0, u_max] × [0, s_max]
-    _, s_curve, u_curve = seen_unseen_curve(*as_torch(case))
+    _, s_curve, u_curve = seen_unseen_curve(as_torch(case))
     assert float(u_curve[0]) == 0.0 and float(s_curve[-1]) == 0.0
     assert 0.0 < got <= float(u_curve.max()) * float(s_curve.max()) + 1e-12
 
@@ -248,8 +263,8 @@ def test_ausuc_of_a_perfect_classifier_is_one():
         d = 1.0 + rng.random((len(labels), NUM_CLASSES))
         d[np.arange(len(labels)), labels] = rng.random(len(labels)) * 0.5  # own class nearest
         case[key] = d
-    assert float(ausuc(*as_torch(case))) == pytest.approx(1.0, abs=1e-12)
-    gamma = choose_gamma(*as_torch(case))
+    assert float(ausuc(as_torch(case))) == pytest.approx(1.0, abs=1e-12)
+    gamma = choose_gamma(as_torch(case))
     assert np_sweep(case, [gamma])[0, 2] == pytest.approx(1.0)
 
 
@@ -258,32 +273,59 @@ def test_target_classes_without_images_raise():
     keep = case["y_u"] != 4
     case["d_u"], case["y_u"] = case["d_u"][keep], case["y_u"][keep]
     with pytest.raises(ValueError, match=r"\[4\]"):
-        gzsl_sweep(*as_torch(case), [0.0])
+        gzsl_sweep(as_torch(case), [0.0])
 
 
-@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric EvalScores")
-def test_eval_scores_concatenates_and_merges_states():
-    a, b = EvalScores(), EvalScores()
-    a.update(torch.zeros(2, 3), torch.tensor([0, 1]))
-    b.update(torch.ones(1, 3), torch.tensor([2]))
+@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric GZSLMetrics")
+def test_gzsl_metrics_merges_states_and_tells_seen_from_unseen_images_by_label(case):
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
+    a, b = GZSLMetrics(seen, unseen), GZSLMetrics(seen, unseen)
+    # images mixed and split between two "processes", in any order
+    a.update(torch.cat([d_u[:30], d_s[:50]]), torch.cat([y_u[:30], y_s[:50]]))
+    b.update(torch.cat([d_s[50:], d_u[30:]]), torch.cat([y_s[50:], y_u[30:]]))
     a.merge_state(b)  # what a DDP gather does with "cat" states
-    distances, labels = a.compute()
-    assert distances.shape == (3, 3) and sorted(labels.tolist()) == [0, 1, 2]
+    scores = a.scores()
+    assert sorted(scores.seen_labels.tolist()) == sorted(y_s.tolist())
+    assert sorted(scores.unseen_labels.tolist()) == sorted(y_u.tolist())
+    assert scores.unseen_distances.shape == d_u.shape
+    assert gzsl_results(scores, 0.3) == gzsl_results(as_torch(case), 0.3)
     a.reset()
     with pytest.raises(ValueError, match="no evaluation images"):
-        a.compute()
+        a.scores()
+    stray = GZSLMetrics(torch.tensor([0]), torch.tensor([1]))
+    stray.update(torch.zeros(2, 3), torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match=r"classes \[2\] belong to neither"):
+        stray.scores()
+
+
+def test_gzsl_results_match_the_functional_metrics(case):
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
+    got = gzsl_results(as_torch(case), gamma=0.3)
+    candidates = torch.cat([seen, unseen])
+    s = float(per_class_top1(predict(d_s, candidates), y_s, seen))
+    u = float(per_class_top1(predict(d_u, candidates), y_u, unseen))
+    s_cal, u_cal, h_cal = gzsl_sweep(as_torch(case), [0.3])
+    assert got == pytest.approx({
+        "zsl_acc": float(per_class_top1(predict(d_u, unseen), y_u, unseen)),
+        "zsl_top5": np_topk(case["d_u"], case["y_u"], UNSEEN, 5),
+        "gzsl_s": s, "gzsl_u": u, "gzsl_H": np_h(s, u),
+        "ausuc": float(ausuc(as_torch(case))),
+        "gamma": 0.3, "gzsl_s_cal": float(s_cal[0]), "gzsl_u_cal": float(u_cal[0]),
+        "gzsl_H_cal": float(h_cal[0]),
+    }, abs=1e-12)  # fmt: skip
+    assert "gamma" not in gzsl_results(as_torch(case))
 
 
 # ------------------------------------------------------------------ the per-class reports
 def test_per_class_rows_and_confusion_agree_with_the_metrics(case, tmp_path):
-    d_s, y_s, d_u, y_u, seen, unseen = as_torch(case)
-    result = EvalResult("test", d_u, y_u, d_s, y_s, seen, unseen, gamma=0.3)
+    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
+    scores = as_torch(case)
     names = [f"class{c}" for c in range(NUM_CLASSES)]
-    rows = per_class_rows(result, names)
+    rows = per_class_rows(scores, names, gamma=0.3)
     assert [r["class_index"] for r in rows] == list(range(NUM_CLASSES))
     by_split = {p: [r for r in rows if r["split"] == p] for p in ("seen", "unseen")}
     candidates = torch.cat([seen, unseen])
-    s_cal, u_cal, _ = gzsl_sweep(d_s, y_s, d_u, y_u, seen, unseen, [0.3])
+    s_cal, u_cal, _ = gzsl_sweep(scores, [0.3])
     zsl = per_class_top1(predict(d_u, unseen), y_u, unseen)
     checks = [
         (by_split["unseen"], "zsl_acc", zsl),
@@ -297,13 +339,13 @@ def test_per_class_rows_and_confusion_agree_with_the_metrics(case, tmp_path):
     assert sum(r["n_images"] for r in rows) == len(y_s) + len(y_u)
     assert all(r["zsl_acc"] == "" for r in by_split["seen"])
 
-    matrix = zsl_confusion(result)
+    matrix = zsl_confusion(scores)
     assert matrix.shape == (len(UNSEEN), len(UNSEEN))
     np.testing.assert_allclose(matrix.sum(1).numpy(), 1.0)
     assert float(matrix.diagonal().mean()) == pytest.approx(float(zsl), abs=1e-12)
     assert float(matrix[:, list(UNSEEN).index(9)].sum()) == 0.0  # never predicted
 
-    csv_path, png_path = write_eval_reports(result, names, tmp_path)
+    csv_path, png_path = write_eval_reports(Evaluation("test", scores, 0.3), names, tmp_path)
     assert csv_path.read_text().splitlines()[0] == (
         "class_index,class_name,split,n_images,zsl_acc,gzsl_acc,gzsl_acc_cal"
     )
@@ -322,6 +364,9 @@ def test_test_gamma_comes_from_the_validation_split_never_from_test_images(caplo
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
     )
     with caplog.at_level(logging.WARNING):
+        trainer.test(model, datamodule=dm, verbose=False)  # sets up the model's classes
+        assert "test/gamma" not in trainer.callback_metrics  # the module never chooses it
+        fix_test_gamma(model, dm)  # what the entry points do before testing
         first = dict(trainer.test(model, datamodule=dm, verbose=False)[0])
     assert "Could not re-express" not in caplog.text
     gamma = first["test/gamma"]
@@ -336,12 +381,14 @@ def test_test_gamma_comes_from_the_validation_split_never_from_test_images(caplo
     with torch.no_grad():
         d_seen, d_unseen = model.class_distances(z[held_out]), model.class_distances(z[val])
     expected = choose_gamma(
-        d_seen,
-        split.eval["seen"].labels,
-        d_unseen,
-        split.eval["unseen"].labels,
-        split.seen_classes,
-        split.unseen_classes,
+        GZSLScores(
+            d_seen,
+            split.eval["seen"].labels,
+            d_unseen,
+            split.eval["unseen"].labels,
+            split.seen_classes,
+            split.unseen_classes,
+        )
     )
     assert gamma == pytest.approx(expected, rel=1e-6)
 

@@ -1,32 +1,41 @@
-"""ZSL/GZSL evaluation metrics: functional and stateful forms."""
+"""ZSL/GZSL evaluation: math and metric state only (files are written by ``src.utils``)."""
 
+from src.metrics.ausuc import ausuc, seen_unseen_curve
 from src.metrics.calibration import (
-    ausuc,
     calibrated_predictions,
     choose_gamma,
     critical_gammas,
     gzsl_sweep,
     interval_gammas,
-    per_class_topk,
-    seen_unseen_curve,
 )
-from src.metrics.eval_scores import EvalScores
-from src.metrics.per_class_accuracy import PerClassAccuracy
-from src.metrics.zsl import harmonic_mean, mean_class_accuracy, per_class_top1, predict
+from src.metrics.gzsl import Evaluation, GZSLMetrics, GZSLScores, gzsl_results, split_by_class
+from src.metrics.per_class import per_class_rows, zsl_confusion
+from src.metrics.zsl import (
+    harmonic_mean,
+    mean_class_accuracy,
+    per_class_top1,
+    per_class_topk,
+    predict,
+)
 
 __all__ = [
-    "EvalScores",
-    "PerClassAccuracy",
+    "Evaluation",
+    "GZSLMetrics",
+    "GZSLScores",
     "ausuc",
     "calibrated_predictions",
     "choose_gamma",
     "critical_gammas",
+    "gzsl_results",
     "gzsl_sweep",
     "harmonic_mean",
     "interval_gammas",
     "mean_class_accuracy",
+    "per_class_rows",
     "per_class_top1",
     "per_class_topk",
     "predict",
     "seen_unseen_curve",
+    "split_by_class",
+    "zsl_confusion",
 ]

@@ -1,9 +1,10 @@
-"""Calibrated GZSL (Chao et al., ECCV 2016), AUSUC and top-k ZSL accuracy, functional form.
+"""Calibrated stacking (Chao et al., ECCV 2016): the GZSL sweep over γ and the choice of γ.
 
-Everything works on distance matrices (N images × C dataset classes, smaller = more consistent)
-and the images' dataset labels. Calibrated stacking penalises the seen classes by γ before the
-decision: with distances that means *adding* γ to the seen classes' distances, so γ > 0 moves
-predictions towards the unseen classes and γ < 0 towards the seen ones.
+Everything works on :class:`~src.metrics.gzsl.GZSLScores` (distances of N images × C dataset
+classes, smaller = more consistent, and the images' dataset labels). Calibrated stacking
+penalises the seen classes by γ before the decision: with distances that means *adding* γ to the
+seen classes' distances, so γ > 0 moves predictions towards the unseen classes and γ < 0
+towards the seen ones.
 
 How γ acts on one image: let ``d_s`` be its smallest distance to a seen class (reached at class
 ``p_s``) and ``d_u`` its smallest distance to an unseen class (class ``p_u``). The calibrated
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from src.metrics.zsl import class_counts, harmonic_mean, mean_class_accuracy
+from src.metrics.gzsl import GZSLScores
+from src.metrics.zsl import harmonic_mean
 
 #: H values closer than this to the maximum count as ties in :func:`choose_gamma`
 TIE_TOLERANCE = 1e-12
@@ -56,42 +58,6 @@ def calibrated_predictions(
     candidates = candidates.to(distances.device)
     penalty = torch.isin(candidates, seen_classes.to(distances.device)).to(distances.dtype)
     return candidates[(distances[:, candidates] + gamma * penalty).argmin(dim=1)]
-
-
-def per_class_topk(
-    distances: Tensor,
-    labels: Tensor,
-    candidates: Tensor,
-    k: int = 5,
-    classes: Tensor | None = None,
-) -> Tensor:
-    """Per-class mean top-k accuracy: an image is right when its class is among its k nearest.
-
-    Args:
-        distances: N × C distances of every image to every dataset class.
-        labels: dataset class of every image (N).
-        candidates: dataset indices of the classes to rank (ZSL: the unseen classes).
-        k: how many nearest candidates count; k ≥ ``len(candidates)`` gives accuracy 1.
-        classes: target classes to average over (default: ``candidates``).
-
-    Returns:
-        A float64 scalar. Ties between equal distances are broken arbitrarily (``topk``).
-
-    Example:
-        >>> d = torch.tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])  # images of classes 1 and 0
-        >>> labels, candidates = torch.tensor([1, 0]), torch.tensor([0, 1, 2])
-        >>> float(per_class_topk(d, labels, candidates, k=2, classes=torch.tensor([0, 1])))
-        0.5
-    """
-    candidates = candidates.to(distances.device)
-    labels = labels.to(distances.device)
-    classes = (candidates if classes is None else classes).to(distances.device)
-    k = min(k, len(candidates))
-    nearest = candidates[distances[:, candidates].topk(k, dim=1, largest=False).indices]
-    hit = (nearest == labels[:, None]).any(dim=1)
-    num_classes = int(max(labels.max(), classes.max(), candidates.max())) + 1
-    correct, total = class_counts(torch.where(hit, labels, -1), labels, num_classes)
-    return mean_class_accuracy(correct, total, classes)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -160,13 +126,7 @@ def _as_gammas(gammas: Sequence[float] | Tensor | float) -> Tensor:
 
 
 def gzsl_sweep(
-    distances_seen_imgs: Tensor,
-    labels_seen: Tensor,
-    distances_unseen_imgs: Tensor,
-    labels_unseen: Tensor,
-    seen_classes: Tensor,
-    unseen_classes: Tensor,
-    gammas: Sequence[float] | Tensor | float,
+    scores: GZSLScores, gammas: Sequence[float] | Tensor | float
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Calibrated GZSL ``(s, u, H)`` at every γ of ``gammas``, in O((N + G) log N).
 
@@ -175,56 +135,41 @@ def gzsl_sweep(
     over the unseen classes on the unseen images, ``H = 2us / (u + s)``. γ = 0 gives the
     uncalibrated GZSL metrics.
 
-    Args:
-        distances_seen_imgs: N_s × C distances of the seen-class evaluation images.
-        labels_seen: their dataset classes (N_s).
-        distances_unseen_imgs: N_u × C distances of the unseen-class evaluation images.
-        labels_unseen: their dataset classes (N_u).
-        seen_classes: dataset indices of the seen classes.
-        unseen_classes: dataset indices of the unseen classes.
-        gammas: the γ values (G).
-
     Returns:
-        ``(s, u, H)``, three float64 tensors of length G.
+        ``(s, u, H)``, three float64 tensors of the length of ``gammas``.
 
     Example:
-        >>> d_s = torch.tensor([[0.0, 1.0]])  # one seen image (class 0): distances to 0 and 1
-        >>> d_u = torch.tensor([[0.5, 1.0]])  # one unseen image (class 1)
-        >>> s, u, h = gzsl_sweep(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
-        ...                      torch.tensor([0]), torch.tensor([1]), [0.0, 0.7, 2.0])
+        >>> scores = GZSLScores(torch.tensor([[0.0, 1.0]]), torch.tensor([0]),  # seen image
+        ...                     torch.tensor([[0.5, 1.0]]), torch.tensor([1]),  # unseen image
+        ...                     torch.tensor([0]), torch.tensor([1]))
+        >>> s, u, h = gzsl_sweep(scores, [0.0, 0.7, 2.0])
         >>> s.tolist(), u.tolist()
         ([1.0, 1.0, 0.0], [0.0, 1.0, 1.0])
     """
     gammas = _as_gammas(gammas)
-    seen_flips = _Flips(
-        distances_seen_imgs, labels_seen, seen_classes, unseen_classes, seen_classes
-    )
-    unseen_flips = _Flips(
-        distances_unseen_imgs, labels_unseen, seen_classes, unseen_classes, unseen_classes
-    )
+    seen, unseen = scores.seen_classes, scores.unseen_classes
+    seen_flips = _Flips(scores.seen_distances, scores.seen_labels, seen, unseen, seen)
+    unseen_flips = _Flips(scores.unseen_distances, scores.unseen_labels, seen, unseen, unseen)
     s, u = seen_flips.accuracy(gammas), unseen_flips.accuracy(gammas)
     return s, u, harmonic_mean(s, u)
 
 
-def critical_gammas(
-    distances_seen_imgs: Tensor,
-    distances_unseen_imgs: Tensor,
-    seen_classes: Tensor,
-    unseen_classes: Tensor,
-) -> Tensor:
+def critical_gammas(scores: GZSLScores) -> Tensor:
     """The sorted, distinct γ at which some image's calibrated prediction flips (float64).
 
     An image flips from its nearest seen class to its nearest unseen class as γ passes
     ``min_unseen d − min_seen d``; between two consecutive critical values no prediction changes.
 
     Example:
-        >>> critical_gammas(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 1.0]]),
-        ...                 torch.tensor([0]), torch.tensor([1])).tolist()
+        >>> critical_gammas(GZSLScores(torch.tensor([[0.0, 1.0]]), torch.tensor([0]),
+        ...                            torch.tensor([[0.5, 1.0]]), torch.tensor([1]),
+        ...                            torch.tensor([0]), torch.tensor([1]))).tolist()
         [0.5, 1.0]
     """
-    d = torch.cat([distances_seen_imgs.detach().double().cpu(),
-                   distances_unseen_imgs.detach().double().cpu()])  # fmt: skip
-    t = d[:, unseen_classes.cpu()].min(dim=1).values - d[:, seen_classes.cpu()].min(dim=1).values
+    d = torch.cat([scores.seen_distances.detach().double().cpu(),
+                   scores.unseen_distances.detach().double().cpu()])  # fmt: skip
+    seen, unseen = scores.seen_classes.cpu(), scores.unseen_classes.cpu()
+    t = d[:, unseen].min(dim=1).values - d[:, seen].min(dim=1).values
     return t.unique(sorted=True)
 
 
@@ -244,23 +189,14 @@ def interval_gammas(critical: Tensor) -> Tensor:
     return torch.cat([below, middles, above])
 
 
-def choose_gamma(
-    distances_seen_imgs: Tensor,
-    labels_seen: Tensor,
-    distances_unseen_imgs: Tensor,
-    labels_unseen: Tensor,
-    seen_classes: Tensor,
-    unseen_classes: Tensor,
-    gammas: Sequence[float] | Tensor | None = None,
-) -> float:
+def choose_gamma(scores: GZSLScores, gammas: Sequence[float] | Tensor | None = None) -> float:
     """The γ with the largest calibrated H on the given (validation) images.
 
     Pass *validation* images only: the choice reads nothing else, so test images can never
     influence it.
 
     Args:
-        distances_seen_imgs, labels_seen, distances_unseen_imgs, labels_unseen, seen_classes,
-            unseen_classes: as in :func:`gzsl_sweep`.
+        scores: the validation images' distances and labels.
         gammas: the grid. ``None``: the exact maximum over all real γ (below).
 
     Returns:
@@ -279,36 +215,25 @@ def choose_gamma(
         critical values by ~1e-6 but not which images flip in which order.
 
     Example:
-        >>> d_s = torch.tensor([[0.0, 1.0]])
-        >>> d_u = torch.tensor([[0.5, 1.0]])
-        >>> choose_gamma(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
-        ...              torch.tensor([0]), torch.tensor([1]), [0.0, 0.7, 0.9, 2.0])
+        >>> scores = GZSLScores(torch.tensor([[0.0, 1.0]]), torch.tensor([0]),
+        ...                     torch.tensor([[0.5, 1.0]]), torch.tensor([1]),
+        ...                     torch.tensor([0]), torch.tensor([1]))
+        >>> choose_gamma(scores, [0.0, 0.7, 0.9, 2.0])
         0.7
-        >>> choose_gamma(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
-        ...              torch.tensor([0]), torch.tensor([1]))  # optimal range (0.5, 1.0]
+        >>> choose_gamma(scores)  # the optimal range is (0.5, 1.0]
         0.8
     """
-    images = (
-        distances_seen_imgs,
-        labels_seen,
-        distances_unseen_imgs,
-        labels_unseen,
-        seen_classes,
-        unseen_classes,
-    )
     if gammas is not None:
         grid = _as_gammas(gammas)
         if len(grid) == 0:
             raise ValueError("choose_gamma needs at least one candidate γ.")
-        _, _, h = gzsl_sweep(*images, grid)
+        _, _, h = gzsl_sweep(scores, grid)
         best = grid[h >= h.max() - TIE_TOLERANCE]
         return float(sorted(best.tolist(), key=lambda g: (abs(g), g))[0])
 
-    critical = critical_gammas(
-        distances_seen_imgs, distances_unseen_imgs, seen_classes, unseen_classes
-    )
+    critical = critical_gammas(scores)
     points = interval_gammas(critical)  # interval k is (critical[k-1], critical[k]]
-    _, _, h = gzsl_sweep(*images, points)
+    _, _, h = gzsl_sweep(scores, points)
     best = (h >= h.max() - TIE_TOLERANCE).tolist()
     inf = math.inf
     bounds = [-inf, *critical.tolist(), inf]
@@ -344,78 +269,3 @@ def _shortest_inside(value: float, lower: float, upper: float) -> float:
         if lower < rounded < upper:
             return rounded
     return value
-
-
-def seen_unseen_curve(
-    distances_seen_imgs: Tensor,
-    labels_seen: Tensor,
-    distances_unseen_imgs: Tensor,
-    labels_unseen: Tensor,
-    seen_classes: Tensor,
-    unseen_classes: Tensor,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The exact seen–unseen accuracy curve: ``(γ, s, u)`` for one γ per constant interval.
-
-    From "every image predicted seen" (γ below every critical value: u = 0 when the unseen
-    images' labels are unseen classes) to "every image predicted unseen" (s = 0); in between,
-    one point per interval between consecutive critical values (:func:`interval_gammas`), so
-    every distinct (u, s) the calibration can reach is on the curve. γ increases along it.
-
-    Example:
-        >>> g, s, u = seen_unseen_curve(torch.tensor([[0.0, 1.0]]), torch.tensor([0]),
-        ...                             torch.tensor([[0.5, 1.0]]), torch.tensor([1]),
-        ...                             torch.tensor([0]), torch.tensor([1]))
-        >>> s.tolist(), u.tolist()
-        ([1.0, 1.0, 0.0], [0.0, 1.0, 1.0])
-    """
-    gammas = interval_gammas(
-        critical_gammas(distances_seen_imgs, distances_unseen_imgs, seen_classes, unseen_classes)
-    )
-    s, u, _ = gzsl_sweep(
-        distances_seen_imgs,
-        labels_seen,
-        distances_unseen_imgs,
-        labels_unseen,
-        seen_classes,
-        unseen_classes,
-        gammas,
-    )
-    return gammas, s, u
-
-
-def ausuc(
-    distances_seen_imgs: Tensor,
-    labels_seen: Tensor,
-    distances_unseen_imgs: Tensor,
-    labels_unseen: Tensor,
-    seen_classes: Tensor,
-    unseen_classes: Tensor,
-) -> Tensor:
-    """Area Under the Seen–Unseen accuracy Curve (Chao et al., ECCV 2016), in [0, 1].
-
-    The curve is traced exactly, at every critical γ where a prediction flips
-    (:func:`seen_unseen_curve`), from "all seen" (u = 0) to "all unseen" (s = 0); its area is
-    the trapezoid rule on the points (u, s) sorted by u (then by s, decreasing). A perfect
-    classifier scores 1; a classifier with ZSL accuracy A_U→U and seen-only accuracy A_S→S at
-    most A_U→U · A_S→S.
-
-    Example:
-        >>> d_s = torch.tensor([[0.0, 1.0]])  # perfect: seen image nearest its class, and
-        >>> d_u = torch.tensor([[0.5, 0.0]])  # unseen image nearest its class
-        >>> float(ausuc(d_s, torch.tensor([0]), d_u, torch.tensor([1]),
-        ...             torch.tensor([0]), torch.tensor([1])))
-        1.0
-    """
-    _, s, u = seen_unseen_curve(
-        distances_seen_imgs,
-        labels_seen,
-        distances_unseen_imgs,
-        labels_unseen,
-        seen_classes,
-        unseen_classes,
-    )
-    # Sort by u, then by s decreasing (a vertical step is walked top-down; its area is 0).
-    order = np.lexsort((-s.numpy(), u.numpy()))
-    u, s = u.numpy()[order], s.numpy()[order]
-    area = np.sum(np.diff(u) * (s[1:] + s[:-1]) / 2) if len(u) > 1 else 0.0
-    return torch.tensor(float(area), dtype=torch.float64)

@@ -48,3 +48,39 @@ def harmonic_mean(seen: Tensor | float, unseen: Tensor | float) -> Tensor:
 def predict(distances: Tensor, candidates: Tensor) -> Tensor:
     """The class of ``candidates`` with the smallest distance, per row of ``distances`` (N × C)."""
     return candidates[distances[:, candidates].argmin(dim=1)]
+
+
+def per_class_topk(
+    distances: Tensor,
+    labels: Tensor,
+    candidates: Tensor,
+    k: int = 5,
+    classes: Tensor | None = None,
+) -> Tensor:
+    """Per-class mean top-k accuracy: an image is right when its class is among its k nearest.
+
+    Args:
+        distances: N × C distances of every image to every dataset class.
+        labels: dataset class of every image (N).
+        candidates: dataset indices of the classes to rank (ZSL: the unseen classes).
+        k: how many nearest candidates count; k ≥ ``len(candidates)`` gives accuracy 1.
+        classes: target classes to average over (default: ``candidates``).
+
+    Returns:
+        A float64 scalar. Ties between equal distances are broken arbitrarily (``topk``).
+
+    Example:
+        >>> d = torch.tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])  # images of classes 1 and 0
+        >>> labels, candidates = torch.tensor([1, 0]), torch.tensor([0, 1, 2])
+        >>> float(per_class_topk(d, labels, candidates, k=2, classes=torch.tensor([0, 1])))
+        0.5
+    """
+    candidates = candidates.to(distances.device)
+    labels = labels.to(distances.device)
+    classes = (candidates if classes is None else classes).to(distances.device)
+    k = min(k, len(candidates))
+    nearest = candidates[distances[:, candidates].topk(k, dim=1, largest=False).indices]
+    hit = (nearest == labels[:, None]).any(dim=1)
+    num_classes = int(max(labels.max(), classes.max(), candidates.max())) + 1
+    correct, total = class_counts(torch.where(hit, labels, -1), labels, num_classes)
+    return mean_class_accuracy(correct, total, classes)

@@ -43,24 +43,24 @@ class MiningInputs:
 
 
 class NegativeMiner(ABC):
-    """Chooses K negative classes per training image.
+    """Chooses K negative classes per training image (:meth:`select`).
+
+    When and how often a pool is refreshed is the pool's business
+    (:class:`~src.mining.pool.NegativePool`); a strategy only declares what it needs.
 
     Args:
         num_negatives: K, negatives per image (distinct, never the image's class).
-        refresh_every: refresh the pool every this many epochs once mining has started.
-        warmup_epochs: epochs of uniform random negatives before this strategy takes over.
     """
 
-    #: whether the pool is redrawn at refreshes (``random_fixed`` keeps its first draw)
-    refreshes: bool = True
+    #: whether the strategy reads the current model's distances (then the pool starts with a
+    #: warm-up epoch of random negatives by default: an untrained model's ranking is noise)
+    uses_model: bool = True
+    #: whether the strategy's first pool is kept for the whole run (``random_fixed``)
+    draws_once: bool = False
 
-    def __init__(self, num_negatives: int = 5, refresh_every: int = 1, warmup_epochs: int = 0):
-        _check("miner.num_negatives", num_negatives, num_negatives >= 1, "≥ 1")
-        _check("miner.refresh_every", refresh_every, refresh_every >= 1, "≥ 1")
-        _check("miner.warmup_epochs", warmup_epochs, warmup_epochs >= 0, "≥ 0")
+    def __init__(self, num_negatives: int = 5):
+        check_value("miner.num_negatives", num_negatives, num_negatives >= 1, "≥ 1")
         self.num_negatives = int(num_negatives)
-        self.refresh_every = int(refresh_every)
-        self.warmup_epochs = int(warmup_epochs)
 
     @property
     def name(self) -> str:
@@ -84,19 +84,17 @@ class NegativeMiner(ABC):
         """The strategy: return n × K local class indices."""
 
     def __repr__(self) -> str:
-        return (
-            f"{self.name}(num_negatives={self.num_negatives}, refresh_every={self.refresh_every}, "
-            f"warmup_epochs={self.warmup_epochs})"
-        )
+        return f"{self.name}(num_negatives={self.num_negatives})"
 
 
-def _check(key: str, value: float, ok: bool, allowed: str) -> None:
+def check_value(key: str, value: float, ok: bool, allowed: str) -> None:
+    """Raise ``ValueError`` naming ``key`` when a configured value is not allowed."""
     if not ok:
         raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
 
 
 def check_temperature(temperature: float, key: str = "miner.temperature") -> float:
-    _check(key, temperature, temperature > 0, "> 0")
+    check_value(key, temperature, temperature > 0, "> 0")
     return float(temperature)
 
 

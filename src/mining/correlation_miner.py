@@ -20,6 +20,8 @@ class CorrelationMiner(NegativeMiner):
         temperature: T; small T concentrates on the most similar classes.
     """
 
+    uses_model = False  # signatures only
+
     def __init__(self, temperature: float = 0.1, **kwargs) -> None:
         super().__init__(**kwargs)
         self.temperature = check_temperature(temperature)

@@ -8,4 +8,4 @@ from src.mining.random_miner import RandomMiner
 class RandomFixedMiner(RandomMiner):
     """A :class:`RandomMiner` whose first pool is never refreshed."""
 
-    refreshes = False
+    draws_once = True

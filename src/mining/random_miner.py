@@ -11,6 +11,8 @@ from src.mining.base import MiningInputs, NegativeMiner, sample_without_replacem
 class RandomMiner(NegativeMiner):
     """Uniform negatives without replacement, ignoring the model."""
 
+    uses_model = False
+
     def select(self, inputs: MiningInputs, generator: torch.Generator) -> Tensor:
         uniform = torch.zeros_like(inputs.distances)
         return sample_without_replacement(uniform, inputs, self.num_negatives, generator)

@@ -7,6 +7,8 @@ This module holds only the math; the objective, optimiser and logging live in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -55,16 +57,47 @@ class BilinearMetric(nn.Module):
         sq = image_proj.square().sum(1, keepdim=True) + class_proj.square().sum(1)
         return torch.addmm(sq, image_proj, class_proj.T, alpha=-2.0).clamp_min_(0.0)
 
-    def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
-        """All-pairs ``D`` (N × C), computed in chunks of ``chunk_size`` images."""
+    def scored_chunks(
+        self, features: Tensor, signatures: Tensor, rows: int
+    ) -> Iterator[tuple[int, Tensor]]:
+        """All-pairs ``D`` of ``rows`` images at a time: yields ``(first row, D of the chunk)``.
+
+        The one scoring routine of the framework: evaluation (:meth:`distances`), the pool
+        refresh (:class:`~src.mining.pool.NegativePool`) and the benchmark use it. Each chunk
+        of ``features`` (which may live on the host) is moved to the metric's device; ``W Lᵀ``
+        and ``A Lᵀ`` are computed once, so an image costs one d × r product.
+        """
         class_proj = self.project_signatures(signatures)
         projection = self.W @ self.L.T  # d × r: one product per image instead of two
-        return torch.cat(
-            [
-                self.distances_from_projections(chunk @ projection, class_proj)
-                for chunk in features.split(chunk_size)
-            ]
-        )
+        for start in range(0, len(features), rows):
+            chunk = features[start : start + rows].to(projection.device, non_blocking=True)
+            yield start, self.distances_from_projections(chunk @ projection, class_proj)
+
+    def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
+        """All-pairs ``D`` (N × C), computed in chunks of ``chunk_size`` images."""
+        return torch.cat([d for _, d in self.scored_chunks(features, signatures, chunk_size)])
+
+    def image_major(
+        self, features: Tensor, signatures: Tensor, positives: Tensor, negatives: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Distances of a training batch, each image projected once (the training step's form).
+
+        Args:
+            features: the batch's images (n × d).
+            signatures: every dataset class's signature (C × k).
+            positives: each image's class (n).
+            negatives: each image's K negative classes (n × K).
+
+        Returns:
+            ``(D to the positive (n), D to the negatives (n × K), Wᵀx (n × k))``; the same
+            values as :meth:`pair_distances` on the (image, class) pairs.
+        """
+        embedded = self.embed(features)
+        image_proj = embedded @ self.L.T
+        class_proj = self.project_signatures(signatures)
+        positive_d = (image_proj - class_proj[positives]).square().sum(-1)
+        negative_d = (image_proj[:, None, :] - class_proj[negatives]).square().sum(-1)
+        return positive_d, negative_d, embedded
 
     @torch.no_grad()
     def initialise(

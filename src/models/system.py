@@ -122,7 +122,7 @@ class MetricZSLSystem(ZSLClassifier):
         init = self.hparams.init
         if init == "auto":
             datamodule = self._trainer.datamodule if self._trainer is not None else None
-            return getattr(datamodule, "features_in_signature_space", False)
+            return datamodule is not None and datamodule.features_in_signature_space
         return init == "identity"
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -132,12 +132,9 @@ class MetricZSLSystem(ZSLClassifier):
             )
         features, labels = batch["features"], batch["labels"]
         negatives = self.negative_pool[batch["index"]]
-        embedded = self.metric.embed(features)
-        # Image-major: project each image once, then score it against its positive and K negatives.
-        image_proj = embedded @ self.metric.L.T
-        class_proj = self.metric.project_signatures(self.signatures)
-        positive_d = (image_proj - class_proj[labels]).square().sum(-1)
-        negative_d = (image_proj[:, None, :] - class_proj[negatives]).square().sum(-1)
+        positive_d, negative_d, embedded = self.metric.image_major(
+            features, self.signatures, labels, negatives
+        )
         attribute_error = (embedded - self.signatures[labels]).square().sum(-1)
         parts = metric_objective(
             positive_d,

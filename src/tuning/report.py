@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from src.tuning import tables
+from src.tuning.runs import make_pool
 
 
 def write_report(protocol: Any, rows: list[dict]) -> Path:
@@ -147,7 +148,7 @@ def warmup_note(protocol: Any) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
     notes = []
     for strategy, chosen in protocol.chosen.items():
-        warmup = int(protocol.miner_cfg(strategy).get("warmup_epochs", 0))
+        warmup = make_pool(protocol.miner_cfg(strategy), seed=0).warmup_epochs
         if warmup and chosen["best_epoch"] <= warmup:
             notes.append(
                 f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "

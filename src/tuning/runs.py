@@ -18,7 +18,9 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import FiniteLossGuard, NegativePoolRefresh
-from src.metrics.reports import per_class_rows
+from src.metrics import per_class_rows
+from src.mining.pool import NegativePool
+from src.utils.gamma import fix_test_gamma
 
 
 class EpochMetrics(L.Callback):
@@ -93,6 +95,11 @@ def build_model(model_cfg: DictConfig, datamodule: Any, gamma: float | None = No
     )
 
 
+def make_pool(miner_cfg: DictConfig, seed: int) -> NegativePool:
+    """The pool of a protocol run: the strategy with its default schedule."""
+    return NegativePool(hydra.utils.instantiate(miner_cfg), seed=seed)
+
+
 def train_curve(
     datamodule: Any,
     model_cfg: DictConfig,
@@ -105,7 +112,7 @@ def train_curve(
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule)
     recorder = EpochMetrics()
-    pool = NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)
+    pool = NegativePoolRefresh(make_pool(miner_cfg, seed))
     trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard(), recorder])
     trainer.fit(model, datamodule=datamodule)
     return recorder.epochs
@@ -123,12 +130,13 @@ def final_metrics(
     """Train ``epochs`` (0: untrained; nothing for closed-form models), evaluate once.
 
     ``split_mode=val`` gives the ``val/`` metrics (γ chosen on the validation images unless
-    ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed.
+    ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed (when
+    ``None``: chosen on the validation split, :func:`~src.utils.gamma.fix_test_gamma`).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
     if model.trainable:
-        pool = NegativePoolRefresh(hydra.utils.instantiate(miner_cfg), seed=seed)
+        pool = NegativePoolRefresh(make_pool(miner_cfg, seed))
         trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard()])
         trainer.fit(model, datamodule=datamodule)
     else:  # closed-form models fit at setup, from the datamodule
@@ -136,11 +144,12 @@ def final_metrics(
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
+        fix_test_gamma(model, datamodule)
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
     per_class = {  # ZSL top-1 of every unseen class
         row["class_name"]: row["zsl_acc"]
-        for row in per_class_rows(model.last_eval, datamodule.class_names)
+        for row in per_class_rows(model.last_eval.scores, datamodule.class_names)
         if row["split"] == "unseen"
     }
     return {**metrics, "per_class_zsl": per_class}

@@ -1,0 +1,160 @@
+"""The GBU evaluation of one split: what it scores (:class:`GZSLScores`) and its metrics.
+
+An evaluation sees every evaluation image's distances to every dataset class. The images of
+seen classes and of unseen classes are told apart by their labels (the two class sets are
+disjoint), so neither the order of the evaluation loaders nor the order in which DDP processes
+gather their images matters. :class:`GZSLMetrics` keeps them in DDP-safe list states;
+:func:`gzsl_results` turns them into the logged metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+from src.metrics.zsl import harmonic_mean, per_class_top1, per_class_topk, predict
+
+#: k of the top-k ZSL accuracy (``{stage}/zsl_top5``)
+TOP_K = 5
+
+
+@dataclass
+class GZSLScores:
+    """Distances and labels of one evaluation (N × C distances to every dataset class).
+
+    Attributes:
+        seen_distances: distances of the seen-class images (N_s × C).
+        seen_labels: their dataset classes (N_s).
+        unseen_distances: distances of the unseen-class images (N_u × C).
+        unseen_labels: their dataset classes (N_u).
+        seen_classes: dataset indices of the seen classes (those calibration penalises).
+        unseen_classes: dataset indices of the unseen classes.
+    """
+
+    seen_distances: Tensor
+    seen_labels: Tensor
+    unseen_distances: Tensor
+    unseen_labels: Tensor
+    seen_classes: Tensor
+    unseen_classes: Tensor
+
+    @property
+    def candidates(self) -> Tensor:
+        """Seen then unseen classes: the GZSL candidates (a tie goes to the seen class)."""
+        return torch.cat([self.seen_classes, self.unseen_classes])
+
+    def cpu(self) -> GZSLScores:
+        return GZSLScores(*(t.detach().cpu() for t in self.__dict__.values()))
+
+
+def split_by_class(
+    distances: Tensor, labels: Tensor, seen_classes: Tensor, unseen_classes: Tensor
+) -> GZSLScores:
+    """:class:`GZSLScores` of a mixed set of images: the seen-class rows, the unseen-class rows.
+
+    Raises:
+        ValueError: when an image belongs to neither class set.
+    """
+    seen = torch.isin(labels, seen_classes.to(labels.device))
+    unseen = torch.isin(labels, unseen_classes.to(labels.device))
+    stray = labels[~(seen | unseen)]
+    if len(stray):
+        raise ValueError(
+            f"evaluation images of classes {stray.unique().tolist()[:10]} belong to neither the "
+            "seen nor the unseen classes (check the split)."
+        )
+    return GZSLScores(
+        distances[seen], labels[seen], distances[unseen], labels[unseen],
+        seen_classes, unseen_classes,
+    )  # fmt: skip
+
+
+class GZSLMetrics(Metric):
+    """Collects an evaluation's distances and labels across batches and DDP processes.
+
+    The states are lists concatenated across processes (``dist_reduce_fx="cat"``), so every
+    metric is computed from every image of every process. :meth:`scores` returns them as
+    :class:`GZSLScores`; :func:`gzsl_results` gives the metrics.
+
+    Example:
+        >>> store = GZSLMetrics(seen_classes=torch.tensor([0]), unseen_classes=torch.tensor([1]))
+        >>> store.update(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([0, 1]))
+        >>> scores = store.scores()
+        >>> scores.seen_labels.tolist(), scores.unseen_labels.tolist()
+        ([0], [1])
+    """
+
+    full_state_update = False
+
+    def __init__(self, seen_classes: Tensor, unseen_classes: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("seen_classes", seen_classes.clone().long(), persistent=False)
+        self.register_buffer("unseen_classes", unseen_classes.clone().long(), persistent=False)
+        self.add_state("distances", [], dist_reduce_fx="cat")
+        self.add_state("labels", [], dist_reduce_fx="cat")
+
+    def update(self, distances: Tensor, labels: Tensor) -> None:
+        self.distances.append(distances.detach())
+        self.labels.append(labels.detach().long())
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """Every stored image's distances (N × C) and labels (N), gathered across processes."""
+        if isinstance(self.distances, list) and not self.distances:
+            raise ValueError("GZSLMetrics: no evaluation images were stored.")
+        return dim_zero_cat(self.distances), dim_zero_cat(self.labels)
+
+    def scores(self) -> GZSLScores:
+        """:meth:`compute` split into seen-class and unseen-class images (CPU tensors)."""
+        distances, labels = self.compute()
+        labels = labels.reshape(-1)  # torchmetrics squeezes a single image's label
+        distances = distances.reshape(len(labels), -1)
+        return split_by_class(distances, labels, self.seen_classes, self.unseen_classes).cpu()
+
+
+def gzsl_results(scores: GZSLScores, gamma: float | None = None) -> dict[str, float]:
+    """The GBU metrics of one evaluation (keys without the ``val/``/``test/`` prefix).
+
+    - ``zsl_acc``: per-class top-1 of the unseen images among the unseen classes;
+      ``zsl_top5`` the same with the 5 nearest;
+    - ``gzsl_s``, ``gzsl_u``, ``gzsl_H``: per-class top-1 among seen ∪ unseen classes;
+    - ``ausuc``: the exact area under the seen–unseen curve (:func:`~src.metrics.ausuc`);
+    - with ``gamma``: ``gamma``, ``gzsl_s_cal``, ``gzsl_u_cal``, ``gzsl_H_cal`` (calibrated
+      stacking, γ added to the seen classes' distances).
+    """
+    from src.metrics.ausuc import ausuc
+    from src.metrics.calibration import gzsl_sweep
+
+    candidates, unseen = scores.candidates, scores.unseen_classes
+    d_seen, d_unseen = scores.seen_distances, scores.unseen_distances
+    s = per_class_top1(predict(d_seen, candidates), scores.seen_labels, scores.seen_classes)
+    u = per_class_top1(predict(d_unseen, candidates), scores.unseen_labels, unseen)
+    values = {
+        "zsl_acc": float(per_class_top1(predict(d_unseen, unseen), scores.unseen_labels, unseen)),
+        "gzsl_s": float(s),
+        "gzsl_u": float(u),
+        "gzsl_H": float(harmonic_mean(s, u)),
+        "zsl_top5": float(per_class_topk(d_unseen, scores.unseen_labels, unseen, k=TOP_K)),
+        "ausuc": float(ausuc(scores)),
+    }
+    if gamma is not None:
+        s_cal, u_cal, h_cal = gzsl_sweep(scores, [gamma])
+        values.update(
+            gamma=float(gamma),
+            gzsl_s_cal=float(s_cal[0]),
+            gzsl_u_cal=float(u_cal[0]),
+            gzsl_H_cal=float(h_cal[0]),
+        )
+    return values
+
+
+@dataclass
+class Evaluation:
+    """One finished evaluation: its stage (``val``/``test``), scores and calibration γ."""
+
+    stage: str
+    scores: GZSLScores
+    gamma: float | None = None
