@@ -31,6 +31,8 @@ def test_bench_prints_the_json_line_with_every_figure():
         "framework_pairs_per_s",
         "reference_pairs_per_s",
         "ratio",
+        "lightning_overhead",
+        "image_major_pairs_per_s",
         "pool_pairs_per_s",
         "pool_peak_mem_mb",
         "epoch_s",
@@ -39,5 +41,8 @@ def test_bench_prints_the_json_line_with_every_figure():
         assert key in figures, key
     assert figures["ratio"] == pytest.approx(
         figures["framework_pairs_per_s"] / figures["reference_pairs_per_s"]
+    )
+    assert figures["lightning_overhead"] == pytest.approx(
+        figures["image_major_pairs_per_s"] / figures["framework_pairs_per_s"]
     )
     assert figures["device"] == "cpu"

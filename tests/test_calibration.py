@@ -11,19 +11,22 @@ import torch
 
 from src.data.synthetic import SyntheticDataModule
 from src.metrics import (
+    Evaluation,
     GZSLMetrics,
     GZSLScores,
     ausuc,
     calibrated_predictions,
     choose_gamma,
+    gzsl_results,
     gzsl_sweep,
     harmonic_mean,
+    per_class_rows,
     per_class_top1,
     per_class_topk,
     predict,
     seen_unseen_curve,
+    zsl_confusion,
 )
-from src.metrics import Evaluation, gzsl_results, per_class_rows, zsl_confusion
 from src.models import ESZSLClassifier
 from src.utils.eval_reports import write_eval_reports
 from src.utils.gamma import fix_test_gamma
@@ -164,7 +167,7 @@ def test_gamma_zero_reproduces_the_uncalibrated_metrics(case):
 
 
 def test_large_gamma_predicts_every_image_unseen_and_negative_gamma_every_image_seen(case):
-    d_s, y_s, d_u, y_u, seen, unseen = parts(case)
+    d_s, _, d_u, y_u, seen, unseen = parts(case)
     candidates = torch.cat([seen, unseen])
     preds = calibrated_predictions(torch.cat([d_s, d_u]), seen, candidates, 1e6)
     assert bool(torch.isin(preds, unseen).all())

@@ -78,7 +78,8 @@ def test_hard_neg_uses_uncertainty_correlation_and_cli_override_wins(tmp_path):
     cfg = compose_config(["+experiment=hard_neg", "miner=hardest"], tmp_path / "b")
     assert cfg.miner._target_.endswith("HardestMiner")
     callback = hydra.utils.instantiate(cfg.callbacks.negative_pool)
-    assert type(callback.miner).__name__ == "HardestMiner"
+    assert type(callback.pool.miner).__name__ == "HardestMiner"
+    assert (callback.pool.warmup_epochs, callback.pool.refresh_every) == (1, 1)
 
 
 @pytest.mark.parametrize("option", options("miner"))
@@ -86,14 +87,15 @@ def test_every_miner_instantiates_with_its_knobs(option, tmp_path):
     cfg = compose_config([f"miner={option}"], tmp_path / "run")
     miner = hydra.utils.instantiate(cfg.miner)
     assert miner.num_negatives == cfg.miner.num_negatives
-    assert miner.refresh_every == cfg.miner.refresh_every
+    pool = hydra.utils.instantiate(cfg.callbacks.negative_pool).pool
+    assert type(pool.miner) is type(miner) and pool.seed == cfg.seed
 
 
 def test_every_strategy_has_a_config_naming_its_class():
     assert set(options("miner")) == set(STRATEGIES)
     for name, cls in STRATEGIES.items():
         target = OmegaConf.load(CONF / "miner" / f"{name}.yaml")._target_
-        assert target == f"src.mining.{cls.__name__}"
+        assert target == f"{cls.__module__}.{cls.__name__}"
 
 
 def test_unknown_miner_names_the_value(tmp_path):

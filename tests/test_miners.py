@@ -179,19 +179,19 @@ def test_deterministic_miners_ignore_the_generator(miner_cls):
     assert torch.equal(miner.mine(inputs, _gen(1)), miner.mine(inputs, _gen(2)))
 
 
-def test_random_fixed_is_random_that_does_not_refresh():
-    assert RandomMiner.refreshes is True
-    assert RandomFixedMiner.refreshes is False
-    assert all(cls.refreshes for cls in ALL_MINERS if cls is not RandomFixedMiner)
+def test_random_fixed_is_random_that_draws_once():
+    assert issubclass(RandomFixedMiner, RandomMiner)
+    assert RandomFixedMiner.draws_once and not RandomMiner.draws_once
+    assert [cls for cls in ALL_MINERS if cls.draws_once] == [RandomFixedMiner]
 
 
 # ------------------------------------------------------------------------- validation errors
 @pytest.mark.parametrize("miner_cls", ALL_MINERS)
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("num_negatives", 0), ("num_negatives", -2), ("refresh_every", 0), ("warmup_epochs", -1)],
+    [("num_negatives", 0), ("num_negatives", -2)],
 )
-def test_invalid_schedule_knobs_raise(miner_cls, key, value):
+def test_invalid_knobs_raise(miner_cls, key, value):
     with pytest.raises(ValueError, match=rf"miner\.{key}={value}\b"):
         miner_cls(**{key: value})
 
@@ -216,12 +216,10 @@ def test_invalid_correlation_temperature_raises():
 def test_valid_knobs_are_stored():
     miner = UncertaintyCorrelationMiner(
         num_negatives=4,
-        refresh_every=3,
-        warmup_epochs=2,
         temperature=0.5,
         correlation_temperature=0.2,
     )
-    assert (miner.num_negatives, miner.refresh_every, miner.warmup_epochs) == (4, 3, 2)
+    assert miner.num_negatives == 4
     assert (miner.temperature, miner.correlation_temperature) == (0.5, 0.2)
 
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from src.callbacks import NegativePoolRefresh
-from src.callbacks.negative_pool import changed_fraction
 from src.data.synthetic import SyntheticDataModule
 from src.mining import (
     STRATEGIES,
@@ -22,6 +21,7 @@ from src.mining import (
     UncertaintyCorrelationMiner,
     UncertaintyMiner,
 )
+from src.mining.pool import NegativePool, changed_fraction
 from src.models import MetricZSLSystem
 
 GENERATOR = dict(
@@ -36,6 +36,18 @@ GENERATOR = dict(
     num_flips=2,
 )
 ALL_MINERS = list(STRATEGIES.values())
+
+
+def _callback(miner, seed: int = 0, warmup_epochs: int = 0, **pool_kwargs) -> NegativePoolRefresh:
+    """The callback around a pool that mines from epoch 0 unless told otherwise."""
+    pool = NegativePool(miner, seed=seed, warmup_epochs=warmup_epochs, **pool_kwargs)
+    return NegativePoolRefresh(pool)
+
+
+def _refresh(callback: NegativePoolRefresh, model, dm, epoch: int):
+    """(pool, diagnostics) of one refresh, as the callback does it at an epoch start."""
+    stats = callback.refresh(model, dm, epoch)
+    return callback.pool.negatives, stats
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +96,8 @@ def test_pool_never_holds_the_own_class_or_non_training_classes(
 ):
     dm, model = datamodules[split_mode], models[split_mode]
     k = 3
-    callback = NegativePoolRefresh(miner_cls(num_negatives=k), seed=3)
-    pool, stats = callback.refresh(model, dm, epoch=0)
+    callback = _callback(miner_cls(num_negatives=k), seed=3)
+    pool, stats = _refresh(callback, model, dm, epoch=0)
     n = len(dm.train_labels)
     assert pool.shape == (n, k)
     assert not (pool == dm.train_labels[:, None]).any()
@@ -107,8 +119,8 @@ def test_pool_with_k_equal_seen_minus_one_is_all_other_seen_classes(
 ):
     dm, model = datamodules[split_mode], models[split_mode]
     seen = set(dm.seen_classes.tolist())
-    callback = NegativePoolRefresh(miner_cls(num_negatives=len(seen) - 1), seed=0)
-    pool, _ = callback.refresh(model, dm, epoch=1)
+    callback = _callback(miner_cls(num_negatives=len(seen) - 1), seed=0)
+    pool, _ = _refresh(callback, model, dm, epoch=1)
     expected = [seen - {y} for y in dm.train_labels.tolist()]
     assert [set(row) for row in pool.tolist()] == expected
 
@@ -116,7 +128,7 @@ def test_pool_with_k_equal_seen_minus_one_is_all_other_seen_classes(
 def test_hardest_pool_matches_a_direct_computation(datamodules, models):
     dm, model = datamodules["val"], models["val"]
     k = 2
-    pool, stats = NegativePoolRefresh(HardestMiner(num_negatives=k)).refresh(model, dm, 0)
+    pool, stats = _refresh(_callback(HardestMiner(num_negatives=k)), model, dm, 0)
     with torch.no_grad():  # float64 reference of the same metric
         metric64 = copy.deepcopy(model.metric).double()
         d = metric64.distances(dm.train_features.double(), dm.signatures.double())
@@ -139,24 +151,24 @@ def test_hardest_pool_matches_a_direct_computation(datamodules, models):
 @pytest.mark.parametrize("miner_cls", [HardestMiner, SemiHardMiner])
 def test_chunked_scoring_gives_the_same_pool(datamodules, models, miner_cls):
     dm, model = datamodules["test"], models["test"]
-    whole = NegativePoolRefresh(miner_cls(num_negatives=3), memory_budget_mb=256.0)
-    tiny = NegativePoolRefresh(miner_cls(num_negatives=3), memory_budget_mb=1e-3)
+    whole = _callback(miner_cls(num_negatives=3), memory_budget_mb=256.0)
+    tiny = _callback(miner_cls(num_negatives=3), memory_budget_mb=1e-3)
     num_seen = len(dm.seen_classes)
-    assert whole.chunk_rows(num_seen) >= len(dm.train_labels)
-    assert tiny.chunk_rows(num_seen) < len(dm.train_labels) // 10  # many chunks
-    pool_whole, stats_whole = whole.refresh(model, dm, 0)
-    pool_tiny, stats_tiny = tiny.refresh(model, dm, 0)
+    assert whole.pool.chunk_rows(num_seen) >= len(dm.train_labels)
+    assert tiny.pool.chunk_rows(num_seen) < len(dm.train_labels) // 10  # many chunks
+    pool_whole, stats_whole = _refresh(whole, model, dm, 0)
+    pool_tiny, stats_tiny = _refresh(tiny, model, dm, 0)
     assert torch.equal(pool_whole, pool_tiny)
     for key in ("pool/mean_d_pos", "pool/mean_d_neg", "pool/wrong_side_fraction"):
         assert stats_tiny[key] == pytest.approx(stats_whole[key], rel=1e-5)
 
 
 def test_chunk_rows_honours_the_budget():
-    callback = NegativePoolRefresh(RandomMiner(num_negatives=1), memory_budget_mb=1.0)
-    assert callback.chunk_rows(100) == 2**20 // (6 * 4 * 100)
-    assert NegativePoolRefresh(RandomMiner(), memory_budget_mb=1e-9).chunk_rows(100) == 1
-    with pytest.raises(ValueError, match=r"memory_budget_mb=0\b"):
-        NegativePoolRefresh(RandomMiner(), memory_budget_mb=0)
+    pool = NegativePool(RandomMiner(num_negatives=1), memory_budget_mb=1.0)
+    assert pool.chunk_rows(100) == 2**20 // (6 * 4 * 100)
+    assert NegativePool(RandomMiner(), memory_budget_mb=1e-9).chunk_rows(100) == 1
+    with pytest.raises(ValueError, match=r"pool\.memory_budget_mb=0\b"):
+        NegativePool(RandomMiner(), memory_budget_mb=0)
 
 
 # ------------------------------------------------------------------- schedule and seeds
@@ -164,8 +176,8 @@ def test_same_seed_and_epoch_give_the_same_pool(datamodules, models):
     dm, model = datamodules["val"], models["val"]
     pools = {}
     for seed, epoch in ((0, 0), (0, 0), (0, 1), (1, 0)):
-        callback = NegativePoolRefresh(UncertaintyCorrelationMiner(num_negatives=3), seed=seed)
-        pool, _ = callback.refresh(model, dm, epoch)
+        callback = _callback(UncertaintyCorrelationMiner(num_negatives=3), seed=seed)
+        pool, _ = _refresh(callback, model, dm, epoch)
         if (seed, epoch) in pools:
             assert torch.equal(pools[(seed, epoch)], pool)
         pools[(seed, epoch)] = pool
@@ -175,63 +187,84 @@ def test_same_seed_and_epoch_give_the_same_pool(datamodules, models):
 
 def test_warmup_epochs_use_random_negatives(datamodules, models):
     dm, model = datamodules["test"], models["test"]
-    hard = NegativePoolRefresh(HardestMiner(num_negatives=3, warmup_epochs=2), seed=5)
-    rand = NegativePoolRefresh(RandomMiner(num_negatives=3), seed=5)
-    plain_hard = NegativePoolRefresh(HardestMiner(num_negatives=3), seed=5)
-    assert isinstance(hard.miner_for(0), RandomMiner)
-    assert isinstance(hard.miner_for(1), RandomMiner)
-    assert hard.miner_for(2) is hard.miner
+    hard = _callback(HardestMiner(num_negatives=3), seed=5, warmup_epochs=2)
+    rand = _callback(RandomMiner(num_negatives=3), seed=5)
+    plain_hard = _callback(HardestMiner(num_negatives=3), seed=5, warmup_epochs=0)
+    assert isinstance(hard.pool.miner_for(0), RandomMiner)
+    assert isinstance(hard.pool.miner_for(1), RandomMiner)
+    assert hard.pool.miner_for(2) is hard.pool.miner
     for epoch in (0, 1):
-        assert torch.equal(hard.refresh(model, dm, epoch)[0], rand.refresh(model, dm, epoch)[0])
-    assert torch.equal(hard.refresh(model, dm, 2)[0], plain_hard.refresh(model, dm, 2)[0])
-    assert not torch.equal(hard.refresh(model, dm, 1)[0], plain_hard.refresh(model, dm, 1)[0])
+        assert torch.equal(_refresh(hard, model, dm, epoch)[0], _refresh(rand, model, dm, epoch)[0])
+    assert torch.equal(_refresh(hard, model, dm, 2)[0], _refresh(plain_hard, model, dm, 2)[0])
+    assert not torch.equal(_refresh(hard, model, dm, 1)[0], _refresh(plain_hard, model, dm, 1)[0])
 
 
 def test_is_refresh_epoch_schedule():
-    callback = NegativePoolRefresh(HardestMiner(num_negatives=1, refresh_every=3, warmup_epochs=2))
-    assert callback.is_refresh_epoch(7)  # no pool yet: always refresh
-    callback.pool = torch.zeros(1, 1, dtype=torch.long)
-    got = [callback.is_refresh_epoch(e) for e in range(10)]
+    pool = NegativePool(HardestMiner(num_negatives=1), refresh_every=3, warmup_epochs=2)
+    assert pool.is_refresh_epoch(7)  # no pool yet: always refresh
+    pool.negatives = torch.zeros(1, 1, dtype=torch.long)
+    got = [pool.is_refresh_epoch(e) for e in range(10)]
     #          0     1     2     3      4      5     6      7      8     9
     assert got == [True, True, True, False, False, True, False, False, True, False]
 
-    fixed = NegativePoolRefresh(RandomFixedMiner(num_negatives=1))
+    fixed = NegativePool(RandomFixedMiner(num_negatives=1), refresh_every=2)
     assert fixed.is_refresh_epoch(0)
-    fixed.pool = torch.zeros(1, 1, dtype=torch.long)
+    fixed.negatives = torch.zeros(1, 1, dtype=torch.long)
     assert not any(fixed.is_refresh_epoch(e) for e in range(6))
 
-    every = NegativePoolRefresh(RandomMiner(num_negatives=1))
-    every.pool = torch.zeros(1, 1, dtype=torch.long)
+    every = NegativePool(RandomMiner(num_negatives=1))
+    every.negatives = torch.zeros(1, 1, dtype=torch.long)
     assert all(every.is_refresh_epoch(e) for e in range(6))
+
+
+def test_default_warmup_follows_whether_the_strategy_reads_the_model():
+    warmups = {name: NegativePool(cls(num_negatives=1)).warmup_epochs
+               for name, cls in STRATEGIES.items()}  # fmt: skip
+    assert warmups == {
+        "random_fixed": 0, "random": 0, "correlation": 0, "uncertainty": 1,
+        "uncertainty_correlation": 1, "hardest": 1, "semi_hard": 1, "loss_weighted": 1,
+    }  # fmt: skip
+    assert NegativePool(HardestMiner(), warmup_epochs=3).warmup_epochs == 3
+    for key, kwargs in (("refresh_every=0", {"refresh_every": 0}),
+                        ("warmup_epochs=-1", {"warmup_epochs": -1})):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"pool\.{key} is invalid"):
+            NegativePool(HardestMiner(), **kwargs)
+
+
+def test_callback_refuses_a_model_without_a_metric(datamodules):
+    trainer = SimpleNamespace(datamodule=datamodules["val"])
+    with pytest.raises(TypeError, match="trains a MetricZSLSystem"):
+        _callback(RandomMiner(num_negatives=1)).setup(trainer, L.LightningModule(), "fit")
 
 
 def test_callback_setup_checks_the_number_of_seen_classes(datamodules):
     dm = datamodules["val"]  # 6 seen classes
     trainer = SimpleNamespace(datamodule=dm)
-    NegativePoolRefresh(RandomMiner(num_negatives=5)).setup(trainer, None, "fit")
+    model = _model(dm)
+    _callback(RandomMiner(num_negatives=5)).setup(trainer, model, "fit")
     with pytest.raises(ValueError, match=r"miner\.num_negatives=6\b"):
-        NegativePoolRefresh(RandomMiner(num_negatives=6)).setup(trainer, None, "fit")
+        _callback(RandomMiner(num_negatives=6)).setup(trainer, model, "fit")
 
 
 # ----------------------------------------------------------------------------- checkpoint
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_state_dict_round_trip(datamodules, models):
     dm, model = datamodules["val"], models["val"]
-    callback = NegativePoolRefresh(SemiHardMiner(num_negatives=2), seed=4)
+    callback = _callback(SemiHardMiner(num_negatives=2), seed=4)
     trainer = SimpleNamespace(current_epoch=0, datamodule=dm)
     callback.on_train_epoch_start(trainer, model)  # refresh; log_dict without a trainer is a no-op
     state = callback.state_dict()
     assert state["last_refresh_epoch"] == 0
-    restored = NegativePoolRefresh(SemiHardMiner(num_negatives=2), seed=4)
+    restored = _callback(SemiHardMiner(num_negatives=2), seed=4)
     restored.load_state_dict(state)
-    assert torch.equal(restored.pool, callback.pool)
-    assert restored.last_refresh_epoch == 0
+    assert torch.equal(restored.pool.negatives, callback.pool.negatives)
+    assert restored.pool.last_refresh_epoch == 0
     # a resumed epoch-0 start does not redraw; it hands the restored pool to the module
     model.negative_pool = None
     restored.load_state_dict({**state, "pool": state["pool"].clone()})
     restored.refresh = None  # any refresh would now fail loudly
     restored.on_train_epoch_start(trainer, model)
-    assert torch.equal(model.negative_pool, callback.pool)
+    assert torch.equal(model.negative_pool, callback.pool.negatives)
 
 
 def test_changed_fraction_on_hand_made_pools():
@@ -258,7 +291,7 @@ def _fit(miner, max_epochs: int = 2, split_mode: str = "val", ckpt_path=None, ro
     dm = SyntheticDataModule(generator=GENERATOR, split_mode=split_mode, batch_size=64, seed=0)
     torch.manual_seed(0)
     model = MetricZSLSystem(feature_dim=16, signature_dim=16, lr=1e-2)
-    pool_cb, recorder = NegativePoolRefresh(miner, seed=7), _PoolRecorder()
+    pool_cb, recorder = NegativePoolRefresh(NegativePool(miner, seed=7)), _PoolRecorder()
     trainer = L.Trainer(
         max_epochs=max_epochs,
         accelerator="cpu",
@@ -281,22 +314,22 @@ def test_fit_random_redraws_and_random_fixed_keeps_the_pool():
     assert len(rec.pools) == 2
     assert not torch.equal(rec.pools[0], rec.pools[1])
     assert 0.3 < changed_fraction(rec.pools[0], rec.pools[1]) < 1.0
-    assert torch.equal(rec.pools[1], cb.pool)
-    assert cb.last_refresh_epoch == 1
+    assert torch.equal(rec.pools[1], cb.pool.negatives)
+    assert cb.pool.last_refresh_epoch == 1
     for pool in rec.pools:
         assert not (pool == dm.train_labels[:, None]).any()
         assert torch.isin(pool, dm.seen_classes).all()
 
     _, _, fixed_cb, fixed_rec, _ = _fit(RandomFixedMiner(num_negatives=3))
     assert torch.equal(fixed_rec.pools[0], fixed_rec.pools[1])
-    assert fixed_cb.last_refresh_epoch == 0
+    assert fixed_cb.pool.last_refresh_epoch == 0
     # the first pool of both baselines is the same draw (same seed, same epoch, same law)
     assert torch.equal(fixed_rec.pools[0], rec.pools[0])
 
 
 def test_fit_resume_draws_the_same_pools(tmp_path):
     """A run stopped after epoch 0 and resumed from its checkpoint mines what a full run mines."""
-    miner = lambda: UncertaintyMiner(num_negatives=2, warmup_epochs=1)  # noqa: E731
+    miner = lambda: UncertaintyMiner(num_negatives=2)  # noqa: E731  (1 warm-up epoch)
     _, _, _, full, _ = _fit(miner(), max_epochs=2, root=tmp_path / "full")
     trainer, _, _, first, _ = _fit(miner(), max_epochs=1, root=tmp_path / "a")
     ckpt = tmp_path / "epoch0.ckpt"
@@ -305,4 +338,4 @@ def test_fit_resume_draws_the_same_pools(tmp_path):
     assert torch.equal(first.pools[0], full.pools[0])
     assert len(resumed.pools) == 1  # only epoch 1 ran after the resume
     assert torch.equal(resumed.pools[0], full.pools[1])
-    assert resumed_cb.last_refresh_epoch == 1
+    assert resumed_cb.pool.last_refresh_epoch == 1

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from src.metrics import (
-    PerClassAccuracy,
     harmonic_mean,
     mean_class_accuracy,
     per_class_top1,
@@ -128,50 +127,3 @@ def test_harmonic_mean_zero_and_dtype():
     assert float(harmonic_mean(torch.tensor(0.0), torch.tensor(0.0))) == 0.0
     # symmetric
     assert float(harmonic_mean(0.2, 0.9)) == float(harmonic_mean(0.9, 0.2))
-
-
-def test_per_class_accuracy_docstring_example():
-    metric = PerClassAccuracy(num_classes=3, classes=torch.tensor([0, 1]))
-    metric.update(torch.tensor([0, 1, 0]), torch.tensor([0, 1, 1]))
-    assert float(metric.compute()) == pytest.approx(0.75)
-
-
-@pytest.mark.parametrize("seed", [0, 4])
-def test_stateful_accuracy_over_batches_matches_numpy(seed):
-    preds, target = _random_case(seed, n=401)
-    expected, per_class = _reference_per_class_mean(preds, target, TARGET)
-    metric = PerClassAccuracy(NUM_CLASSES, torch.from_numpy(TARGET))
-    for lo, hi in ((0, 7), (7, 150), (150, 151), (151, 401)):
-        metric.update(torch.from_numpy(preds[lo:hi]), torch.from_numpy(target[lo:hi]))
-    assert float(metric.compute()) == pytest.approx(expected, abs=1e-12)
-    got = metric.per_class().numpy()
-    np.testing.assert_allclose(got[TARGET], per_class, atol=1e-12)
-    absent = np.setdiff1d(np.arange(NUM_CLASSES), target)
-    assert np.isnan(got[absent]).all()
-    # the batched result equals the one-shot functional result
-    functional = per_class_top1(
-        torch.from_numpy(preds), torch.from_numpy(target), torch.from_numpy(TARGET)
-    )
-    assert float(metric.compute()) == pytest.approx(float(functional), abs=1e-12)
-
-
-def test_stateful_accuracy_reset_and_missing_class():
-    metric = PerClassAccuracy(4, torch.tensor([1, 2]))
-    metric.update(torch.tensor([1, 1]), torch.tensor([1, 2]))
-    assert float(metric.compute()) == pytest.approx(0.5)  # class 2 never predicted → 0
-    metric.reset()
-    metric.update(torch.tensor([2]), torch.tensor([2]))
-    with pytest.raises(ValueError, match=r"\[1\]"):  # class 1 has no samples after the reset
-        metric.compute()
-    metric.update(torch.tensor([1, 3]), torch.tensor([1, 1]))
-    assert float(metric.compute()) == pytest.approx((0.5 + 1.0) / 2)
-
-
-def test_stateful_accuracy_default_classes_are_all_classes():
-    metric = PerClassAccuracy(3)
-    metric.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 2, 1]))
-    assert float(metric.compute()) == pytest.approx((1 + 0.5 + 1) / 3)
-    empty = PerClassAccuracy(3)
-    empty.update(torch.tensor([0]), torch.tensor([0]))
-    with pytest.raises(ValueError, match="no evaluation samples"):
-        empty.compute()

@@ -43,19 +43,23 @@ class NegativePoolRefresh(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: MetricZSLSystem) -> None:
         epoch = trainer.current_epoch
         if self.pool.due(epoch):
-            dm, device = trainer.datamodule, pl_module.device
-            seen = dm.seen_classes.to(device)
-            stats = self.pool.refresh(
-                pl_module.metric,
-                seen_signatures=dm.signatures.to(device)[seen],
-                seen_classes=seen,
-                features=dm.train_features,
-                local_labels=torch.searchsorted(seen, dm.train_labels.to(device)),
-                beta=float(pl_module.hparams.beta),
-                epoch=epoch,
-            )
+            stats = self.refresh(pl_module, trainer.datamodule, epoch)
             pl_module.log_dict(stats, on_step=False, on_epoch=True)
         pl_module.negative_pool = self.pool.negatives.to(pl_module.device)
+
+    def refresh(self, pl_module: MetricZSLSystem, datamodule: Any, epoch: int) -> dict[str, float]:
+        """Refresh the pool from the module's metric and the datamodule's training images."""
+        device = pl_module.device
+        seen = datamodule.seen_classes.to(device)
+        return self.pool.refresh(
+            pl_module.metric,
+            seen_signatures=datamodule.signatures.to(device)[seen],
+            seen_classes=seen,
+            features=datamodule.train_features,
+            local_labels=torch.searchsorted(seen, datamodule.train_labels.to(device)),
+            beta=float(pl_module.hparams.beta),
+            epoch=epoch,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return self.pool.state_dict()
