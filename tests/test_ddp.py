@@ -18,16 +18,15 @@ The slow tests run ``trainer=ddp_cpu`` (2 processes, gloo) as subprocesses, as a
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import hydra
 import lightning as L
 import pytest
 import torch
+from cli_utils import cli_command, cli_env, run_cli
 from hydra_utils import QUIET, compose_config
 from torch.utils.data import DistributedSampler
 
@@ -138,21 +137,7 @@ def test_ddp_trainer_configs(option, tmp_path):
 # ------------------------------------------------------------------- real DDP runs (slow)
 def run_module(module: str, args: list[str], log_dir: Path) -> Path:
     """``python -m <module> <args>`` writing under ``log_dir``; returns its only job folder."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH")])
-        ),
-        "WANDB_MODE": "offline",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args, f"paths.log_dir={log_dir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli(module, [*args, f"paths.log_dir={log_dir}"], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = [p for p in log_dir.glob("*/runs/*") if p.is_dir()]
     assert len(runs) == 1, f"every rank must write into one job folder, got {runs}"
@@ -219,8 +204,8 @@ def test_ddp_pool_is_the_single_process_pool_of_the_same_weights(runs, tmp_path)
     for epoch in range(EPOCHS):  # epoch 0: seeded random pool; then mined from the weights
         seen = probe(run, epoch, 0)
         model.load_state_dict(seen["weights"])
-        pool, _ = callback.refresh(model, datamodule, epoch)
-        assert torch.equal(pool, seen["pool"]), f"epoch {epoch}"
+        callback.refresh(model, datamodule, epoch)
+        assert torch.equal(callback.pool.negatives, seen["pool"]), f"epoch {epoch}"
     # The seeded epoch-0 pool is also the single-process run's.
     assert torch.equal(probe(runs["single"], 0, 0)["pool"], probe(run, 0, 0)["pool"])
 
@@ -283,7 +268,7 @@ def test_processes_started_by_slurm_share_one_job_folder(tmp_path):
         port = s.getsockname()[1]
     folder = tmp_path / "job"
     args = [*TRAIN_ARGS, PROBE, "trainer=ddp_cpu", "trainer.max_epochs=2"]
-    command = [sys.executable, "-m", "src.train", *args, f"hydra.run.dir={folder}"]
+    command = cli_command("src.train", [*args, f"hydra.run.dir={folder}"])
     slurm = {
         "SLURM_NTASKS": "2",
         "SLURM_NTASKS_PER_NODE": "2",
@@ -293,15 +278,12 @@ def test_processes_started_by_slurm_share_one_job_folder(tmp_path):
         "SLURM_JOB_NAME": "train",
         "SLURM_NODELIST": "127.0.0.1",
         "MASTER_PORT": str(port),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH")])
-        ),
     }
     tasks = [
         subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **slurm, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)},
+            env=cli_env({**slurm, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)}),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -6,12 +6,12 @@ import importlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import hydra
 import pytest
 import yaml
+from cli_utils import run_cli
 from hydra import compose, initialize_config_dir
 from hydra_utils import CONF_DIR
 from omegaconf import DictConfig, OmegaConf
@@ -57,16 +57,7 @@ def compose_with_hydra(overrides: list[str], log_dir: Path) -> DictConfig:
 
 
 def run_sweep(args: list[str], log_dir: Path) -> subprocess.CompletedProcess:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"}
-    return subprocess.run(
-        [sys.executable, "-m", "src.train", *args, *QUIET_CLI, f"paths.log_dir={log_dir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli("src.train", [*args, *QUIET_CLI, f"paths.log_dir={log_dir}"], timeout=600)
 
 
 # -------------------------------------------------------------------------------- configs

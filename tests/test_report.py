@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_utils import run_cli
 from omegaconf import OmegaConf
 
 from src.report import report
 
-ROOT = Path(__file__).resolve().parents[1]
 QUIET_ARGS = ["print_config=false", "callbacks.rich_progress_bar=null"]
 
 
@@ -148,9 +148,7 @@ def test_report_column_order_is_the_same_in_every_process(tmp_path):
     make_override_job(sweep, 0, ["seed=1"], metrics)
     headers = set()
     for hash_seed in ("1", "2", "3", "4"):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed}
-        command = [sys.executable, "-m", "src.report", str(sweep)]
-        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+        run_cli("src.report", [str(sweep)], env={"PYTHONHASHSEED": hash_seed})
         headers.add((sweep / "report.csv").read_text().splitlines()[0])
     assert len(headers) == 1
 
@@ -224,15 +222,7 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
         "callbacks.rich_progress_bar=null",
         f"paths.log_dir={tmp_path}",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, "-m", "src.train", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli("src.train", args, check=False, timeout=600)
     assert result.returncode != 0  # the sweep reports its failures with its exit status
     sweeps = list((tmp_path / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1
@@ -264,11 +254,9 @@ def test_resume_sweep_skips_finished_jobs_and_completes_the_others(tmp_path):
         "callbacks.rich_progress_bar=null",
         f"paths.log_dir={tmp_path}",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
 
     def sweep(*extra: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "src.train", *args, *extra]
-        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        return run_cli("src.train", [*args, *extra])
 
     assert sweep().returncode == 0
     (folder,) = (tmp_path / "train" / "multiruns").iterdir()
@@ -305,11 +293,9 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 @pytest.mark.slow
 def test_resume_sweep_with_another_grid_or_a_missing_folder_stops_before_writing(tmp_path):
     args = ["-m", "+experiment=hard_neg", "trainer.max_epochs=1", *QUIET_ARGS]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
 
     def sweep(*extra: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "src.train", *args, f"paths.log_dir={tmp_path}", *extra]
-        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        return run_cli("src.train", [*args, f"paths.log_dir={tmp_path}", *extra], check=False)
 
     assert sweep("miner=random,hardest").returncode == 0
     (folder,) = (tmp_path / "train" / "multiruns").iterdir()

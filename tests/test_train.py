@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_utils import run_cli
 from hydra_utils import QUIET, compose_config
 
 from src.eval import evaluate
 from src.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 1 / 10  # 10 unseen classes in the default data
 
 
@@ -98,8 +95,8 @@ def test_validation_mode_selects_on_validation_and_reports_val_metrics(tmp_path)
         ("data.split_mode=train", r"data.split_mode='train'"),
         ("model.beta=0", r"model.beta=0 is invalid: it must be > 0"),
         ("model.attribute_weight=-1", r"model.attribute_weight=-1 is invalid: it must be ≥ 0"),
-        ("miner.refresh_every=0", r"miner.refresh_every=0 is invalid: it must be ≥ 1"),
-        ("miner.warmup_epochs=-1", r"miner.warmup_epochs=-1 is invalid: it must be ≥ 0"),
+        ("pool.refresh_every=0", r"pool.refresh_every=0 is invalid: it must be ≥ 1"),
+        ("pool.warmup_epochs=-1", r"pool.warmup_epochs=-1 is invalid: it must be ≥ 0"),
         ("data.val_seen_fraction=1.5", r"data.val_seen_fraction=1.5 is invalid"),
     ],
 )
@@ -119,23 +116,10 @@ def test_unknown_data_names_the_value(tmp_path):
         compose_config([*QUIET, "data=nope"], tmp_path / "run")
 
 
-def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline", **env}
-    return subprocess.run(
-        [sys.executable, "-m", "src.train", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.mark.slow
 def test_cli_hard_neg_runs_as_documented(tmp_path):
-    result = run_cli(
-        ["+experiment=hard_neg", "trainer.max_epochs=2", f"paths.log_dir={tmp_path}"], cwd=ROOT
-    )
+    args = ["+experiment=hard_neg", "trainer.max_epochs=2", f"paths.log_dir={tmp_path}"]
+    result = run_cli("src.train", args, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "train" / "runs").iterdir())
     assert len(runs) == 1
@@ -147,7 +131,8 @@ def test_cli_hard_neg_runs_as_documented(tmp_path):
 
 @pytest.mark.slow
 def test_cli_unknown_miner_fails_with_the_available_options(tmp_path):
-    result = run_cli(["+experiment=hard_neg", "miner=nope", f"paths.log_dir={tmp_path}"], ROOT)
+    args = ["+experiment=hard_neg", "miner=nope", f"paths.log_dir={tmp_path}"]
+    result = run_cli("src.train", args, check=False, timeout=300)
     assert result.returncode != 0
     assert "miner/nope" in result.stderr
     assert "hardest" in result.stderr  # Hydra lists the available options

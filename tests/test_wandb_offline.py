@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_utils import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = "local-" + "c0ffee" * 6 + "f00d"  # recognisable, never a real key
 
 
 @pytest.mark.slow
 def test_offline_wandb_run_holds_metrics_and_config_and_no_secret(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    env["WANDB_API_KEY"] = FAKE_KEY
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "src.train",
-            "+experiment=hard_neg",
-            "logger=wandb",
-            "trainer.max_epochs=2",
-            f"paths.log_dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ["+experiment=hard_neg", "logger=wandb", "trainer.max_epochs=2"]
+    args += [f"paths.log_dir={tmp_path}"]
+    result = run_cli("src.train", args, env={"WANDB_API_KEY": FAKE_KEY}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert FAKE_KEY not in result.stdout + result.stderr
 
@@ -55,10 +37,9 @@ def test_offline_wandb_run_holds_metrics_and_config_and_no_secret(tmp_path):
 
 @pytest.mark.slow
 def test_each_sweep_job_is_its_own_wandb_run_in_the_sweep_group(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    command = [sys.executable, "-m", "src.train", "-m", "+experiment=hard_neg", "logger=wandb"]
-    command += ["miner=random,hardest", "trainer.max_epochs=1", f"paths.log_dir={tmp_path}"]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    args = ["-m", "+experiment=hard_neg", "logger=wandb"]
+    args += ["miner=random,hardest", "trainer.max_epochs=1", f"paths.log_dir={tmp_path}"]
+    result = run_cli("src.train", args)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
     runs = sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))
