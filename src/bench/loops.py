@@ -94,6 +94,7 @@ def framework_epoch_s(args: argparse.Namespace, device: torch.device) -> float:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        limit_val_batches=0,  # training epochs only, as in the plain loops
         callbacks=[pool, timer],
     )
     trainer.fit(model, datamodule=data)

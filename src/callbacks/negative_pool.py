@@ -32,13 +32,14 @@ class NegativePoolRefresh(L.Callback):
         self.pool = pool
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":  # evaluation of any model: nothing to mine
+            return
         if not isinstance(pl_module, MetricZSLSystem):
             raise TypeError(
                 f"the negative pool trains a MetricZSLSystem, not a {type(pl_module).__name__}: "
                 "drop callbacks.negative_pool for models without a metric to train."
             )
-        if stage == "fit":
-            self.pool.miner.check_num_classes(len(trainer.datamodule.seen_classes))
+        self.pool.miner.check_num_classes(len(trainer.datamodule.seen_classes))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: MetricZSLSystem) -> None:
         epoch = trainer.current_epoch

@@ -99,6 +99,13 @@ class NegativePool:
     ) -> dict[str, float]:
         """Draw the pool of every training image for ``epoch``; return its diagnostics.
 
+        A strategy that reads the model (``miner.uses_model``) gets every (image, seen class)
+        distance, and the diagnostics describe them: ``pool/mean_d_pos``, ``pool/mean_d_neg``
+        and ``pool/wrong_side_fraction`` (negatives closer than b). Model-free draws (random,
+        random_fixed, correlation, warm-up epochs) skip the scoring, which would cost a third
+        of a training epoch; they report ``pool/changed_fraction`` and ``pool/refresh_s``
+        only, as every refresh does.
+
         Args:
             metric: the :class:`~src.models.metric.BilinearMetric` to score with (its device
                 is where the scoring runs).
@@ -118,8 +125,13 @@ class NegativePool:
         generator = torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + epoch)
         chunks, pos_sum, neg_sum, wrong = [], 0.0, 0.0, 0
         rows, n = self.chunk_rows(len(seen_classes)), len(features)
-        for start, d in metric.scored_chunks(features, seen_signatures, rows):
-            if not bool(torch.isfinite(d).all()):
+        if miner.uses_model:
+            scored = metric.scored_chunks(features, seen_signatures, rows)
+        else:  # the strategy reads the shape of the distance matrix only
+            scored = ((s, torch.zeros(min(rows, n - s), len(seen_classes), device=device))
+                      for s in range(0, n, rows))  # fmt: skip
+        for start, d in scored:
+            if miner.uses_model and not bool(torch.isfinite(d).all()):
                 raise FloatingPointError(
                     f"non-finite distances when refreshing the negative pool at epoch {epoch}: "
                     "the model diverged (lower model.lr, standardise or normalise the features)."
@@ -127,11 +139,12 @@ class NegativePool:
             labels = local_labels[start : start + rows]
             inputs = MiningInputs(d, labels, threshold, similarity, beta)
             local = miner.mine(inputs, generator)
-            neg_d = d.gather(1, local)
-            pos_sum += float(d.gather(1, inputs.positives[:, None]).sum())
-            neg_sum += float(neg_d.sum())
-            wrong += int((neg_d < threshold).sum())
             chunks.append(local)
+            if miner.uses_model:
+                neg_d = d.gather(1, local)
+                pos_sum += float(d.gather(1, inputs.positives[:, None]).sum())
+                neg_sum += float(neg_d.sum())
+                wrong += int((neg_d < threshold).sum())
             if time.perf_counter() - last_report > PROGRESS_EVERY_S:
                 last_report = time.perf_counter()
                 done = min(start + rows, n)
@@ -141,13 +154,16 @@ class NegativePool:
                 )  # fmt: skip
         previous, self.negatives = self.negatives, seen_classes[torch.cat(chunks)]
         self.last_refresh_epoch = epoch
-        return {
-            "pool/mean_d_pos": pos_sum / n,
-            "pool/mean_d_neg": neg_sum / self.negatives.numel(),
-            "pool/wrong_side_fraction": wrong / self.negatives.numel(),
-            "pool/changed_fraction": changed_fraction(previous, self.negatives),
-            "pool/refresh_s": time.perf_counter() - start_time,
-        }
+        stats = {}
+        if miner.uses_model:
+            stats = {
+                "pool/mean_d_pos": pos_sum / n,
+                "pool/mean_d_neg": neg_sum / self.negatives.numel(),
+                "pool/wrong_side_fraction": wrong / self.negatives.numel(),
+            }
+        stats["pool/changed_fraction"] = changed_fraction(previous, self.negatives)
+        stats["pool/refresh_s"] = time.perf_counter() - start_time
+        return stats
 
     # --------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:

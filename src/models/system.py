@@ -18,6 +18,8 @@ DECAY_TARGETS = ("init", "zero")
 #: once, and 1e-3 drifts away from the nearest-signature ranking within one epoch on many-class
 #: data (SUN-sized), where 1e-4 improves on it.
 AUTO_LR = {"identity": 1e-4, "ridge": 1e-3}
+#: the parts of :func:`metric_objective` logged as ``train/<part>``
+LOSS_PARTS = ("loss", "loss_pos", "loss_neg", "loss_att")
 
 
 class MetricZSLSystem(ZSLClassifier):
@@ -91,6 +93,8 @@ class MetricZSLSystem(ZSLClassifier):
                 f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
             )
         self.negative_pool: Tensor | None = None
+        self._train_sums: Tensor | None = None  # the epoch's loss parts × images (device)
+        self._train_count = 0
         # Where weight decay pulls W and L (weight_decay_to=init); saved in checkpoints.
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
         self.register_buffer("L_init", torch.zeros_like(self.metric.L))
@@ -145,15 +149,24 @@ class MetricZSLSystem(ZSLClassifier):
             negative_weight=self.hparams.negative_weight,
             attribute_weight=self.hparams.attribute_weight,
         )
-        self.log_dict(
-            {f"train/{name}": value for name, value in parts.items()},
-            on_step=False,
-            on_epoch=True,
-            prog_bar=False,
-            batch_size=len(labels),
-        )
-        self.log("train/threshold", self.metric.b, on_step=False, on_epoch=True)
+        # Summed on the device and logged once per epoch (on_train_epoch_end): a Lightning
+        # log call per value and step costs more than this step's arithmetic on small batches.
+        values = torch.stack([*(parts[name] for name in LOSS_PARTS), self.metric.b]).detach()
+        if self._train_sums is None:
+            self._train_sums, self._train_count = torch.zeros_like(values), 0
+        self._train_sums.add_(values, alpha=len(labels))
+        self._train_count += len(labels)
         return parts["loss"]
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums, self._train_count = None, 0
+
+    def on_train_epoch_end(self) -> None:
+        """``train/loss``, its parts and ``train/threshold``: means over the epoch's images."""
+        if self._train_sums is not None:
+            means = self._train_sums / self._train_count
+            names = [f"train/{name}" for name in (*LOSS_PARTS, "threshold")]
+            self.log_dict(dict(zip(names, means, strict=True)), on_epoch=True)
 
     @property
     def learning_rate(self) -> float:

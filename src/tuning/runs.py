@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.callbacks import FiniteLossGuard, NegativePoolRefresh
 from src.metrics import per_class_rows
 from src.mining.pool import NegativePool
-from src.utils.gamma import fix_test_gamma
+from src.utils.gamma import TestGammaFromValidation
 
 
 class EpochMetrics(L.Callback):
@@ -131,7 +131,8 @@ def final_metrics(
 
     ``split_mode=val`` gives the ``val/`` metrics (γ chosen on the validation images unless
     ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed (when
-    ``None``: chosen on the validation split, :func:`~src.utils.gamma.fix_test_gamma`).
+    ``None``: chosen on the validation split, :class:`~src.utils.gamma.
+    TestGammaFromValidation`).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
@@ -144,7 +145,7 @@ def final_metrics(
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
-        fix_test_gamma(model, datamodule)
+        trainer.callbacks.append(TestGammaFromValidation())
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
     per_class = {  # ZSL top-1 of every unseen class

@@ -1,8 +1,10 @@
 """The test-time calibration γ, chosen on the validation split by the entry points.
 
 GBU: γ (added to the seen classes' distances) is a hyper-parameter, so it is chosen on
-validation images only. :func:`fix_test_gamma` is called by ``src.train``, ``src.eval`` and
-the protocol before testing; the LightningModule itself never reads data beyond its batches.
+validation images only. ``src.train``, ``src.eval`` and the protocol test with the
+:class:`TestGammaFromValidation` callback, which calls :func:`fix_test_gamma` once the model is
+set up (closed-form models fit at set-up) and before the first test image is scored; the
+LightningModule itself never reads data beyond its batches.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import lightning as L
 import torch
 
 from src.data.arrays import DataError
@@ -61,3 +64,10 @@ def fix_test_gamma(model: ZSLClassifier, datamodule: Any) -> float | None:
     if model.calibration_gamma is None:
         model.calibration_gamma = validation_gamma(model, datamodule)
     return model.calibration_gamma
+
+
+class TestGammaFromValidation(L.Callback):
+    """Sets the model's test γ (:func:`fix_test_gamma`) at the start of testing."""
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        fix_test_gamma(pl_module, trainer.datamodule)
