@@ -187,6 +187,23 @@ def test_a_different_protocol_in_the_same_folder_is_refused(tmp_path):
         check_same_config(other, folder)
 
 
+def test_a_protocol_saved_with_a_package_level_target_continues(tmp_path):
+    """Configs once named classes by their package (``src.models.MetricZSLSystem``): such a
+    folder continues; another class is still refused."""
+    folder = tmp_path / "run"
+    cfg = compose_config(TINY, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    saved = folder / "protocol_config.yaml"
+    text = saved.read_text()
+    full = "src.models.system.MetricZSLSystem"
+    assert full in text
+    saved.write_text(text.replace(full, "src.models.MetricZSLSystem"))
+    check_same_config(cfg, folder)
+    saved.write_text(text.replace(full, "src.models.ESZSLClassifier"))
+    with pytest.raises(ValueError, match=r"model\._target_"):
+        check_same_config(cfg, folder)
+
+
 # --------------------------------------------------- selection rules on hand-made curves
 def trial(fold_curves, gammas=None):
     gammas = gammas or [[0.1 * (e + 1) for e in range(len(fold_curves[0]))]] * len(fold_curves)

@@ -22,7 +22,7 @@ from hydra_utils import QUIET, compose_config
 from src.eval import evaluate
 from src.train import train
 from src.utils.checkpoints import AtomicCheckpointIO, CheckpointError
-from src.utils.run_folder import RunFolderError
+from src.utils.run_folder import RunFolderError, differing_keys
 
 BASE = [*QUIET, "trainer.max_epochs=2"]
 
@@ -134,6 +134,23 @@ def test_resume_refuses_settings_it_cannot_apply(first, tmp_path):
         train(cfg)
     assert "\n" not in str(info.value)
     assert not (out / "config.yaml").exists() and not (out / "checkpoints").exists()
+
+
+def test_a_target_spelt_by_its_package_is_the_same_setting():
+    """Configs once named classes by their package (``src.models.MetricZSLSystem``); a run
+    saved so is still resumed as the same run, while another class is still refused."""
+    saved = {
+        "model._target_": "src.models.MetricZSLSystem",
+        "callbacks.model_checkpoint._target_": "src.callbacks.RunCheckpoint",
+    }
+    now = {
+        "model._target_": "src.models.system.MetricZSLSystem",
+        "callbacks.model_checkpoint._target_": "src.callbacks.checkpoint.RunCheckpoint",
+    }
+    assert differing_keys(saved, now) == []
+    other = {**now, "model._target_": "src.models.eszsl.ESZSLClassifier"}
+    assert differing_keys(saved, other) == ["model._target_"]
+    assert differing_keys({"x._target_": "gone.Class"}, {"x._target_": "gone.Class"}) == []
 
 
 def test_resume_and_eval_refuse_another_dataset(first, tmp_path):

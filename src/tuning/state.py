@@ -6,6 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.utils.run_folder import canonical_target, is_target
+
 #: settings that change how fast a protocol runs, not what it computes
 NOT_RESULTS = {"protocol.threads"}
 
@@ -23,12 +25,18 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
         return
     saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
     keys = (set(saved) | set(now)) - NOT_RESULTS
-    differ = sorted(key for key in keys if saved.get(key) != now.get(key))
+    differ = sorted(key for key in keys if _compared(saved, key) != _compared(now, key))
     if differ:
         raise ValueError(
             f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
             "continue it with the same command, or choose a new hydra.run.dir."
         )
+
+
+def _compared(flat: dict, key: str) -> object:
+    """A setting as compared: a ``_target_`` by its defining module (either spelling)."""
+    value = flat.get(key)
+    return canonical_target(value) if is_target(key) else value
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:

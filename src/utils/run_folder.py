@@ -10,6 +10,7 @@ refused run leaves the folder byte-for-byte as it was.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -284,14 +285,36 @@ def differing_keys(
         k
         for k in keys
         if not matches(k, ignored)
-        and _normal(saved.get(k, _UNSET)) != _normal(current.get(k, _UNSET))
+        and _normal(saved.get(k, _UNSET), k) != _normal(current.get(k, _UNSET), k)
     )
 
 
 _UNSET = "<unset>"
 
 
-def _normal(value: Any) -> Any:
+def is_target(key: str) -> bool:
+    """Whether a flat key is a ``_target_`` (``model._target_``)."""
+    return key.rsplit(".", 1)[-1] == "_target_"
+
+
+def canonical_target(path: Any) -> Any:
+    """A ``_target_`` by its defining module: ``src.models.MetricZSLSystem`` (a re-export, as
+    configs spelt it before) → ``src.models.system.MetricZSLSystem``, so both spellings of one
+    class compare equal. A value that does not import is returned as it is."""
+    if not isinstance(path, str):
+        return path
+    module_path, _, name = path.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_path), name)
+    except Exception:  # an old or mistyped path is compared as written
+        return path
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    return f"{module}.{name}" if module and name else path
+
+
+def _normal(value: Any, key: str = "") -> Any:
+    if is_target(key):
+        return canonical_target(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
