@@ -16,6 +16,16 @@ with.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
+    from src.utils.entry import launch
+
+    def main(cfg):  # the job, defined here: Hydra names it after this file
+        from src.eval import run  # the job's imports: torch, Lightning, the models
+
+        return run(cfg)
+
+    launch(main, "eval.yaml")
+
 import copy
 import importlib
 import inspect
@@ -28,13 +38,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
-from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+from src.utils import resolvers  # noqa: F401  (the config resolvers)
 from src.utils.checkpoints import (
     RUN_KEY,
     check_same_dataset,
     dataset_identity,
     read_checkpoint,
 )
+from src.utils.config_checks import check_eval_config
 from src.utils.eval_reports import write_eval_reports
 from src.utils.gamma import fix_test_gamma
 from src.utils.run import (
@@ -165,6 +176,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     with open_dict(cfg):
         cfg.data = data_cfg
     log.info("Evaluating %s on data from %s: %s", cfg.ckpt_path, source, data_cfg.get("_target_"))
+    check_eval_config(cfg)  # every value, the checkpoint's data config included, before reading
     seed_run(cfg.seed)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("test")
@@ -192,10 +204,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="eval.yaml")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """The job of ``python -m src.eval``."""
     evaluate(cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,17 +12,25 @@ stopped protocol continues where it stopped when run again with ``hydra.run.dir=
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # Hydra reads its flags before the imports below (fast --help)
+    from src.utils.entry import launch
+
+    def main(cfg):  # the job, defined here: Hydra names it after this file
+        from src.protocol import run
+
+        return run(cfg)
+
+    launch(main, "protocol.yaml")
+
 import json
 import logging
 import time
 from pathlib import Path
 
-import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.tuning.state import check_protocol_settings, check_same_config
-from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+from src.utils import resolvers  # noqa: F401  (the config resolvers)
 
 log = logging.getLogger("src.protocol")
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -99,43 +107,9 @@ class Protocol:
 
     # ------------------------------------------------------------------------------ stages
     def references(self) -> dict[str, dict]:
-        from src.tuning.runs import final_metrics
+        from src.tuning.references import evaluate_references
 
-        self.next_stage("references: nearest signature, ESZSL, untrained metric")
-        names = [str(n) for n in self.p.references]
-        if self.test_dm.feature_dim != self.test_dm.signature_dim and "nearest_signature" in names:
-            names.remove("nearest_signature")  # cosine needs d = k
-        seed, results = int(self.cfg.seed), {}
-        for name in names:
-            model_cfg = (
-                self.cfg.model
-                if name == "untrained"
-                else OmegaConf.load(CONF / "model" / f"{name}.yaml")
-            )
-            miner = self.miner_cfg("random")
-
-            def run(model_cfg=model_cfg, miner=miner) -> dict:
-                val = [
-                    final_metrics(
-                        self.data.get("val", f, seed, {}),
-                        model_cfg,
-                        miner,
-                        self.cfg.trainer,
-                        0,
-                        seed,
-                    )
-                    for f in self.folds
-                ]
-                gamma = float(np.mean([v.get("val/gamma", 0.0) for v in val]))
-                test = final_metrics(
-                    self.test_dm, model_cfg, miner, self.cfg.trainer, 0, seed, gamma
-                )
-                score = float(np.mean([v[str(self.p.selection_metric)] for v in val]))
-                return {"val": val, "gamma": gamma, "val_score": score, "test": test}
-
-            results[name] = self.saved(self.folder / "references" / f"{name}.json", run)
-            self.progress(f"{name}: val {results[name]['val_score']:.4f}")
-        return results
+        return evaluate_references(self)
 
     def search(self, strategy: str) -> list[dict]:
         """Run (or continue) the strategy's study; the finished trials' records, in order."""
@@ -255,14 +229,13 @@ def _settings(chosen: dict) -> dict:
     return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="protocol.yaml")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """The job of ``python -m src.protocol``: every value checked, then the protocol."""
+    from src.utils.config_checks import check_common
+
     folder = Path(cfg.paths.output_dir)
+    check_common(OmegaConf.to_container(cfg, resolve=True))
     check_protocol_settings(cfg.protocol, CONF)
     check_same_config(cfg, folder)  # a folder continues only the protocol it holds
     protocol = Protocol(cfg)
     protocol.report(protocol.run())
-
-
-if __name__ == "__main__":
-    main()

@@ -8,6 +8,16 @@ only: in ``split_mode=val`` the best validation checkpoint is re-evaluated; in
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
+    from src.utils.entry import launch
+
+    def main(cfg):  # the job, defined here: Hydra names it after this file
+        from src.train import run  # the job's imports: torch, Lightning, the models
+
+        return run(cfg)
+
+    launch(main, "train.yaml")
+
 import copy
 import logging
 from pathlib import Path
@@ -16,8 +26,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import ResumedOptimizerSettings, RunRecord
-from src.utils import env  # noqa: F401  (loads .env and registers config resolvers)
+from src.utils import resolvers  # noqa: F401  (the config resolvers)
 from src.utils.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
+from src.utils.config_checks import check_train_config
 from src.utils.eval_reports import write_eval_reports
 from src.utils.gamma import fix_test_gamma
 from src.utils.history import HistoryCSVLogger, history_rows
@@ -41,6 +52,7 @@ from src.utils.run_folder import (
     prepare_run_folder,
     refuse_if_running,
 )
+from src.utils.weights import check_state_shapes
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +81,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
             cfg.ckpt_path = resumed
     elif rank_zero:
         plan = plan_run_folder(output_dir, bool(cfg.get("overwrite")), cfg.get("ckpt_path"))
+    check_train_config(cfg)  # every value, before any data is read
+    checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     seed_run(cfg.seed)
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # the model's shapes come from the data
     dataset = dataset_identity(datamodule)
     history: list[dict] = []
-    if cfg.get("ckpt_path"):  # checked before anything is written
-        checkpoint = read_checkpoint(cfg.ckpt_path)
+    if checkpoint is not None:  # checked before anything is written
         check_same_dataset(checkpoint, dataset, cfg.ckpt_path, "resume")
         resume_settings(checkpoint, current, cfg.ckpt_path)
         history = history_rows(checkpoint, cfg.ckpt_path) if rank_zero else []
+    model = hydra.utils.instantiate(
+        cfg.model, feature_dim=datamodule.feature_dim, signature_dim=datamodule.signature_dim
+    )
+    if checkpoint is not None:
+        check_state_shapes(checkpoint, model, cfg.ckpt_path)
         del checkpoint
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero:
@@ -90,9 +108,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.get("print_config"):
             print_config(cfg, CONFIG_GROUPS)
 
-    model = hydra.utils.instantiate(
-        cfg.model, feature_dim=datamodule.feature_dim, signature_dim=datamodule.signature_dim
-    )
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks.append(RunRecord(current, dataset, str(output_dir)))
     if cfg.get("ckpt_path"):
@@ -138,12 +153,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train.yaml")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
+    """The job of ``python -m src.train``: train, and return the metric a sweeper optimises."""
     metrics = train(cfg)
     selected = cfg.get("optimized_metric")
     return metrics.get(selected) if selected else None
-
-
-if __name__ == "__main__":
-    main()

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-import src.utils.env  # noqa: F401  (loads .env, where a developer sets ZSL_DATA_DIR)
 from src.data.xlsa17 import Xlsa17DataModule
+from src.utils.env import load_env
+
+load_env()  # .env, where a developer sets ZSL_DATA_DIR
 
 
 @pytest.fixture

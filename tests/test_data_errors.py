@@ -47,7 +47,8 @@ def test_unset_data_root_says_how_to_set_it(toy):
 def test_missing_file_names_it_and_where_to_get_it(toy, name):
     toy.write()
     (toy.folder / name).unlink()
-    with pytest.raises(DataError, match=rf"TOY/{name}: file not found; set ZSL_DATA_DIR.*uiuc"):
+    pattern = rf"TOY/{name}: file not found; put this file of the release into .*TOY .*uiuc"
+    with pytest.raises(DataError, match=pattern):
         toy.module().load_arrays()
 
 
@@ -116,7 +117,13 @@ def test_nan_features_are_counted(toy):
 
 def test_signatures_and_names_of_different_class_counts(toy):
     toy.att_splits["att"] = toy.att_splits["att"][:, :5]
-    fails(toy, r"5 signatures but 6 class names")
+    fails(toy, r"att_splits\.mat: 'att' has 5 class columns .* 'allclasses_names' lists 6 classes")
+
+
+def test_fewer_class_names_than_signature_columns_names_both(toy):
+    # 5 names for 6 columns: the message is about the names, not about res101.mat's labels
+    toy.att_splits["allclasses_names"] = toy.att_splits["allclasses_names"][:5]
+    fails(toy, r"att_splits\.mat: 'att' has 6 class columns .* 'allclasses_names' lists 5 classes")
 
 
 def test_unknown_class_in_a_class_list(toy):

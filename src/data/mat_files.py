@@ -14,13 +14,13 @@ import scipy.io
 
 from src.data.arrays import DataError
 
-GET_DATA = (
-    "set ZSL_DATA_DIR (in .env) to the folder holding AWA1/ AWA2/ CUB/ SUN/ APY/; the official "
-    "files are the xlsa17 release of Xian et al. 'Zero-Shot Learning - The Good, the Bad and the "
-    "Ugly' (https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
-    "zero-shot-learning/zero-shot-learning-the-good-the-bad-and-the-ugly) and the aPascal/aYahoo "
-    "annotations from https://vision.cs.uiuc.edu/attributes/"
+SOURCES = (
+    "the official files are the xlsa17 release of Xian et al. 'Zero-Shot Learning - The Good, "
+    "the Bad and the Ugly' (https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-"
+    "learning/research/zero-shot-learning/zero-shot-learning-the-good-the-bad-and-the-ugly) and "
+    "the aPascal/aYahoo annotations from https://vision.cs.uiuc.edu/attributes/"
 )
+GET_DATA = "set ZSL_DATA_DIR (in .env) to the folder holding AWA1/ AWA2/ CUB/ SUN/ APY/; " + SOURCES
 
 
 def dataset_folder(data_dir: str | Path | None, name: str) -> Path:
@@ -35,8 +35,11 @@ def dataset_folder(data_dir: str | Path | None, name: str) -> Path:
 
 def require_file(path: Path) -> Path:
     """Return ``path`` if it is a file; otherwise say where the benchmark files come from."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; {GET_DATA}.")
+    if not path.is_file():  # the data root exists (dataset_folder checked it): a file is missing
+        raise DataError(
+            f"{path}: file not found; put this file of the release into {path.parent} (or "
+            f"point ZSL_DATA_DIR at another folder holding {path.parent.name}/); {SOURCES}."
+        )
     return path
 
 
@@ -115,3 +118,14 @@ def class_indices(path: Path, class_names: Sequence[str]) -> np.ndarray:
             )
         found.append(index[name])
     return np.asarray(found, dtype=np.int64)
+
+
+def check_class_columns(mat: dict[str, np.ndarray], path: Path, key: str, num_names: int) -> None:
+    """The signatures ``key`` (k × C) have one column per class name of ``allclasses_names``."""
+    values = np.asarray(mat[key])
+    if values.ndim == 2 and values.shape[1] != num_names:
+        raise DataError(
+            f"{path}: '{key}' has {values.shape[1]} class columns (shape {values.shape}) but "
+            f"'allclasses_names' lists {num_names} classes; they must describe the same "
+            "classes: replace it with the original file of the release."
+        )

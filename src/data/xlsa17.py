@@ -18,6 +18,7 @@ from src.data.base import ZSLDataModule
 from src.data.cache import cached_arrays
 from src.data.mat_files import (
     cell_strings,
+    check_class_columns,
     class_indices,
     dataset_folder,
     load_mat,
@@ -46,7 +47,10 @@ def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str
     path = folder / "att_splits.mat"
     keys = ["allclasses_names", *GBU_KEYS] + ([] if signatures == "text" else [signatures])
     mat = load_mat(path, keys)
-    return path, mat, cell_strings(mat, path, "allclasses_names")
+    names = cell_strings(mat, path, "allclasses_names")
+    if signatures != "text":  # before the labels are checked against the number of names
+        check_class_columns(mat, path, signatures, len(names))
+    return path, mat, names
 
 
 def fill_missing_attributes(values: np.ndarray) -> np.ndarray:

@@ -100,14 +100,29 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # truncated zip, pickle error, empty file...
-        reason = f"{type(error).__name__}: {error}".strip().rstrip(":")
         raise CheckpointError(
-            f"{key}={path} is not a readable checkpoint ({path.stat().st_size} bytes; {reason}); "
-            f"it was probably cut short by a kill during a save. {_alternatives(path)}"
+            f"{key}={path} is not a readable checkpoint ({_unreadable(path, error)}). "
+            f"{_alternatives(path)}"
         ) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{key}={path} is not a Lightning checkpoint (no state_dict).")
     return checkpoint
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """Why ``path`` is not a checkpoint, in words: empty, not a torch file, or cut short."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        return (
+            f"{size} bytes that are not a torch.save archive: not a checkpoint file; "
+            "give a .ckpt written by a run (checkpoints/last.ckpt)"
+        )
+    reason = " ".join(f"{type(error).__name__}: {error}".split()).rstrip(":")
+    return f"{size} bytes; {reason}; it was probably cut short by a kill during a save"
 
 
 def _alternatives(path: Path) -> str:

@@ -18,8 +18,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
 
+from src.utils.env import quiet_known_warnings
+from src.utils.errors import one_line, user_message
 from src.utils.run_folder import RunFolderError, clear_running
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,19 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> dict[str, float]:
         output_dir = Path(cfg.paths.output_dir)
+        quiet_known_warnings()
         try:
             return task(cfg)
-        except RunFolderError as error:  # refused before writing anything: leave no record
-            log.error("%s", error)
+        except RunFolderError:  # refused before writing anything: leave no record
             raise
-        except Exception:
+        except Exception as error:
+            # the traceback, then the one line the console shows (src.report reads it too)
+            message = user_message(error)
+            last = message or one_line(f"{type(error).__name__}: {error}")
             output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / "failure.txt").write_text(traceback.format_exc())
-            log.error("Job failed; the error is in %s", output_dir / "failure.txt")
+            (output_dir / "failure.txt").write_text(f"{traceback.format_exc()}\nError: {last}\n")
+            if message is None:  # a bug: Hydra prints the traceback
+                log.error("Job failed; the traceback is in %s", output_dir / "failure.txt")
             raise
         finally:
             clear_running(output_dir)
@@ -76,10 +81,19 @@ def _finish_wandb() -> None:
 
 def make_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     """Instantiate the configured Trainer with :class:`~src.utils.checkpoints.AtomicCheckpointIO`
-    (unless the config brings a checkpoint IO of its own)."""
+    (unless the config brings a checkpoint IO of its own) and, when ``callbacks`` hold no
+    progress bar, :class:`~src.callbacks.progress.CompactProgressBar` (not Lightning's own)."""
     from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+    from lightning.pytorch.callbacks import ProgressBar
 
+    from src.callbacks.progress import CompactProgressBar
     from src.utils.checkpoints import AtomicCheckpointIO
+
+    callbacks = kwargs.get("callbacks")
+    wants_bar = trainer_cfg.get("enable_progress_bar") is not False
+    if isinstance(callbacks, list) and wants_bar:
+        if not any(isinstance(c, ProgressBar) for c in callbacks):
+            kwargs["callbacks"] = [*callbacks, CompactProgressBar()]
 
     configured = trainer_cfg.get("plugins") or []
     plugins = [
@@ -136,33 +150,49 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
 
 
 def print_results(metrics: dict[str, float], path: Path) -> None:
-    """Print the final results as a table, and where they were written (rank 0 prints)."""
+    """Print the final results as a table, and where they were written (rank 0 prints).
+
+    In a multirun the job logs them in one line (its log file) instead: the sweep prints one
+    line per finished job and a summary table (:mod:`src.utils.sweep_progress`).
+    """
+    from src.utils.console import in_multirun
+
     if not is_rank_zero():
+        return
+    shown = {k: "nan" if math.isnan(v) else f"{v:.4f}" for k, v in metrics.items()}
+    if in_multirun():
+        log.info("Results: %s → %s", " ".join(f"{k}={v}" for k, v in shown.items()), path)
         return
     table = Table(title="Results")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, "nan" if math.isnan(value) else f"{value:.4f}")
+    for key, value in shown.items():
+        table.add_row(key, value)
     console = Console()
     console.print(table)
     console.print(f"Metrics written to {path}", soft_wrap=True)
 
 
 def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:
-    """Print the composed config as a tree, one branch per group."""
-    tree = Tree("config", guide_style="dim")
-    for group in groups:
-        if group in cfg:
-            node = cfg[group]
-            text = (
-                OmegaConf.to_yaml(node, resolve=False)
-                if isinstance(node, DictConfig)
-                else str(node)
-            )
-            tree.add(f"[bold]{group}[/bold]").add(text.rstrip())
-    Console().print(tree)
+    """Print the resolved config, one block per group in ≤ 80 columns (the Trainer's arguments
+    only where they differ from Lightning's defaults); in a multirun only for its first job,
+    since every job's ``config.yaml`` holds its own."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.config_checks import trainer_parameters
+    from src.utils.console import config_lines, in_multirun
+
+    if in_multirun() and HydraConfig.get().job.get("num") != 0:
+        return
+    config = OmegaConf.to_container(cfg, resolve=True)
+    defaults = {name: default for name, (_, default) in trainer_parameters().items()}
+    run_dir = str(cfg.paths.output_dir)
+    title = f"config of job 0, <run> = {run_dir} (each job's config.yaml holds its own)"
+    if not in_multirun():
+        title = f"config, <run> = {run_dir} (all of it: <run>/config.yaml)"
+    lines = [title, *config_lines(config, groups, skip={"trainer": defaults}, run_dir=run_dir)]
+    print("\n".join(lines), flush=True)
 
 
 def seed_run(seed: int) -> None:
-    L.seed_everything(seed, workers=True)
+    L.seed_everything(seed, workers=True, verbose=False)

@@ -1,0 +1,235 @@
+"""Every value of a job's config is checked before any data is read or trained on.
+
+:func:`check_train_config` and :func:`check_eval_config` raise a
+:class:`~src.utils.errors.ConfigError` naming the key, the value and what is allowed:
+
+- ``seed`` in [0, 2³² − 1]; ``data.batch_size`` and ``data.eval_batch_size`` ≥ 1;
+- ``selection_metric`` one of :data:`VALIDATION_METRICS` (what every model logs on
+  validation; see :class:`~src.models.classifier.ZSLClassifier`);
+- ``trainer.<arg>``: a parameter of ``lightning.pytorch.Trainer`` (``logger`` and
+  ``callbacks`` come from their own groups) with a value of the type Lightning declares;
+- then the model (with placeholder dimensions: those of the data are checked once it is
+  read), the miner and the callbacks are built once and the Trainer is created, so that their
+  own checks (``model.rank=0``, ``miner.temperature=0``, ``trainer.accelerator=gpu`` without a
+  GPU…) fail before the data is read, too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import pathlib
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.errors import ConfigError, one_line
+
+#: metrics every model logs at each validation (``model_checkpoint`` maximises the chosen one)
+VALIDATION_METRICS = tuple(
+    f"val/{name}"
+    for name in (
+        "zsl_acc",
+        "zsl_top5",
+        "gzsl_s",
+        "gzsl_u",
+        "gzsl_H",
+        "gzsl_s_cal",
+        "gzsl_u_cal",
+        "gzsl_H_cal",
+        "ausuc",
+    )
+)
+SEED_RANGE = (0, 2**32 - 1)
+#: Trainer arguments that the code passes from other config groups
+TRAINER_FROM_GROUPS = {"logger": "logger=<option>", "callbacks": "callbacks.<name>=…"}
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_int(key: str, value: Any, low: int, high: int | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if ok and value >= low and (high is None or value <= high):
+        return
+    allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer ≥ {low}"
+    raise ConfigError(f"{key}={_show(value)} is invalid: it must be {allowed}.")
+
+
+def check_selection_metric(value: Any, key: str = "selection_metric") -> None:
+    if value not in VALIDATION_METRICS:
+        names = ", ".join(VALIDATION_METRICS)
+        raise ConfigError(
+            f"{key}={_show(value)} is invalid: it must be a validation metric, one of {names}."
+        )
+
+
+# ----------------------------------------------------------------------------- the trainer
+@cache
+def trainer_parameters() -> dict[str, tuple[Any, Any]]:
+    """``{name: (type hint, default)}`` of ``lightning.pytorch.Trainer.__init__``."""
+    from lightning.pytorch import Trainer
+
+    hints = typing.get_type_hints(Trainer.__init__)
+    params = inspect.signature(Trainer.__init__).parameters
+    return {n: (hints.get(n, Any), p.default) for n, p in params.items() if n != "self"}
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a config value (plain Python, as resolved) fits a Lightning type hint."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return any(matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if isinstance(value, Mapping) and "_target_" in value:
+        return True  # instantiated by Hydra: any class
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is pathlib.Path:
+        return isinstance(value, str)
+    if hint is datetime.timedelta:
+        return False  # given as a string or a dict
+    if origin in (list, Sequence, Iterable):
+        inner = args[0] if args else Any
+        return isinstance(value, list) and all(matches(v, inner) for v in value)
+    if origin in (dict, Mapping):
+        return isinstance(value, Mapping)
+    return False  # a class: only a node with a _target_ builds one
+
+
+def describe(hint: Any) -> str:
+    """A type hint in words: ``an integer or null``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        parts = [describe(a) for a in args if a is not type(None)]
+        parts = list(dict.fromkeys(p for p in parts if p))
+        text = ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+        return text + (" or null" if type(None) in args else "")
+    if origin is typing.Literal:
+        return "one of " + ", ".join(_show(a) for a in args)
+    words = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    if hint in words:
+        return words[hint]
+    if hint is pathlib.Path:
+        return "a path"
+    if hint is datetime.timedelta or origin in (dict, Mapping):
+        return "a mapping"
+    if origin in (list, Sequence, Iterable):
+        return f"a list of {describe(args[0]) if args else 'values'}"
+    return f"a {{_target_: …}} node ({getattr(hint, '__name__', hint)})"
+
+
+def check_trainer(trainer: Mapping[str, Any]) -> None:
+    """Each ``trainer.<arg>`` is a Trainer argument with a value of its declared type."""
+    params = trainer_parameters()
+    for key, value in trainer.items():
+        if key == "_target_":
+            continue
+        if key in TRAINER_FROM_GROUPS:
+            raise ConfigError(
+                f"trainer.{key} is set by its own config group: use {TRAINER_FROM_GROUPS[key]} "
+                f"instead of trainer.{key}=…"
+            )
+        if key not in params:
+            raise ConfigError(
+                f"trainer.{key} is not an argument of lightning.pytorch.Trainer; its arguments "
+                f"are: {', '.join(p for p in params if p not in TRAINER_FROM_GROUPS)}."
+            )
+        hint = params[key][0]
+        if not matches(value, hint):
+            raise ConfigError(
+                f"trainer.{key}={_show(value)} is invalid: Lightning's Trainer takes "
+                f"{describe(hint)}."
+            )
+
+
+# -------------------------------------------------------------------------------- the jobs
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def check_common(config: dict[str, Any]) -> None:
+    check_int("seed", config.get("seed"), *SEED_RANGE)
+    data = config.get("data") or {}
+    for key in ("batch_size", "eval_batch_size"):
+        if key in data:
+            check_int(f"data.{key}", data[key], 1)
+    check_trainer(config.get("trainer") or {})
+
+
+def build_once(cfg: DictConfig) -> None:
+    """Build the model, miner, callbacks and Trainer once, so that their checks run now."""
+    import hydra
+
+    from src.utils.run import instantiate_group
+
+    if cfg.get("model") is not None:
+        rank = cfg.model.get("rank")
+        if rank is not None and not (isinstance(rank, int) and not isinstance(rank, bool)):
+            raise ConfigError(
+                f"model.rank={_show(rank)} is invalid: it must be an integer or null."
+            )
+        if rank is not None and rank < 1:
+            raise ConfigError(
+                f"model.rank={rank} is invalid: it must lie in [1, min(feature_dim, "
+                "signature_dim)] of the data, or be null (full rank)."
+            )
+        size = rank or 1  # placeholder dimensions: the data's are checked once it is read
+        hydra.utils.instantiate(cfg.model, feature_dim=size, signature_dim=size)
+    if cfg.get("miner") is not None:
+        hydra.utils.instantiate(cfg.miner)
+    instantiate_group(cfg.get("callbacks"))
+    build_trainer(cfg.trainer)
+
+
+def build_trainer(trainer_cfg: DictConfig) -> None:
+    """Create the configured Trainer once: Lightning's own checks of its arguments run now."""
+    from src.utils.run import make_trainer
+
+    try:
+        make_trainer(trainer_cfg, logger=False, callbacks=[])
+    except Exception as error:
+        cause = error.__cause__ if type(error).__name__ == "InstantiationException" else error
+        raise ConfigError(
+            f"trainer: lightning.pytorch.Trainer refuses these trainer.* values: "
+            f"{one_line(cause or error)}"
+        ) from error
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Check a training job's config (see the module's docstring) before its data is read."""
+    config = _resolved(cfg)
+    check_common(config)
+    check_selection_metric(config.get("selection_metric"))
+    build_once(cfg)
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """Check an evaluation job's config (its data config included) before the data is read."""
+    config = _resolved(cfg)
+    check_common(config)
+    gamma = config.get("calibration_gamma")
+    if gamma is not None and not (isinstance(gamma, int | float) and not isinstance(gamma, bool)):
+        raise ConfigError(
+            f"calibration_gamma={_show(gamma)} is invalid: it must be a number, or null to keep "
+            "the model's."
+        )
+    import hydra
+
+    hydra.utils.instantiate(cfg.data)  # constructor checks only: nothing is read yet
+    build_trainer(cfg.trainer)

@@ -1,0 +1,120 @@
+"""The command-line entry of every Hydra job: a fast start, and one line per user mistake.
+
+An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) starts with::
+
+    if __name__ == "__main__":
+        from src.utils.entry import launch
+
+        def main(cfg):
+            from src.train import run  # the heavy imports happen when a job runs
+
+            return run(cfg)
+
+        launch(main, "train.yaml")
+
+so Hydra reads its flags (``--help``, ``--cfg job``, ``-m``…) after importing only Hydra,
+OmegaConf and this module; torch and Lightning are imported by the first job.
+
+:func:`run_job` runs a job. A user error (:func:`~src.utils.errors.user_message`) ends it with
+one line, ``Error: <message>``, exit status 1; its folder's ``failure.txt`` holds the
+traceback (written by :func:`~src.utils.run.task_wrapper`), and ``HYDRA_FULL_ERROR=1`` lets
+Hydra print it. In a multirun of the basic sweeper a failed job prints its line (or, for a
+bug, its traceback) and returns NaN, so that the other jobs run;
+:class:`~src.utils.sweep_progress.SweepProgress` ends the sweep with the failures named and
+exit status 1. Other sweepers (Optuna) get the error itself, as one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import src.utils.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
+from src.utils.errors import JobError, one_line, user_message
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+log = logging.getLogger("src.job")
+
+
+def launch(job: Callable[[Any], Any], config_name: str) -> None:
+    """Run Hydra's command line for ``job`` (defined in the entry module), then exit."""
+    import hydra
+
+    from src.utils.console import quiet_hydra
+    from src.utils.env import load_env
+
+    load_env()
+    quiet_hydra(CONF_DIR)
+
+    @functools.wraps(job)  # Hydra names the job and its log after job's module file
+    def task(cfg: Any) -> Any:
+        return run_job(job, cfg)
+
+    hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(task)()
+    sys.exit(0)
+
+
+def full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def job_number() -> int | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().job.get("num")
+
+
+def run_job(job: Callable[[Any], Any], cfg: Any) -> Any:
+    """Run ``job(cfg)``; turn a user error into one line (see the module's docstring)."""
+    from src.utils.console import quiet_job
+
+    quiet_job()
+    try:
+        return job(cfg)
+    except Exception as error:
+        if full_error():
+            raise
+        message = user_message(error)
+        if not in_multirun():
+            if message is None:
+                raise  # a bug: Hydra prints the traceback
+            report(f"Error: {message}")
+            raise SystemExit(1) from None
+        where = f"job {job_number()}"
+        recorded = (Path(cfg.paths.output_dir) / "failure.txt").is_file()
+        if not recorded or not basic_sweeper():
+            # no failure.txt (a refused folder), or a sweeper that handles failures itself
+            # (Optuna: max_failure_rate): the sweeper gets the error, as one line
+            raise JobError(f"Error ({where}): {message or one_line(error)}") from error
+        if message is None:
+            log.error("%s failed:", where, exc_info=error)
+        else:
+            report(f"Error ({where}): {message}")
+        return float("nan")
+
+
+def report(line: str) -> None:
+    """``line`` alone on stderr, and in the job's log file (not twice on the console)."""
+    print(line, file=sys.stderr, flush=True)
+    log.error("%s", line, extra={"console": False})
+
+
+def basic_sweeper() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    target = str(HydraConfig.get().sweeper.get("_target_", ""))
+    return target.endswith("BasicSweeper")
