@@ -2,7 +2,6 @@
 
 from src.metrics.ausuc import ausuc, seen_unseen_curve
 from src.metrics.calibration import (
-    calibrated_predictions,
     choose_gamma,
     critical_gammas,
     gzsl_sweep,
@@ -11,6 +10,7 @@ from src.metrics.calibration import (
 from src.metrics.gzsl import Evaluation, GZSLMetrics, GZSLScores, gzsl_results, split_by_class
 from src.metrics.per_class import per_class_rows, zsl_confusion
 from src.metrics.zsl import (
+    calibrated_predictions,
     harmonic_mean,
     mean_class_accuracy,
     per_class_top1,

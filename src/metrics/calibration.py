@@ -12,7 +12,8 @@ prediction among seen ∪ unseen is ``p_s`` when ``d_s + γ ≤ d_u`` and ``p_u`
 goes to the seen class, as ``argmin`` over ``[seen, unseen]`` gives it). So the image flips from
 seen to unseen at its *critical* value ``t = d_u − d_s``: predicted seen for ``γ ≤ t``, unseen for
 ``γ > t``. The sweep functions below use this rule on float64 differences; they equal
-:func:`calibrated_predictions` except for a γ within rounding of a critical value.
+:func:`~src.metrics.zsl.calibrated_predictions` except for a γ within rounding of a critical
+value.
 
 Per-class accuracies are averaged over the target classes themselves (seen classes for ``s``,
 unseen classes for ``u``), as in :mod:`src.metrics.zsl`; a class that is never predicted counts
@@ -33,31 +34,6 @@ from src.metrics.zsl import harmonic_mean
 
 #: H values closer than this to the maximum count as ties in :func:`choose_gamma`
 TIE_TOLERANCE = 1e-12
-
-
-def calibrated_predictions(
-    distances: Tensor, seen_classes: Tensor, candidates: Tensor, gamma: float
-) -> Tensor:
-    """Calibrated stacking: the candidate with the smallest distance after adding γ to seen ones.
-
-    Args:
-        distances: N × C distances of every image to every dataset class.
-        seen_classes: dataset indices of the seen classes (those penalised by γ).
-        candidates: dataset indices of the classes an image may be assigned to (usually
-            seen ∪ unseen, seen first so that a tie goes to the seen class).
-        gamma: the penalty added to the seen candidates' distances (γ = 0: plain argmin).
-
-    Returns:
-        The predicted dataset class of every image (N).
-
-    Example:
-        >>> d = torch.tensor([[1.0, 1.5], [1.0, 3.0]])  # class 0 seen, class 1 unseen
-        >>> calibrated_predictions(d, torch.tensor([0]), torch.tensor([0, 1]), 1.0).tolist()
-        [1, 0]
-    """
-    candidates = candidates.to(distances.device)
-    penalty = torch.isin(candidates, seen_classes.to(distances.device)).to(distances.dtype)
-    return candidates[(distances[:, candidates] + gamma * penalty).argmin(dim=1)]
 
 
 # ----------------------------------------------------------------------------- the sweep

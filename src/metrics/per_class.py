@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.metrics.calibration import calibrated_predictions
 from src.metrics.gzsl import GZSLScores
-from src.metrics.zsl import predict
+from src.metrics.zsl import calibrated_predictions, predict
 
 #: the columns of :func:`per_class_rows` (and of ``per_class.csv``)
 CSV_COLUMNS = (

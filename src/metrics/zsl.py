@@ -84,3 +84,28 @@ def per_class_topk(
     num_classes = int(max(labels.max(), classes.max(), candidates.max())) + 1
     correct, total = class_counts(torch.where(hit, labels, -1), labels, num_classes)
     return mean_class_accuracy(correct, total, classes)
+
+
+def calibrated_predictions(
+    distances: Tensor, seen_classes: Tensor, candidates: Tensor, gamma: float
+) -> Tensor:
+    """Calibrated stacking: the candidate with the smallest distance after adding γ to seen ones.
+
+    Args:
+        distances: N × C distances of every image to every dataset class.
+        seen_classes: dataset indices of the seen classes (those penalised by γ).
+        candidates: dataset indices of the classes an image may be assigned to (usually
+            seen ∪ unseen, seen first so that a tie goes to the seen class).
+        gamma: the penalty added to the seen candidates' distances (γ = 0: plain argmin).
+
+    Returns:
+        The predicted dataset class of every image (N).
+
+    Example:
+        >>> d = torch.tensor([[1.0, 1.5], [1.0, 3.0]])  # class 0 seen, class 1 unseen
+        >>> calibrated_predictions(d, torch.tensor([0]), torch.tensor([0, 1]), 1.0).tolist()
+        [1, 0]
+    """
+    candidates = candidates.to(distances.device)
+    penalty = torch.isin(candidates, seen_classes.to(distances.device)).to(distances.dtype)
+    return candidates[(distances[:, candidates] + gamma * penalty).argmin(dim=1)]
