@@ -120,6 +120,19 @@ def test_lightning_tips_and_empty_accelerator_lines_are_filtered():
     assert not [m for m in messages if m.startswith(("💡", "GPU available: False"))], messages
 
 
+def test_optuna_and_alembic_speak_through_logging():
+    from src.utils.sweep_progress import _optuna_through_logging
+
+    optuna = pytest.importorskip("optuna")
+    quiet_hydra(CONF_DIR)
+    assert logging.getLogger("alembic").level == logging.WARNING  # no "setup plugin" lines
+    _optuna_through_logging()
+    logger = logging.getLogger("optuna")
+    assert logger.propagate and not logger.handlers  # no colour codes of its own handler
+    optuna.logging.enable_default_handler()  # as other tests expect it
+    optuna.logging.disable_propagation()
+
+
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_launcher_configs_compose_without_the_schema_warning(launcher, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_utils import run_cli
+from conftest import ToyDataset
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra_utils import QUIET, compose_config
@@ -178,6 +179,14 @@ def _toy_without_a_class_name(toy) -> Path:
     return toy.write()
 
 
+def _toy_without_features(root: Path) -> Path:
+    """A data root (as ZSL_DATA_DIR gives it) whose TOY/ folder lacks res101.mat."""
+    toy = ToyDataset(root)
+    toy.write()
+    (toy.folder / "res101.mat").unlink()
+    return root
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
@@ -190,6 +199,7 @@ def _toy_without_a_class_name(toy) -> Path:
         (["miner=hardest", "miner.num_negatives=50"], "miner.num_negatives=50 is invalid"),
         (["trainer.accelerator=nope"], "trainer: "),
         (["data=cub", "data.data_dir={data}"], "CUB/att_splits.mat: file not found; put this"),
+        (["data=cub", "data.dataset=TOY", "data.data_dir={no_features}"], "TOY/res101.mat: file "),
         (["data=cub", "data.dataset=TOY", "data.data_dir={toy}"], "'allclasses_names' lists 5"),
         (["ckpt_path={empty}"], "empty.ckpt is not a readable checkpoint (the file is empty)"),
         (["ckpt_path={text}"], "text.ckpt is not a readable checkpoint"),
@@ -205,6 +215,7 @@ def test_cli_user_mistakes_end_in_one_line(cli, tmp_path, toy, overrides, named)
     paths = {
         "data": str(files),
         "toy": str(_toy_without_a_class_name(toy)),
+        "no_features": str(_toy_without_features(tmp_path / "data2")),
         **{name: str(files / f"{name}.ckpt") for name in ("empty", "text", "other_dims")},
     }
     code, console = cli(*(o.format(**paths) for o in overrides))

@@ -74,7 +74,8 @@ def in_multirun() -> bool:
 
 
 class CalmConsole(logging.Filter):
-    """Console filter: in a multirun job only warnings and errors."""
+    """Console filter: in a multirun job only warnings and errors; never a record already
+    printed on its own (``extra={"console": False}``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "console", True):
