@@ -187,9 +187,7 @@ def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:
     config = OmegaConf.to_container(cfg, resolve=True)
     defaults = {name: default for name, (_, default) in trainer_parameters().items()}
     run_dir = str(cfg.paths.output_dir)
-    title = f"config of job 0, <run> = {run_dir} (each job's config.yaml holds its own)"
-    if not in_multirun():
-        title = f"config, <run> = {run_dir} (all of it: <run>/config.yaml)"
+    title = f"{'config of job 0' if in_multirun() else 'config'}; <run> = {run_dir}"
     lines = [title, *config_lines(config, groups, skip={"trainer": defaults}, run_dir=run_dir)]
     print("\n".join(lines), flush=True)
 

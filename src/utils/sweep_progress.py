@@ -1,6 +1,6 @@
 """One line per finished job of a sweep, a summary table at its end (a Hydra callback).
 
-``[sweep] job 3/4 · 0:41 elapsed · ETA 0:14 · #2 seed=2: test/zsl_acc 0.913 gzsl_H 0.627``
+``[sweep] job 3/4 · 0:41 elapsed · ETA 0:14 · #2 seed=2 → test ZSL 0.913 H 0.627``
 
 The main process watches the sweep folder (a job has finished when its folder holds
 ``metrics.json``, failed when it holds ``failure.txt``), so the line comes for every launcher:
@@ -102,11 +102,11 @@ class JobFolder:
             return f"failed: {self.error}"
         stage = "test" if "test/zsl_acc" in self.metrics else "val"
         parts = [
-            f"{stage}/{name} {self.value(name):.3f}"
-            for name in ("zsl_acc", "gzsl_H")
+            f"{short} {self.value(name):.3f}"
+            for name, short in (("zsl_acc", "ZSL"), ("gzsl_H", "H"))
             if self.value(name) is not None
         ]
-        return " ".join(parts) or self.status
+        return f"{stage} {' '.join(parts)}" if parts else self.status
 
 
 class SweepProgress(Callback):
@@ -202,7 +202,7 @@ class SweepProgress(Callback):
             left = max(self._total - done, 0)
             parts.append(f"ETA {clock(elapsed / len(self._reported) * left)}")
         setting = f"#{job.num} {job.setting}".strip()
-        say(f"[sweep] {' · '.join(parts)} · {setting}: {job.result()}")
+        say(f"[sweep] {' · '.join(parts)} · {setting} → {job.result()}")
         self._last_line = time.time()
 
 
