@@ -253,6 +253,14 @@ def test_cli_eval_of_a_text_file_is_one_line(cli, tmp_path):
     assert "Error: ckpt_path=" in console and "not a torch.save archive" in console
 
 
+def test_cli_eval_without_a_checkpoint_names_the_key(cli):
+    from src.eval import run as eval_job
+
+    code, console = cli(job=eval_job, config="eval.yaml")
+    assert code == 1 and "Traceback" not in console
+    assert "Error: ckpt_path is required and has no value: give it on the command line" in console
+
+
 def test_cli_full_error_shows_the_traceback(cli, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(ConfigError, match="seed=-1"):

@@ -4,7 +4,8 @@ A *user error* is an exception whose message already says what is wrong and what
 config value (:class:`ConfigError`, or a ``ValueError`` whose message starts with the key,
 ``model.rank=86 is invalid…``), a data file (``DataError``), a checkpoint (``CheckpointError``,
 a missing ``ckpt_path``), a run folder (``RunFolderError``), a diverged loss, an invalid
-Lightning setting (``MisconfigurationException``) or a missing optional package.
+Lightning setting (``MisconfigurationException``), a required value left unset (``???``) or
+a missing optional package.
 :func:`user_message` finds one in an exception's chain (Hydra wraps constructor errors in an
 ``InstantiationException``) and returns its message as one line; :class:`JobError` carries it
 to Hydra, which prints it without a traceback (``HYDRA_FULL_ERROR=1`` shows the traceback).
@@ -66,6 +67,9 @@ def one_line(text: str) -> str:
 def user_message(error: BaseException) -> str | None:
     """The one-line message of the user error in ``error``'s chain; ``None`` for a bug."""
     for link in _chain(error):
+        if type(link).__name__ == "MissingMandatoryValue":  # a ??? value left unset
+            key = getattr(link, "full_key", None) or "a required value"
+            return f"{key} is required and has no value: give it on the command line ({key}=…)."
         if _is_user_error(link):
             message = one_line(link)
             if type(link).__name__ == "MisconfigurationException":
