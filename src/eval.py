@@ -47,7 +47,7 @@ from src.utils.checkpoints import (
 )
 from src.utils.config_checks import check_eval_config
 from src.utils.eval_reports import write_eval_reports
-from src.utils.gamma import fix_test_gamma
+from src.utils.gamma import TestGammaFromValidation
 from src.utils.run import (
     is_rank_zero,
     print_results,
@@ -194,7 +194,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if datamodule.split_mode == "val":
         trainer.validate(model, datamodule=datamodule, verbose=False)
     else:
-        fix_test_gamma(model, datamodule)  # configured, or chosen on the validation split
+        trainer.callbacks.append(TestGammaFromValidation())  # configured γ, or from validation
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics)
     if model.last_eval is not None:

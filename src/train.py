@@ -30,7 +30,7 @@ from src.utils import resolvers  # noqa: F401  (the config resolvers)
 from src.utils.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
 from src.utils.config_checks import check_train_config
 from src.utils.eval_reports import write_eval_reports
-from src.utils.gamma import fix_test_gamma
+from src.utils.gamma import TestGammaFromValidation
 from src.utils.history import HistoryCSVLogger, history_rows
 from src.utils.resume import resume_settings, resume_sweep_state
 from src.utils.run import (
@@ -136,7 +136,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         final = scalar_metrics(evaluator.callback_metrics)
     else:
-        fix_test_gamma(model, datamodule)  # configured, or chosen on the validation split
+        trainer.callbacks.append(TestGammaFromValidation())  # configured γ, or from validation
         trainer.test(model, datamodule=datamodule, verbose=False)
         final = scalar_metrics(trainer.callback_metrics)
     metrics = {**fit_metrics, **final}
