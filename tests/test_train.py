@@ -219,12 +219,17 @@ def test_eval_loads_a_checkpoint_of_another_classifier(tmp_path):
 
     from src.data.synthetic import SyntheticDataModule
     from src.models import ESZSLClassifier
+    from src.utils.gamma import TestGammaFromValidation
 
     dm = SyntheticDataModule(split_mode="test")
     dm.setup()
     model = ESZSLClassifier(dm.feature_dim, dm.signature_dim, gammas=[1.0], lambdas=[10.0])
     trainer = L.Trainer(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[TestGammaFromValidation()],  # as src.train and src.eval test
     )
     expected = trainer.test(model, datamodule=dm, verbose=False)[0]
     ckpt = tmp_path / "eszsl.ckpt"
