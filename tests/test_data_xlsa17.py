@@ -12,7 +12,7 @@ import scipy.io
 from hydra_utils import QUIET, compose_config
 
 import src.data.xlsa17 as xlsa17
-from src.data.xlsa17 import fill_missing_attributes
+from src.data.att_splits import fill_missing_attributes
 from src.train import train
 
 # dataset: (classes, k, seen, unseen), as documented for the release.

@@ -211,7 +211,7 @@ def trial(fold_curves, gammas=None):
 
 
 def test_a_spike_chooses_the_epoch_raw_but_not_smoothed():
-    from src.tuning.search import choose_epoch
+    from src.tuning.selection import choose_epoch
 
     curves = np.array([[0.5, 0.9, 0.4, 0.6, 0.7, 0.7], [0.5, 0.9, 0.4, 0.6, 0.7, 0.7]])
     assert choose_epoch(curves, 1) == (1, pytest.approx(0.9))
@@ -221,7 +221,7 @@ def test_a_spike_chooses_the_epoch_raw_but_not_smoothed():
 
 
 def test_choose_trial_takes_gamma_at_the_chosen_epoch_and_the_earliest_tie():
-    from src.tuning.search import choose_trial
+    from src.tuning.selection import choose_trial
 
     a = trial([[0.5, 0.8], [0.7, 0.6]], gammas=[[1.0, 2.0], [3.0, 4.0]])  # mean 0.6, 0.7
     b = trial([[0.7, 0.6], [0.7, 0.6]])  # mean 0.7, 0.6
@@ -232,7 +232,7 @@ def test_choose_trial_takes_gamma_at_the_chosen_epoch_and_the_earliest_tie():
 
 
 def test_held_out_check_scores_each_fold_with_choices_made_on_the_others():
-    from src.tuning.search import held_out_check, selection_window
+    from src.tuning.selection import held_out_check, selection_window
 
     # Trial 0 looks best on folds 0 and 1 but is poor on fold 2, and vice versa.
     t0 = trial([[0.9], [0.9], [0.1]])

@@ -22,7 +22,8 @@ from hydra_utils import QUIET, compose_config
 from src.eval import evaluate
 from src.train import train
 from src.utils.checkpoints import AtomicCheckpointIO, CheckpointError
-from src.utils.run_folder import RunFolderError, differing_keys
+from src.utils.config_diff import differing_keys
+from src.utils.run_folder import RunFolderError
 
 BASE = [*QUIET, "trainer.max_epochs=2"]
 

@@ -1,7 +1,7 @@
 """Validation splits never hold a test image (real xlsa17 files, then a hand-made mat dict).
 
 The release's ``train_loc``/``val_loc`` of AWA1, AWA2 and SUN also hold every ``test_seen_loc``
-image; :func:`src.data.xlsa17.validation_splits` must keep only their ``trainval_loc`` images.
+image; :func:`src.data.att_splits.validation_splits` must keep only their ``trainval_loc`` images.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 
 from src.data.apy_annotations import ANNOTATION_FILES, ApyAnnotationsDataModule
 from src.data.arrays import DataError
+from src.data.att_splits import gbu_splits, read_att_splits, validation_splits
 from src.data.mat_files import class_indices
-from src.data.xlsa17 import gbu_splits, read_att_splits, validation_splits
 
-LOGGER = "src.data.xlsa17"
+LOGGER = "src.data.att_splits"
 WHAT = "images (test)"
 # dataset: test_seen images in (train_loc, val_loc) of the release, dropped by the fix.
 LEAKED = {"AWA1": (3404, 1554), "AWA2": (4031, 1851), "SUN": (2320, 260)}

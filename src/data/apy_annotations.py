@@ -15,10 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data.arrays import DataError, ZSLArrays
-from src.data.base import ZSLDataModule
-from src.data.cache import cached_arrays
-from src.data.mat_files import dataset_folder, require_file
-from src.data.xlsa17 import (
+from src.data.att_splits import (
     check_options,
     class_signatures,
     gbu_splits,
@@ -26,6 +23,9 @@ from src.data.xlsa17 import (
     read_att_splits,
     validation_splits,
 )
+from src.data.base import ZSLDataModule
+from src.data.cache import cached_arrays
+from src.data.mat_files import dataset_folder, require_file
 
 ANNOTATION_FILES = ("apascal_train.txt", "apascal_test.txt", "ayahoo_test.txt")
 NUM_ATTRIBUTES = 64

@@ -1,14 +1,14 @@
 """The LightningDataModule that owns the seen/unseen split logic for every dataset.
 
 Datasets subclass :class:`ZSLDataModule` and implement :meth:`load_arrays`; everything else
-(GBU splits, the held-out "val seen" images, standardisation, loaders) happens here once.
+(GBU splits, the held-out "val seen" images, standardisation, loaders) happens here once, the
+split rules themselves in :mod:`src.data.splits`.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from src.data.arrays import DataError, ZSLArrays
 from src.data.batches import IndexedImages, index_loader
+from src.data.splits import ZSLSplit, build_split, split_indices
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +31,6 @@ def _auto_or_bool(key: str, value: bool | str) -> bool | str:
     if isinstance(value, bool) or value == AUTO:
         return value
     raise ValueError(f"data.{key}={value!r} is invalid: use true, false or auto.")
-
-
-@dataclass
-class ZSLSplit:
-    """Training and evaluation images of one split mode, with its seen and unseen classes."""
-
-    train: IndexedImages
-    eval: dict[str, IndexedImages]  # "unseen" and "seen" evaluation images
-    seen_classes: Tensor
-    unseen_classes: Tensor
 
 
 class ZSLDataModule(L.LightningDataModule):
@@ -179,68 +170,21 @@ class ZSLDataModule(L.LightningDataModule):
                 run's model sees features.
         """
         arrays = self.arrays
-        train_idx, seen_idx, unseen_idx = self._split_indices(arrays, split_mode)
-        features = torch.as_tensor(arrays.features, dtype=torch.float32)
+        indices = self._split_indices(arrays, split_mode)
+        fit_idx = None
         if self.standardise:
             fit_idx = (
-                train_idx
+                indices[0]
                 if fitted_on in (None, split_mode)
                 else self._split_indices(arrays, fitted_on)[0]
             )
-            train = features[fit_idx]
-            std = train.std(0)
-            features = (features - train.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
-        if self.l2_features:
-            features = torch.nn.functional.normalize(features, dim=1)
-        labels = torch.as_tensor(arrays.labels)
-        return ZSLSplit(
-            train=IndexedImages(features[train_idx], labels[train_idx]),
-            eval={
-                "unseen": IndexedImages(features[unseen_idx], labels[unseen_idx]),
-                "seen": IndexedImages(features[seen_idx], labels[seen_idx]),
-            },
-            seen_classes=labels[train_idx].unique(),
-            unseen_classes=labels[unseen_idx].unique(),
-        )
+        return build_split(arrays, indices, fit_idx, self.l2_features)
 
     def _split_indices(
         self, arrays: ZSLArrays, split_mode: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(training images, seen evaluation images, unseen evaluation images)."""
-        if split_mode == "test":
-            needed = ("trainval", "test_seen", "test_unseen")
-        else:
-            needed = ("train", "val")
-        missing = [s for s in needed if s not in arrays.splits]
-        if missing:
-            raise DataError(
-                f"{arrays.source}: split_mode={split_mode} needs the splits {missing}, "
-                "which this dataset does not provide."
-            )
-        if split_mode == "test":
-            s = arrays.splits
-            seen, unseen = arrays.labels[s["trainval"]], arrays.labels[s["test_seen"]]
-            stray = np.setdiff1d(unseen, seen)
-            if stray.size:
-                raise DataError(
-                    f"{arrays.source}: test_seen holds classes absent from trainval "
-                    f"({[arrays.class_names[c] for c in stray[:5]]})."
-                )
-            return s["trainval"], s["test_seen"], s["test_unseen"]
-        train, held_out = self._hold_out_per_class(arrays.splits["train"], arrays.labels)
-        return train, held_out, arrays.splits["val"]
-
-    def _hold_out_per_class(self, idx: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Split ``idx`` per class into (kept, held out ``val_seen_fraction``), seeded."""
-        rng = np.random.default_rng(self.seed)
-        order = idx[rng.permutation(len(idx))]
-        rank_in_class = np.empty(len(order), dtype=np.int64)
-        cls = labels[order]
-        for c in np.unique(cls):
-            rank_in_class[cls == c] = np.arange((cls == c).sum())
-        counts = np.bincount(cls)[cls]
-        held = rank_in_class < np.floor(counts * self.val_seen_fraction).astype(np.int64)
-        return np.sort(order[~held]), np.sort(order[held])
+        return split_indices(arrays, split_mode, self.val_seen_fraction, self.seed)
 
     @property
     def feature_dim(self) -> int:

@@ -116,7 +116,7 @@ def selection_check(protocol: Any) -> str:
     """The epoch/trial selection rule, checked on validation alone: choose on all folds but
     one, score on the held-out fold (mean over the held-out folds), raw curve against the
     smoothed one, per strategy and for all strategies' trials together."""
-    from src.tuning.search import held_out_check
+    from src.tuning.selection import held_out_check
 
     windows = sorted({1, 3, protocol.window})
     head = " | ".join(f"moving average of {w}" if w > 1 else "raw curve" for w in windows)

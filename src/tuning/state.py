@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.run_folder import canonical_target, is_target
+from src.utils.config_diff import canonical_target, is_target
 
 #: settings that change how fast a protocol runs, not what it computes
 NOT_RESULTS = {"protocol.threads"}

@@ -21,15 +21,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from src.utils.checkpoints import RUN_KEY, CheckpointError, checkpoint_to_resume
+from src.utils.config_diff import BOOKKEEPING, describe_changes, differing_keys, flatten, matches
 from src.utils.run import is_rank_zero
-from src.utils.run_folder import (
-    BOOKKEEPING,
-    RunFolderError,
-    describe_changes,
-    differing_keys,
-    flatten,
-    matches,
-)
+from src.utils.run_folder import RunFolderError
 
 log = logging.getLogger(__name__)
 

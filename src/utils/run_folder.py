@@ -6,26 +6,30 @@ folder that holds an unfinished one (continue it with ``ckpt_path=`` or ``resume
 pass ``overwrite=true``). Hydra's own files follow the same rule: the resolvers below stop Hydra
 from rewriting an existing ``.hydra/`` and from appending to the log of a finished run, so a
 refused run leaves the folder byte-for-byte as it was.
+
+The running marker a job keeps in its folder is in :mod:`src.utils.run_marker`; comparing a
+job's config with the one saved in its folder, in :mod:`src.utils.config_diff`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 import shutil
 import socket
-from collections.abc import Iterable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from src.utils.run_marker import RUNNING_FILE, process_alive
+
+# The marker's writers, imported from here by src.train, src.eval and src.utils.run.
+from src.utils.run_marker import clear_running as clear_running
+from src.utils.run_marker import mark_running as mark_running
 
 log = logging.getLogger(__name__)
 
 FINISHED_FILE = "metrics.json"
-#: written when a job starts, removed when it ends: tells the report which jobs still run
-RUNNING_FILE = ".running.json"
 #: what a training or evaluation job writes into its folder (``overwrite=true`` removes these)
 OUTPUTS = (
     FINISHED_FILE,
@@ -39,31 +43,10 @@ OUTPUTS = (
     ".hydra",
     RUNNING_FILE,
 )
-#: config keys that cannot change a result (prefixes end with a dot): never compared between a
-#: job and its saved config, never a "setting" of the report
-BOOKKEEPING = (
-    "ckpt_path",
-    "resume_sweep",
-    "overwrite",
-    "print_config",
-    "tags",
-    "task_name",
-    "paths.",
-    "logger",
-    "logger.",
-    "hydra.",
-    "callbacks.rich_progress_bar",
-    "callbacks.rich_progress_bar.",
-)
 
 
 class RunFolderError(RuntimeError):
     """A job refused to write into its folder; nothing was written (no ``failure.txt`` either)."""
-
-
-def matches(key: str, patterns: Iterable[str]) -> bool:
-    """Whether ``key`` is one of ``patterns`` or lies under one that ends with a dot."""
-    return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
 
 
 def is_finished(folder: str | Path) -> bool:
@@ -195,42 +178,6 @@ def save_hydra_record(folder: str | Path, task_cfg: Any) -> None:
     OmegaConf.save(hydra_cfg.hydra.overrides.task, target / "overrides.yaml")
 
 
-# ------------------------------------------------------------------------- running marker
-def mark_running(folder: str | Path) -> Path:
-    """Write the running marker (host, pid, start time) of this process into ``folder``."""
-    path = Path(folder) / RUNNING_FILE
-    info = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
-    path.write_text(json.dumps(info) + "\n")
-    return path
-
-
-def clear_running(folder: str | Path) -> None:
-    path = Path(folder) / RUNNING_FILE
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    if info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-        path.unlink(missing_ok=True)
-
-
-def job_activity(folder: str | Path) -> tuple[str, str]:
-    """(status, note) of a job folder without results, from its running marker: ``running``
-    (its process is alive), ``interrupted`` (its process is gone), ``incomplete`` (no marker:
-    not started yet, or stopped before it wrote one)."""
-    path = Path(folder) / RUNNING_FILE
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return "incomplete", "no running marker: not started yet, or stopped before its start"
-    host, pid, started = info.get("host"), info.get("pid"), info.get("started", "?")
-    if host != socket.gethostname():
-        return "running", f"started {started} on {host}, pid {pid}: running there, or killed"
-    if _alive(pid):
-        return "running", f"pid {pid}, started {started}"
-    return "interrupted", f"its process (pid {pid}, started {started}) is gone: killed or crashed"
-
-
 def refuse_if_running(folder: str | Path) -> None:
     """Refuse a job whose folder is in use by another live process of this machine (its
     running marker names it); a marker of another machine cannot be checked and is ignored,
@@ -241,93 +188,8 @@ def refuse_if_running(folder: str | Path) -> None:
     except (OSError, ValueError):
         return
     pid = info.get("pid")
-    if info.get("host") == socket.gethostname() and pid != os.getpid() and _alive(pid):
+    if info.get("host") == socket.gethostname() and pid != os.getpid() and process_alive(pid):
         raise RunFolderError(
             f"{folder} is in use by a running job (pid {pid}, started {info.get('started')}); "
             "nothing was written. Wait for it to end, or stop it first."
         )
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _now() -> str:
-    return datetime.now().isoformat(timespec="seconds")
-
-
-# ----------------------------------------------------------------- comparing two configs
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"model.lr": 0.001, ...}`` of a nested dict (lists stay values)."""
-    if isinstance(node, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out if out or not prefix else {prefix[:-1]: {}}
-    return {prefix[:-1]: node}
-
-
-def differing_keys(
-    saved: Mapping[str, Any], current: Mapping[str, Any], ignored: Iterable[str] = BOOKKEEPING
-) -> list[str]:
-    """Flat keys whose values differ (numbers compared as numbers), ``ignored`` aside."""
-    ignored = tuple(ignored)
-    keys = set(saved) | set(current)
-    return sorted(
-        k
-        for k in keys
-        if not matches(k, ignored)
-        and _normal(saved.get(k, _UNSET), k) != _normal(current.get(k, _UNSET), k)
-    )
-
-
-_UNSET = "<unset>"
-
-
-def is_target(key: str) -> bool:
-    """Whether a flat key is a ``_target_`` (``model._target_``)."""
-    return key.rsplit(".", 1)[-1] == "_target_"
-
-
-def canonical_target(path: Any) -> Any:
-    """A ``_target_`` by its defining module: ``src.models.MetricZSLSystem`` (a re-export, as
-    configs spelt it before) → ``src.models.system.MetricZSLSystem``, so both spellings of one
-    class compare equal. A value that does not import is returned as it is."""
-    if not isinstance(path, str):
-        return path
-    module_path, _, name = path.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module_path), name)
-    except Exception:  # an old or mistyped path is compared as written
-        return path
-    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    return f"{module}.{name}" if module and name else path
-
-
-def _normal(value: Any, key: str = "") -> Any:
-    if is_target(key):
-        return canonical_target(value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, list | tuple):
-        return [_normal(v) for v in value]
-    return value
-
-
-def describe_changes(
-    keys: list[str], saved: Mapping[str, Any], current: Mapping[str, Any], limit: int = 6
-) -> str:
-    """``model.lr (0.001 → 0.5), seed (1 → 2)``; at most ``limit`` keys, then a count."""
-    shown = [f"{k} ({saved.get(k, _UNSET)} → {current.get(k, _UNSET)})" for k in keys[:limit]]
-    more = len(keys) - limit
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
