@@ -40,16 +40,17 @@ APPLIED_ON_RESUME = (
     "data.batch_size",
     "data.eval_batch_size",
     "data.features_on_device",
-    "callbacks.negative_pool.memory_budget_mb",
+    "pool.memory_budget_mb",
     "optimized_metric",
 )
 #: keys never compared on resume: bookkeeping, where the data files live, and copies of other
-#: keys (the pool callback's miner and seed are ``miner`` and ``seed``)
+#: keys (the pool callback's pool is ``pool``, whose miner and seed are ``miner`` and ``seed``)
 IGNORED_ON_RESUME = (
     *BOOKKEEPING,
     "callbacks.model_checkpoint.dirpath",
-    "callbacks.negative_pool.miner.",
-    "callbacks.negative_pool.seed",
+    "callbacks.negative_pool.pool.",
+    "pool.miner.",
+    "pool.seed",
     "data.data_dir",
     "data.cache_dir",
 )
