@@ -126,9 +126,12 @@ def test_optuna_and_alembic_speak_through_logging():
     optuna = pytest.importorskip("optuna")
     quiet_hydra(CONF_DIR)
     assert logging.getLogger("alembic").level == logging.WARNING  # no "setup plugin" lines
+    optuna.logging.enable_default_handler()  # optuna's coloured stderr handler, as on import
     _optuna_through_logging()
     logger = logging.getLogger("optuna")
-    assert logger.propagate and not logger.handlers  # no colour codes of its own handler
+    default = optuna.logging._default_handler
+    assert default is not None
+    assert logger.propagate and default not in logger.handlers  # no colour codes of its own
     optuna.logging.enable_default_handler()  # as other tests expect it
     optuna.logging.disable_propagation()
 
