@@ -117,13 +117,8 @@ def _random_negatives(labels: torch.Tensor, classes: int, k: int) -> torch.Tenso
 
 
 def _times(epochs: int, device: torch.device, epoch) -> float:
-    times = []
-    for _ in range(epochs + 1):
-        sync(device)
-        start = time.perf_counter()
-        epoch()
-        sync(device)
-        times.append(time.perf_counter() - start)
+    """Median time of ``epochs`` calls of ``epoch`` after a warm-up call."""
+    times = [_timed_once(device, epoch) for _ in range(epochs + 1)]
     return float(np.median(times[1:]))
 
 

@@ -9,7 +9,7 @@ gather their images matters. :class:`GZSLMetrics` keeps them in DDP-safe list st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -48,7 +48,7 @@ class GZSLScores:
         return torch.cat([self.seen_classes, self.unseen_classes])
 
     def cpu(self) -> GZSLScores:
-        return GZSLScores(*(t.detach().cpu() for t in self.__dict__.values()))
+        return GZSLScores(*(getattr(self, f.name).detach().cpu() for f in fields(self)))
 
 
 def split_by_class(

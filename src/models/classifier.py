@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -13,8 +12,6 @@ import torch
 from torch import Tensor
 
 from src.metrics import Evaluation, GZSLMetrics, choose_gamma, gzsl_results
-
-log = logging.getLogger(__name__)
 
 #: checkpoint key holding the import path of the class that saved it (read by ``src.eval``)
 CLASS_PATH_KEY = "zsl_classifier_class"

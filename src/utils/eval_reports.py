@@ -11,10 +11,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_only
-
 from src.metrics.gzsl import Evaluation, GZSLScores
 from src.metrics.per_class import CSV_COLUMNS, per_class_rows, zsl_confusion
+from src.utils.run import is_rank_zero
 
 
 def write_per_class_csv(
@@ -73,7 +72,7 @@ def write_eval_reports(
     Under DDP only rank 0 writes (every rank holds the same gathered result); the others
     return an empty list.
     """
-    if getattr(rank_zero_only, "rank", 0) != 0:
+    if not is_rank_zero():
         return []
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
