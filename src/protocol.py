@@ -77,7 +77,9 @@ class Protocol:
             return json.loads(path.read_text())
         value = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value, indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.tmp")  # whole or absent: a kill leaves no half file
+        tmp.write_text(json.dumps(value, indent=2) + "\n")
+        tmp.replace(path)
         return value
 
     def miner_cfg(self, name: str) -> DictConfig:
@@ -133,7 +135,9 @@ class Protocol:
         return finished
 
     def choose(self) -> dict[str, dict]:
-        """Each strategy's setting, with the selection window fixed or chosen on held-out folds."""
+        """Each strategy's setting, with the selection window fixed or chosen on held-out folds;
+        validation runs extended where the epoch cap chose the epoch (:mod:`src.tuning.extend`)."""
+        from src.tuning.extend import extend_chosen
         from src.tuning.search import choose_trial, selection_window
 
         pooled = [t for trials in self.trials.values() for t in trials]
@@ -147,7 +151,7 @@ class Protocol:
                 f"({self.p.selection_metric} {chosen[strategy]['score']:.4f} with a "
                 f"{self.window}-epoch window, {chosen[strategy]['best_epoch']} epochs)"
             )
-        return chosen
+        return extend_chosen(self, chosen)
 
     def refit(self, name: str, strategy: str, chosen: dict) -> list[dict]:
         from src.tuning.runs import final_metrics
@@ -172,6 +176,7 @@ class Protocol:
                     int(chosen["best_epoch"]),
                     seed,
                     chosen["gamma"],
+                    keep=self.folder / "refit" / name / f"seed{seed}",
                 )
 
             runs.append(self.saved(self.folder / "refit" / name / f"seed{seed}.json", run))

@@ -32,7 +32,7 @@ def evaluate_references(protocol: Any) -> dict[str, dict]:
         )
         miner = protocol.miner_cfg("random")
 
-        def run(model_cfg=model_cfg, miner=miner) -> dict:
+        def run(model_cfg=model_cfg, miner=miner, name=name) -> dict:
             val = [
                 final_metrics(
                     protocol.data.get("val", f, seed, {}),
@@ -45,8 +45,9 @@ def evaluate_references(protocol: Any) -> dict[str, dict]:
                 for f in protocol.folds
             ]
             gamma = float(np.mean([v.get("val/gamma", 0.0) for v in val]))
+            keep = protocol.folder / "references" / name
             test = final_metrics(
-                protocol.test_dm, model_cfg, miner, protocol.cfg.trainer, 0, seed, gamma
+                protocol.test_dm, model_cfg, miner, protocol.cfg.trainer, 0, seed, gamma, keep
             )
             score = float(np.mean([v[str(protocol.p.selection_metric)] for v in val]))
             return {"val": val, "gamma": gamma, "val_score": score, "test": test}

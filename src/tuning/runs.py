@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -55,15 +56,23 @@ class DataModules:
     def has_folds(self) -> bool:
         return "val_split" in self.data_cfg
 
+    def config(
+        self, split_mode: str, fold: int, seed: int, overrides: dict[str, Any]
+    ) -> DictConfig:
+        """The data config of one (split mode, fold, seed, preprocessing)."""
+        cfg = OmegaConf.merge(self.data_cfg, {"split_mode": split_mode, "seed": seed})
+        if self.has_folds:
+            cfg.val_split = fold
+        for name, value in overrides.items():
+            cfg[name] = value
+        return cfg
+
     def get(self, split_mode: str, fold: int, seed: int, overrides: dict[str, Any]) -> Any:
         key = (split_mode, fold, seed, tuple(sorted(overrides.items())))
         if key not in self._cache:
-            cfg = OmegaConf.merge(self.data_cfg, {"split_mode": split_mode, "seed": seed})
-            if self.has_folds:
-                cfg.val_split = fold
-            for name, value in overrides.items():
-                cfg[name] = value
+            cfg = self.config(split_mode, fold, seed, overrides)
             datamodule = hydra.utils.instantiate(cfg)
+            datamodule.kept_config = OmegaConf.to_container(cfg, resolve=True)
             datamodule.setup("fit")
             if len(self._cache) >= 12:  # bounded: preprocessing variants × folds
                 self._cache.pop(next(iter(self._cache)))
@@ -126,13 +135,16 @@ def final_metrics(
     epochs: int,
     seed: int,
     gamma: float | None = None,
+    keep: Path | None = None,
 ) -> dict[str, float]:
     """Train ``epochs`` (0: untrained; nothing for closed-form models), evaluate once.
 
     ``split_mode=val`` gives the ``val/`` metrics (γ chosen on the validation images unless
     ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed (when
     ``None``: chosen on the validation split, :class:`~src.utils.gamma.
-    TestGammaFromValidation`).
+    TestGammaFromValidation`). With ``keep``, the model is saved as ``<keep>.ckpt`` (a
+    checkpoint ``src.eval`` evaluates as this run did: its data config, γ and dataset identity
+    inside) and the evaluation's distances as ``<keep>.npz`` (:func:`src.tuning.kept.save_scores`).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
@@ -148,6 +160,10 @@ def final_metrics(
         trainer.callbacks.append(TestGammaFromValidation())
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
+    if keep is not None:
+        from src.tuning.kept import save_run
+
+        save_run(keep, trainer, model, datamodule)
     per_class = {  # ZSL top-1 of every unseen class
         row["class_name"]: row["zsl_acc"]
         for row in per_class_rows(model.last_eval.scores, datamodule.class_names)

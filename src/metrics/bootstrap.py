@@ -1,0 +1,194 @@
+"""Bootstrap intervals of the GBU test metrics, and paired comparisons between rows.
+
+In zero-shot learning the unit of generalisation is the *class*: a method is judged on classes
+it never saw, and a different draw of test classes would move every number. So the default
+bootstrap resamples the test classes with replacement (seen and unseen classes independently,
+each per-class accuracy weighted by how often its class was drawn); ``images`` resamples the
+images within every class instead (the noise of which images a class happens to hold, the
+classes fixed).
+
+One resampling *plan* (the class multiplicities, or the image multiplicities, of every
+resample) is drawn once from a seed and applied to every row and every seed's refit: a row's
+value in one resample is the mean over its refits (the seeds pooled), and two rows compared on
+the same resamples give a *paired* distribution of their difference.
+
+Every metric is computed from per-image credits (1/k for a k-way tie that holds the true class,
+:mod:`src.metrics.ties`) and per-class accuracies, exactly as :func:`~src.metrics.gzsl_results`
+computes it: with every multiplicity 1 the plan reproduces the point values (tested). AUSUC is
+resampled over classes only (its curve needs every γ's per-class accuracies, which image
+resampling would recompute for every resample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the metrics a plan resamples, as named by :func:`~src.metrics.gzsl_results`
+METRICS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
+RESAMPLED = ("classes", "images")
+
+
+@dataclass
+class Credits:
+    """One evaluation reduced to what resampling needs.
+
+    Attributes:
+        seen_class: local seen-class index (0…S−1) of every seen-class image (N_s).
+        unseen_class: local unseen-class index (0…U−1) of every unseen-class image (N_u).
+        zsl: credit of every unseen image ranked among the unseen classes (N_u).
+        gzsl_seen, gzsl_unseen: credits among seen ∪ unseen, γ = 0 (N_s, N_u).
+        cal_seen, cal_unseen: the same with the calibration γ (N_s, N_u), or ``None``.
+        curve_seen, curve_unseen: per-class accuracy of the seen (S × G) and unseen (U × G)
+            classes at the G points of the calibration sweep, γ increasing (AUSUC).
+    """
+
+    seen_class: np.ndarray
+    unseen_class: np.ndarray
+    zsl: np.ndarray
+    gzsl_seen: np.ndarray
+    gzsl_unseen: np.ndarray
+    cal_seen: np.ndarray | None
+    cal_unseen: np.ndarray | None
+    curve_seen: np.ndarray
+    curve_unseen: np.ndarray
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return int(self.curve_seen.shape[0]), int(self.curve_unseen.shape[0])
+
+
+@dataclass
+class Plan:
+    """The resamples shared by every row: per resample, a weight per class (``classes``) or a
+    multiplicity per image (``images``), for the seen and the unseen side."""
+
+    resampled: str
+    seen: np.ndarray  # R × S (classes) or R × N_s (images)
+    unseen: np.ndarray  # R × U or R × N_u
+
+    @property
+    def resamples(self) -> int:
+        return int(self.seen.shape[0])
+
+
+def class_plan(seen: int, unseen: int, resamples: int, seed: int) -> Plan:
+    """``resamples`` draws of ``seen`` seen and ``unseen`` unseen classes with replacement, as
+    multiplicities (each row of a side sums to its class count)."""
+    rng = np.random.default_rng(seed)
+    return Plan(
+        "classes",
+        rng.multinomial(seen, np.full(seen, 1.0 / seen), size=resamples).astype(np.float64),
+        rng.multinomial(unseen, np.full(unseen, 1.0 / unseen), size=resamples).astype(np.float64),
+    )
+
+
+def image_plan(seen_class: np.ndarray, unseen_class: np.ndarray, resamples: int, seed: int) -> Plan:
+    """``resamples`` draws, within every class, of as many of its images as it holds, with
+    replacement (the classes themselves fixed), as per-image multiplicities."""
+    rng = np.random.default_rng(seed)
+
+    def side(classes: np.ndarray) -> np.ndarray:
+        counts = np.zeros((resamples, len(classes)), dtype=np.uint16)
+        for c in np.unique(classes):
+            members = np.flatnonzero(classes == c)
+            draws = rng.multinomial(len(members), np.full(len(members), 1.0 / len(members)),
+                                    size=resamples)  # fmt: skip
+            counts[:, members] = draws
+        return counts
+
+    return Plan("images", side(seen_class), side(unseen_class))
+
+
+def make_plan(example: Credits, resampled: str, resamples: int, seed: int) -> Plan:
+    """The plan of ``resampled`` (``classes`` or ``images``) for evaluations like ``example``."""
+    if resampled == "classes":
+        return class_plan(*example.sizes, resamples, seed)
+    if resampled == "images":
+        return image_plan(example.seen_class, example.unseen_class, resamples, seed)
+    raise ValueError(f"resampled={resampled!r}: use one of {RESAMPLED}.")
+
+
+def _class_means(plan: Plan, side: str, credits: np.ndarray, classes: np.ndarray, n: int):
+    """Per resample, the mean per-class accuracy of one side (R)."""
+    weights = plan.seen if side == "seen" else plan.unseen
+    sizes = np.bincount(classes, minlength=n).astype(np.float64)
+    if plan.resampled == "classes":
+        accuracy = np.bincount(classes, weights=credits, minlength=n) / sizes
+        return weights @ accuracy / n
+    per_class = np.empty((plan.resamples, n))  # each class's images drawn as often as it holds
+    for c in range(n):
+        members = np.flatnonzero(classes == c)
+        per_class[:, c] = weights[:, members].astype(np.float64) @ credits[members] / sizes[c]
+    return per_class.mean(axis=1)
+
+
+def harmonic(s: np.ndarray, u: np.ndarray) -> np.ndarray:
+    total = s + u
+    return np.where(total > 0, 2 * s * u / np.where(total > 0, total, 1.0), 0.0)
+
+
+def resample_metrics(credits: Credits, plan: Plan) -> dict[str, np.ndarray]:
+    """Every metric of :data:`METRICS` in every resample of ``plan`` (arrays of length R)."""
+    s_n, u_n = credits.sizes
+    seen, unseen = credits.seen_class, credits.unseen_class
+
+    def side_means(seen_credits, unseen_credits):
+        return (
+            _class_means(plan, "seen", seen_credits, seen, s_n),
+            _class_means(plan, "unseen", unseen_credits, unseen, u_n),
+        )
+
+    out = {"zsl_acc": _class_means(plan, "unseen", credits.zsl, unseen, u_n)}
+    s, u = side_means(credits.gzsl_seen, credits.gzsl_unseen)
+    out.update(gzsl_s=s, gzsl_u=u, gzsl_H=harmonic(s, u))
+    if credits.cal_seen is not None:
+        out["gzsl_H_cal"] = harmonic(*side_means(credits.cal_seen, credits.cal_unseen))
+    else:
+        out["gzsl_H_cal"] = np.full(plan.resamples, np.nan)
+    if plan.resampled == "classes":
+        s_curve = plan.seen @ credits.curve_seen / s_n  # R × G, γ increasing
+        u_curve = plan.unseen @ credits.curve_unseen / u_n
+        # s never rises and u never falls as γ grows, so the points are already in the
+        # order of ausuc()'s sort (by u, then s decreasing): trapezoids along γ.
+        area = np.diff(u_curve, axis=1) * (s_curve[:, 1:] + s_curve[:, :-1]) / 2
+        out["ausuc"] = area.sum(axis=1)
+    else:
+        out["ausuc"] = np.full(plan.resamples, np.nan)
+    return out
+
+
+def pooled(runs: Sequence[Credits], plan: Plan) -> dict[str, np.ndarray]:
+    """A row's metrics per resample: the mean over its refits (seeds) on the same resamples."""
+    per_run = [resample_metrics(run, plan) for run in runs]
+    return {m: np.mean([r[m] for r in per_run], axis=0) for m in METRICS}
+
+
+def interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile interval of ``level`` (e.g. 0.95) of bootstrap ``samples``."""
+    if np.isnan(samples).any():
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(samples, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def verdict(low: float, high: float) -> str:
+    """``better`` when the interval of a difference lies above 0, ``worse`` below, else
+    ``no detectable difference``."""
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    return "no detectable difference"
+
+
+def compare(a: np.ndarray, b: np.ndarray, delta: float, level: float) -> dict[str, float]:
+    """Paired comparison of two rows' resampled values (same plan): the point difference
+    ``delta``, the interval of ``a − b``, and the share of resamples where ``a`` is above."""
+    diff = a - b
+    low, high = interval(diff, level)
+    p = float(np.mean(diff > 0)) if not np.isnan(diff).any() else float("nan")
+    return {"delta": delta, "ci_low": low, "ci_high": high, "p_improvement": p}

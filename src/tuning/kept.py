@@ -1,0 +1,74 @@
+"""What the protocol keeps of every refit and reference: its model and its test predictions.
+
+``<name>.ckpt`` is a checkpoint that ``python -m src.eval ckpt_path=<name>.ckpt`` evaluates as
+the protocol did: it records the run's data config (dataset, split mode, fold, seed and the
+chosen preprocessing), its dataset identity and, in the model's hyper-parameters, the γ fixed
+from validation. ``<name>.npz`` holds the test evaluation's distances (every test image to every
+class) with the labels, the class sets, γ and the class names: every metric of the row, and its
+bootstrap interval, is recomputed from it (:mod:`src.tuning.recompute`). Both are written
+whole or not at all (a temporary file renamed over the target), before the JSON that marks the
+run as done.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from src.metrics import GZSLScores
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_run(keep: Path, trainer: Any, model: Any, datamodule: Any) -> None:
+    """``<keep>.npz`` (the last evaluation's distances, γ, class names) and ``<keep>.ckpt``."""
+    from src.callbacks.run_record import RunRecord
+    from src.utils.checkpoints import dataset_identity
+
+    evaluation = model.last_eval
+    save_scores(keep.with_suffix(".npz"), evaluation.scores, evaluation.gamma,
+                datamodule.class_names)  # fmt: skip
+    config = {"data": datamodule.kept_config, "task_name": "protocol"}
+    record = RunRecord(config, dataset_identity(datamodule), str(keep.parent))
+    trainer.callbacks.append(record)
+    try:
+        _atomic(keep.with_suffix(".ckpt"), lambda tmp: trainer.save_checkpoint(tmp))
+    finally:
+        trainer.callbacks.remove(record)
+
+
+def save_scores(path: Path, scores: GZSLScores, gamma: float | None, class_names) -> None:
+    arrays = {f.name: getattr(scores, f.name).cpu().numpy() for f in fields(scores)}
+    arrays["gamma"] = np.array(np.nan if gamma is None else float(gamma))
+    arrays["class_names"] = np.array([str(n) for n in class_names])
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    _atomic(path, write)
+
+
+def load_scores(path: Path) -> tuple[GZSLScores, float | None, list[str]]:
+    """The evaluation saved by :func:`save_scores`: (scores, γ or ``None``, class names)."""
+    with np.load(path, allow_pickle=False) as data:
+        scores = GZSLScores(*(torch.from_numpy(data[f.name]) for f in fields(GZSLScores)))
+        gamma = float(data["gamma"])
+        names = [str(n) for n in data["class_names"]]
+    return scores, (None if np.isnan(gamma) else gamma), names
