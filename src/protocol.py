@@ -57,7 +57,7 @@ class Protocol:
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         ablation = int(bool(self.p.ablation and mined))
-        self.stage, self.stages = 0, 2 + 2 * len(self.p.strategies) + ablation
+        self.stage, self.stages = 0, 3 + 2 * len(self.p.strategies) + ablation
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
 
@@ -220,6 +220,10 @@ class Protocol:
                 summarise(name, "ablation", runs, float("nan"), _settings(chosen[best_mined]))
             )
             self.pairs.append((best_mined, name))
+        from src.tuning.verdicts import intervals_and_comparisons
+
+        self.next_stage("bootstrap intervals and paired comparisons")
+        self.comparisons = intervals_and_comparisons(self, rows)
         return rows
 
     def report(self, rows: list[dict]) -> None:

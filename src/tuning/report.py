@@ -13,8 +13,13 @@ from src.tuning.runs import make_pool
 
 def write_report(protocol: Any, rows: list[dict]) -> Path:
     """Write the three files into the protocol's folder; return the path of ``protocol.md``."""
+    from src.tuning.extend import extension_note
+    from src.tuning.verdicts import bootstrap_settings, write_comparisons
+
     folder, p = protocol.folder, protocol.p
     tables.write_csv(rows, folder / "protocol.csv")
+    write_comparisons(protocol.comparisons, folder / "comparisons.csv")
+    resamples, seed, level = bootstrap_settings(p)
     signatures = protocol.cfg.data.get("signatures", "attributes")
     title = f"{protocol.source} · signatures: {signatures}"
     tables.plot(rows, title, folder / "protocol.png")
@@ -23,10 +28,17 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             "# GBU protocol",
             f"Data: {title}. Folds {protocol.folds} (validation, trainval images only); "
             f"seeds {list(p.seeds)}; ≤ {p.max_epochs} epochs; {p.n_trials} trials per "
-            f"strategy on `{p.selection_metric}`. Test metrics: means ± std over seeds; γ of "
-            "the calibrated metrics fixed from validation. `val score`: what chose the row.",
+            f"strategy on `{p.selection_metric}`. Test metrics: means over seeds with their "
+            f"{level:.0%} bootstrap interval in brackets: the test classes resampled with "
+            f"replacement ({resamples} resamples, seed {seed}; seen and unseen classes "
+            "separately), every seed's refit on the same resamples (pooled); the std over seeds "
+            "is in `protocol.csv`. γ of the calibrated metrics fixed from validation. A k-way "
+            "tie that holds the true class counts 1/k. `val score`: what chose the row.",
             tables.markdown_table(rows),
-            tables.verdict(rows, protocol.best, protocol.pairs),
+            "Verdicts: each difference with its paired interval (the same class resamples for "
+            "both rows; `comparisons.csv` also holds every metric, and images resampled within "
+            "classes). A difference whose interval holds 0 is *no detectable difference*.",
+            tables.verdict(rows, protocol.best, protocol.pairs, protocol.comparisons),
             "## Evidence",
             diagnosis(protocol, rows),
             split_similarity(protocol),
@@ -34,6 +46,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             selection_check(protocol),
             "## Settings chosen on validation (epochs: best epoch of the (smoothed) mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
+            extension_note(protocol),
             warmup_note(protocol),
         ]
     )

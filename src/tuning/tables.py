@@ -46,7 +46,7 @@ def columns() -> list[str]:
     return [
         "name",
         "kind",
-        *[c for m in METRICS for c in (m, f"{m}_std")],
+        *[c for m in METRICS for c in (m, f"{m}_std", f"{m}_ci_low", f"{m}_ci_high")],
         "runs",
         "val_score",
         "chosen",
@@ -63,10 +63,12 @@ def write_csv(rows: Sequence[dict], path: Path) -> Path:
 
 
 def _cell(row: dict, metric: str) -> str:
-    mean, std = row[metric], row[f"{metric}_std"]
+    """``mean [low, high]``: the mean over seeds and its bootstrap interval."""
+    mean = row[metric]
     if math.isnan(mean):
         return "–"
-    return f"{mean:.3f} ± {std:.3f}" if row["runs"] > 1 else f"{mean:.3f}"
+    low, high = row.get(f"{metric}_ci_low", math.nan), row.get(f"{metric}_ci_high", math.nan)
+    return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
@@ -79,26 +81,38 @@ def markdown_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def verdict(rows: Sequence[dict], best: str, mined_vs_random: Sequence[tuple[str, str]]) -> str:
-    """The protocol's questions, answered from the table (best = chosen on validation)."""
+def verdict(
+    rows: Sequence[dict], best: str, pairs: Sequence[tuple[str, str]], records: Sequence[dict]
+) -> str:
+    """The protocol's questions, each answered with its paired interval (classes resampled):
+    better, worse, or no detectable difference. ``best`` was chosen on validation; ``pairs``
+    are the (mined, random) comparisons; ``records`` those of ``comparisons.csv``."""
+    from src.metrics.bootstrap import verdict as word
+
+    found = {(r["row"], r["against"], r["metric"], r["resampled"]): r for r in records}
+    named = {r["name"]: r for r in rows}
+
+    def line(a: str, b: str, metric: str) -> str:
+        text = f"{SHORT[metric]} {named[a][metric]:.3f} vs {named[b][metric]:.3f}"
+        record = found.get((a, b, metric, "classes"))
+        if record is None:
+            return text
+        return (
+            f"{text}: Δ {record['delta']:+.3f} [{record['ci_low']:+.3f}, "
+            f"{record['ci_high']:+.3f}], P(Δ > 0) = {record['p_improvement']:.2f} → "
+            f"**{word(record['ci_low'], record['ci_high'])}**"
+        )
+
     refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
-    tuned = {r["name"]: r for r in rows}
     lines = [f"- Best tuned strategy, chosen on validation: `{best}`."]
     for metric in ("test/zsl_acc", "test/gzsl_H_cal"):
+        if not refs:
+            break
         ref = max(refs, key=lambda r: r[metric])
-        ours = tuned[best][metric]
-        sign = "≥" if ours >= ref[metric] else "<"
-        lines.append(
-            f"- {SHORT[metric]}: `{best}` {ours:.3f} {sign} best reference `{ref['name']}` "
-            f"{ref[metric]:.3f} ({ours - ref[metric]:+.3f})."
-        )
-    for mined, random_row in mined_vs_random:
-        a, b = tuned[mined], tuned[random_row]
-        lines.append(
-            f"- `{mined}` vs `{random_row}`: ZSL {a['test/zsl_acc']:.3f} vs "
-            f"{b['test/zsl_acc']:.3f}, H_cal {a['test/gzsl_H_cal']:.3f} vs "
-            f"{b['test/gzsl_H_cal']:.3f}."
-        )
+        lines.append(f"- `{best}` vs best reference `{ref['name']}`: {line(best, ref['name'], metric)}.")
+    for a, b in pairs:
+        parts = "; ".join(line(a, b, m) for m in ("test/zsl_acc", "test/gzsl_H_cal"))
+        lines.append(f"- `{a}` vs `{b}`: {parts}.")
     return "\n".join(lines)
 
 
@@ -130,7 +144,7 @@ def per_class_differences(a: dict, b: dict, runs_a: Sequence[dict], runs_b: Sequ
 
 
 def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
-    """Bars of test ZSL and calibrated H per row, ± std over seeds."""
+    """Bars of test ZSL and calibrated H per row, with their bootstrap intervals (classes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,14 +154,16 @@ def plot(rows: Sequence[dict], title: str, path: Path) -> Path:
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.2))
     for offset, metric, colour in ((-0.2, "test/zsl_acc", "C0"), (0.2, "test/gzsl_H_cal", "C1")):
-        means = [r[metric] for r in rows]
-        stds = [r[f"{metric}_std"] for r in rows]
-        ax.bar(x + offset, means, 0.4, yerr=stds, capsize=3, color=colour, label=SHORT[metric])
+        means = np.array([r[metric] for r in rows])
+        low = np.array([r.get(f"{metric}_ci_low", m) for r, m in zip(rows, means, strict=True)])
+        high = np.array([r.get(f"{metric}_ci_high", m) for r, m in zip(rows, means, strict=True)])
+        errors = np.nan_to_num(np.stack([means - low, high - means]).clip(min=0))
+        ax.bar(x + offset, means, 0.4, yerr=errors, capsize=3, color=colour, label=SHORT[metric])
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (per-class mean)")
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=9)
-    ax.legend(title="mean ± std over seeds", fontsize=8)
+    ax.legend(title="mean over seeds, 95% bootstrap interval", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,113 @@
+"""Recompute rows of ``protocol.csv``, intervals included, from a protocol folder alone.
+
+    python -m src.tuning.recompute <protocol folder> [--row NAME ...]
+
+Reads the test distances the protocol kept (``references/<name>.npz``,
+``refit/<row>/seed<k>.npz``), the saved settings (``protocol_config.yaml``: seeds and bootstrap)
+and the rows' ``val_score`` / ``chosen`` from ``protocol.csv``; recomputes every metric
+(:func:`~src.metrics.gzsl_results`, rounded to float32 as the runs logged it), the means and stds
+over seeds and the bootstrap intervals; prints each row beside ``protocol.csv`` and exits with 1
+when a value differs. No model, data file or training is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+
+def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
+    """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed."""
+    from src.metrics import gzsl_results
+    from src.tuning.kept import load_scores
+    from src.tuning.tables import summarise
+    from src.tuning.verdicts import (
+        add_intervals,
+        bootstrap_settings,
+        load_credits,
+        prediction_files,
+        resampled_rows,
+    )
+
+    saved = read_csv(folder)
+    unknown = sorted(set(names or []) - {r["name"] for r in saved})
+    if unknown:
+        raise SystemExit(f"--row {', '.join(unknown)}: not a row of {folder / 'protocol.csv'}.")
+    settings = OmegaConf.load(folder / "protocol_config.yaml").protocol
+    resamples, seed, level = bootstrap_settings(settings)
+    rows, runs = [], {}
+    for old in saved:
+        if names and old["name"] not in names:
+            continue
+        paths = prediction_files(folder, old["name"], old["kind"], settings.seeds)
+        metrics = []
+        for path in paths:
+            scores, gamma, _ = load_scores(path)
+            values = gzsl_results(scores, gamma)
+            metrics.append({f"test/{k}": float(np.float32(v)) for k, v in values.items()})
+        rows.append(summarise(old["name"], old["kind"], metrics, old["val_score"], {}))
+        rows[-1]["chosen"] = old["chosen"]
+        runs[old["name"]] = load_credits(paths)
+    add_intervals(rows, resampled_rows(runs, resamples, seed), level)
+    return rows
+
+
+def read_csv(folder: Path) -> list[dict]:
+    path = folder / "protocol.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file (give the folder of a finished protocol run).")
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("name", "kind", "chosen"):
+                row[key] = float(value) if value != "" else math.nan
+        row["runs"] = int(row["runs"])
+    return rows
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    out = []
+    for key, value in new.items():
+        if key in ("name", "kind", "chosen"):
+            continue
+        before = old.get(key, math.nan)
+        same = (math.isnan(before) and math.isnan(value)) or before == value
+        if not same:
+            out.append(f"{key}: protocol.csv {before!r}, recomputed {value!r}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.tuning.recompute", description=__doc__)
+    parser.add_argument("folder", type=Path, help="a protocol run folder")
+    parser.add_argument("--row", nargs="*", default=None, help="row names (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        rows = recompute_rows(args.folder, args.row)
+    except FileNotFoundError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    saved = {r["name"]: r for r in read_csv(args.folder)}
+    failed = False
+    for row in rows:
+        diff = differences(saved[row["name"]], row)
+        failed |= bool(diff)
+        zsl, low, high = (row[f"test/zsl_acc{s}"] for s in ("", "_ci_low", "_ci_high"))
+        h, h_low, h_high = (row[f"test/gzsl_H_cal{s}"] for s in ("", "_ci_low", "_ci_high"))
+        status = "matches protocol.csv" if not diff else "DIFFERS: " + "; ".join(diff)
+        print(
+            f"{row['name']}: ZSL {zsl:.4f} [{low:.4f}, {high:.4f}] · H_cal {h:.4f} "
+            f"[{h_low:.4f}, {h_high:.4f}] · {row['runs']} run(s) · {status}"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
