@@ -109,7 +109,8 @@ def verdict(
         if not refs:
             break
         ref = max(refs, key=lambda r: r[metric])
-        lines.append(f"- `{best}` vs best reference `{ref['name']}`: {line(best, ref['name'], metric)}.")
+        compared = line(best, ref["name"], metric)
+        lines.append(f"- `{best}` vs best reference `{ref['name']}`: {compared}.")
     for a, b in pairs:
         parts = "; ".join(line(a, b, m) for m in ("test/zsl_acc", "test/gzsl_H_cal"))
         lines.append(f"- `{a}` vs `{b}`: {parts}.")

@@ -1,0 +1,171 @@
+"""What makes a protocol's verdicts citable: intervals, comparisons, kept models and
+predictions that recompute the table, searches not cut short by the epoch cap."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cli_utils import run_cli
+from hydra_utils import compose_config
+from omegaconf import OmegaConf
+
+from src.protocol import Protocol, check_same_config
+from src.tuning import recompute
+from src.tuning.extend import extend_chosen, extension_note
+
+TINY = [
+    "protocol.n_trials=2",
+    "protocol.max_epochs=3",
+    "protocol.seeds=[1,2]",
+    "protocol.strategies=[random,hardest]",
+    "++protocol.bootstrap.resamples=300",
+]
+METRICS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("verdicts") / "run"
+    cfg = compose_config(TINY, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    protocol = Protocol(cfg)
+    protocol.report(protocol.run())
+    return folder
+
+
+def rows_of(folder: Path) -> dict[str, dict]:
+    with (folder / "protocol.csv").open() as f:
+        return {row["name"]: row for row in csv.DictReader(f)}
+
+
+def test_every_row_and_metric_has_its_interval(run):
+    for name, row in rows_of(run).items():
+        for metric in METRICS:
+            low = float(row[f"test/{metric}_ci_low"])
+            high = float(row[f"test/{metric}_ci_high"])
+            assert 0.0 <= low <= high <= 1.0, (name, metric)
+        # a row of two refits whose seeds differ still has a spread from the classes
+        assert float(row["test/zsl_acc_ci_high"]) > float(row["test/zsl_acc_ci_low"])
+
+
+def test_comparisons_hold_each_stated_comparison_paired(run):
+    rows = rows_of(run)
+    with (run / "comparisons.csv").open() as f:
+        records = list(csv.DictReader(f))
+    assert list(records[0]) == [
+        "row", "against", "metric", "delta", "ci_low", "ci_high", "p_improvement", "resampled",
+    ]  # fmt: skip
+    pairs = {(r["row"], r["against"]) for r in records}
+    assert ("hardest", "random") in pairs and ("hardest", "random@hardest") in pairs
+    best = [p for p in pairs if p[1] in ("eszsl", "untrained")]
+    assert {p[1] for p in best} == {"eszsl", "untrained"} and len({p[0] for p in best}) == 1
+    assert {r["resampled"] for r in records} == {"classes", "images"}
+    for r in records:
+        a, b, metric = rows[r["row"]], rows[r["against"]], r["metric"]
+        assert float(r["delta"]) == pytest.approx(float(a[metric]) - float(b[metric]))
+        assert float(r["ci_low"]) <= float(r["ci_high"])
+        assert 0.0 <= float(r["p_improvement"]) <= 1.0
+    # AUSUC is resampled over classes only
+    assert not [r for r in records if r["metric"] == "test/ausuc" and r["resampled"] == "images"]
+    md = (run / "protocol.md").read_text()
+    verdicts = [line for line in md.splitlines() if line.startswith("- `") and " vs " in line]
+    assert verdicts
+    for line in verdicts:
+        words = ("**better**", "**worse**", "**no detectable difference**")
+        assert any(w in line for w in words), line
+
+
+def test_recompute_reproduces_every_row_from_the_folder(run, capsys):
+    assert recompute.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("matches protocol.csv") == len(rows_of(run))
+
+
+def test_recompute_reports_a_row_that_differs(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    text = (copy / "protocol.csv").read_text().splitlines()
+    header, rows = text[0].split(","), list(csv.reader(text[1:]))
+    column = header.index("test/zsl_acc_ci_low")
+    hardest = next(r for r in rows if r[0] == "hardest")
+    hardest[column] = "0.123"
+    with (copy / "protocol.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    assert recompute.main([str(copy), "--row", "hardest"]) == 1
+    assert "DIFFERS: test/zsl_acc_ci_low" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kept", ["refit/hardest/seed2", "references/eszsl"])
+def test_src_eval_of_a_kept_checkpoint_reproduces_its_test_metrics(run, kept, tmp_path):
+    saved = json.loads((run / f"{kept}.json").read_text())
+    saved = saved.get("test", saved)
+    run_cli("src.eval", [f"ckpt_path={run / kept}.ckpt", f"hydra.run.dir={tmp_path / 'eval'}"])
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for key in ("test/zsl_acc", "test/gzsl_H", "test/gzsl_H_cal", "test/gamma", "test/ausuc"):
+        assert metrics[key] == saved[key], key  # exactly: same weights, data, γ
+
+
+def _fake_protocol(tmp_path: Path, max_epochs: int, limit: int) -> SimpleNamespace:
+    p = OmegaConf.create(
+        {"max_epochs": max_epochs, "max_epochs_limit": limit, "selection_metric": "val/zsl_acc"}
+    )
+    protocol = SimpleNamespace(p=p, folder=tmp_path, window=1, progress=lambda m: None)
+    protocol.context = lambda: SimpleNamespace(max_epochs=max_epochs, smoothing=1)
+    protocol.miner_cfg = lambda name: {}
+
+    def saved(path, compute):
+        value = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+        return value
+
+    protocol.saved = saved
+    return protocol
+
+
+def test_a_choice_at_the_epoch_cap_is_extended_until_it_falls_below(tmp_path, monkeypatch):
+    """Curves rising to epoch 8, flat after: cap 3 → 6 (still the cap) → 12 (chooses 8)."""
+    caps = []
+
+    def score_setting(ctx, values, miner):
+        caps.append(ctx.max_epochs)
+        curve = [min(e, 8) / 10 for e in range(1, ctx.max_epochs + 1)]
+        best = curve.index(max(curve))
+        return {"score": curve[best], "best_epoch": best + 1, "curve": curve}
+
+    monkeypatch.setattr("src.tuning.search.score_setting", score_setting)
+    dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
+    monkeypatch.setattr("src.tuning.extend.dataclasses.replace", dataclass_replace)
+    protocol = _fake_protocol(tmp_path, 3, 60)
+    chosen = {"hardest": {"best_epoch": 3, "score": 0.3, "values": {}}, "random": {
+        "best_epoch": 2, "score": 0.5, "values": {}}}  # fmt: skip
+    out = extend_chosen(protocol, chosen)
+    assert caps == [6, 12]  # random (epoch 2 < cap 3) is not extended
+    assert out["hardest"]["best_epoch"] == 8 and out["hardest"]["epoch_cap"] == 12
+    assert not out["hardest"]["limit_hit"] and out["random"]["epoch_cap"] == 3
+    assert (tmp_path / "search" / "extended" / "hardest_12.json").is_file()
+    protocol.chosen = out
+    assert "extended to 12 epochs, it chose epoch 8" in extension_note(protocol)
+
+
+def test_the_limit_stops_an_extension_and_protocol_md_says_so(tmp_path, monkeypatch):
+    def score_setting(ctx, values, miner):  # always best at the last epoch
+        return {"score": 1.0, "best_epoch": ctx.max_epochs, "curve": []}
+
+    monkeypatch.setattr("src.tuning.search.score_setting", score_setting)
+    dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
+    monkeypatch.setattr("src.tuning.extend.dataclasses.replace", dataclass_replace)
+    protocol = _fake_protocol(tmp_path, 4, 10)
+    out = extend_chosen(protocol, {"hardest": {"best_epoch": 4, "score": 0.3, "values": {}}})
+    assert out["hardest"]["epoch_cap"] == 10 and out["hardest"]["limit_hit"]
+    protocol.chosen = out
+    assert "protocol.max_epochs_limit=10" in extension_note(protocol)
+    assert math.isfinite(out["hardest"]["score"])
