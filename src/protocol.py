@@ -115,7 +115,7 @@ class Protocol:
 
     def search(self, strategy: str) -> list[dict]:
         """Run (or continue) the strategy's study; the finished trials' records, in order."""
-        from src.tuning.search import default_params, run_study
+        from src.tuning.search import default_params, finished_records, run_study
 
         self.next_stage(f"search `{strategy}` on validation folds {self.folds}")
         ctx, miner = self.context(), self.miner_cfg(strategy)
@@ -129,7 +129,7 @@ class Protocol:
             default_params(ctx, miner, self.preprocessing),
             self.progress,
         )
-        finished = [t.user_attrs for t in study.trials if "fold_gammas" in t.user_attrs]
+        finished = finished_records(study)
         if not finished:
             raise RuntimeError(f"search `{strategy}`: no trial finished; see protocol.log.")
         return finished
@@ -241,10 +241,17 @@ def _settings(chosen: dict) -> dict:
 def run(cfg: DictConfig) -> None:
     """The job of ``python -m src.protocol``: every value checked, then the protocol."""
     from src.utils.config_checks import check_common
+    from src.utils.run_folder import refuse_if_running
+    from src.utils.run_marker import clear_running, mark_running
 
     folder = Path(cfg.paths.output_dir)
     check_common(OmegaConf.to_container(cfg, resolve=True))
     check_protocol_settings(cfg.protocol, CONF)
+    refuse_if_running(folder)  # one live protocol per folder
     check_same_config(cfg, folder)  # a folder continues only the protocol it holds
-    protocol = Protocol(cfg)
-    protocol.report(protocol.run())
+    mark_running(folder)
+    try:
+        protocol = Protocol(cfg)
+        protocol.report(protocol.run())
+    finally:
+        clear_running(folder)

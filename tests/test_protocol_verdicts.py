@@ -23,7 +23,7 @@ TINY = [
     "protocol.max_epochs=3",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
-    "++protocol.bootstrap.resamples=300",
+    "protocol.bootstrap.resamples=300",
 ]
 METRICS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
 

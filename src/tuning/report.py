@@ -51,7 +51,9 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
         ]
     )
     path = folder / "protocol.md"
-    path.write_text(text + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(path)
     return path
 
 

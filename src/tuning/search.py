@@ -6,6 +6,12 @@ trial's epoch count and the curve's value there its score (the selection rules a
 :mod:`src.tuning.selection`). Nothing here reads a test image (the validation folds are drawn
 from ``trainval`` only). The first trial of every study is the configured defaults, so a search
 can only improve on them on validation.
+
+A study continues exactly where it stopped, even after ``kill -9``: trial i's setting is drawn by
+a TPE sampler seeded from ``(seed, i)`` from the finished trials 0…i−1 alone
+(:func:`trial_sampler`), and a trial a stopped process left running is closed as failed, which
+TPE ignores (:func:`open_study`). The continued study then holds the same finished trials, in
+the same order, as an uninterrupted one (:func:`finished_records`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import numpy as np
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 
 from src.tuning.runs import DataModules, train_curve
 from src.tuning.selection import choose_epoch
@@ -140,16 +147,33 @@ def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictCon
     }
 
 
-def run_study(
-    name: str,
-    storage: Path,
-    ctx: SearchContext,
-    miner_cfg: DictConfig,
-    n_trials: int,
-    defaults: dict,
-    progress: Callable[[str], None],
-) -> optuna.Study:
-    """Run (or continue) the study of one strategy until it holds ``n_trials`` finished trials."""
+#: TPE's random warm-up: trials drawn at random before TPE models the finished ones
+STARTUP_TRIALS = 8
+#: what a trial left running by a stopped process records when it is closed
+STOPPED = "stopped: the process ended during this trial; the trial ran again"
+
+
+def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESampler:
+    """The sampler of a study's ``index``-th finished trial (0-based): TPE seeded from
+    ``(seed, index)``, created afresh for that trial alone.
+
+    Optuna 2.10's TPE reads the COMPLETE (and PRUNED) trials of the study, in trial order, and
+    two random states of its own (its candidates' and its warm-up's RandomSampler), which advance
+    with every draw. One sampler per trial, seeded from the trial's index among the finished
+    trials, makes a trial's setting a function of ``(seed, index, the finished trials)`` alone:
+    a protocol continued after a kill draws the settings an uninterrupted one would have.
+    """
+    entropy = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    return optuna.samplers.TPESampler(seed=entropy, n_startup_trials=min(STARTUP_TRIALS, n_trials))
+
+
+def open_study(name: str, storage: Path, seed: int, n_trials: int, defaults: dict):
+    """(study, its finished trials, how many trials a stopped process had left running).
+
+    A trial left RUNNING by a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED
+    trials only, so it is forgotten and its setting is drawn again, identically); the defaults
+    are queued while no trial has finished (a kill inside the first trial used up the queued one).
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # enqueue_trial is "experimental" in optuna 2.x, and its int distribution warns about `step`.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -159,36 +183,85 @@ def run_study(
         storage=f"sqlite:///{storage}",
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=ctx.seed, n_startup_trials=min(8, n_trials)),
+        sampler=trial_sampler(seed, 0, n_trials),
     )
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not study.trials:
+    stopped = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stopped:
+        study._storage.set_trial_user_attr(trial._trial_id, "error", STOPPED)
+        study.tell(trial.number, state=TrialState.FAIL)
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if not done and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.enqueue_trial(defaults)
+    return study, done, len(stopped)
 
-    counter = [len(done)]  # the trials shown as i/n: finished ones, not Optuna's numbers
 
-    def objective(trial: optuna.Trial) -> float:
-        counter[0] += 1
-        start = time.perf_counter()
-        values = space(trial, ctx, miner_cfg)
+def finished_records(study: optuna.Study) -> list[dict]:
+    """The records (``user_attrs``) of the study's finished trials, in trial order: COMPLETE
+    trials that scored a setting (a diverged one records only its ``error``)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [
+        t.user_attrs
+        for t in sorted(trials, key=lambda t: t.number)
+        if "fold_gammas" in t.user_attrs
+    ]
+
+
+def run_study(
+    name: str,
+    storage: Path,
+    ctx: SearchContext,
+    miner_cfg: DictConfig,
+    n_trials: int,
+    defaults: dict,
+    progress: Callable[[str], None],
+) -> optuna.Study:
+    """Run (or continue) the study of one strategy until it holds ``n_trials`` finished trials.
+
+    Trial i (0-based, counting finished trials) draws its setting with :func:`trial_sampler`
+    ``(ctx.seed, i)`` from the trials 0…i−1, so a study continued after a stop at any moment (a
+    kill included) holds the same finished trials, in the same order, as an uninterrupted one.
+    A diverged setting (``FloatingPointError``/``ValueError``) finishes as COMPLETE with the
+    score 0.0 and its ``error``: deterministic, so a continued study sees the same history.
+    """
+    study, done, stopped = open_study(name, storage, ctx.seed, n_trials, defaults)
+    if stopped and done < n_trials:
+        progress(f"continuing: {done}/{n_trials} trials done; trial {done + 1} runs again")
+    elif done and done < n_trials:
+        progress(f"continuing: {done}/{n_trials} trials already done")
+    while done < n_trials:
+        study.sampler = trial_sampler(ctx.seed, done, n_trials)
+        trial = study.ask()
         try:
-            result = score_setting(ctx, values, miner_cfg)
-        except (FloatingPointError, ValueError) as error:  # e.g. diverged at a too-high lr
-            trial.set_user_attr("error", str(error).splitlines()[0])
-            progress(f"trial {counter[0]}/{n_trials} failed: {error}")
-            return 0.0
-        for key, value in result.items():
-            trial.set_user_attr(key, value)
-        trial.set_user_attr("values", dict(values))
-        progress(
-            f"trial {counter[0]}/{n_trials} · {ctx.metric} {result['score']:.4f} at "
-            f"epoch {result['best_epoch']} · {time.perf_counter() - start:.1f} s"
-        )
-        return result["score"]
-
-    remaining = n_trials - len(done)
-    if remaining > 0:
-        if done:
-            progress(f"continuing: {len(done)}/{n_trials} trials already done")
-        study.optimize(objective, n_trials=remaining)
+            score = _run_trial(trial, ctx, miner_cfg, f"trial {done + 1}/{n_trials}", progress)
+        except BaseException:  # stopped (Ctrl-C) or a bug: the trial did not finish
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        study.tell(trial, score)
+        done += 1
     return study
+
+
+def _run_trial(
+    trial: optuna.Trial,
+    ctx: SearchContext,
+    miner_cfg: DictConfig,
+    label: str,
+    progress: Callable[[str], None],
+) -> float:
+    """Score the trial's setting; its record goes to ``trial.user_attrs``; the score."""
+    start = time.perf_counter()
+    values = space(trial, ctx, miner_cfg)
+    try:
+        result = score_setting(ctx, values, miner_cfg)
+    except (FloatingPointError, ValueError) as error:  # e.g. diverged at a too-high lr
+        trial.set_user_attr("error", str(error).splitlines()[0])
+        progress(f"{label} failed: {error}")
+        return 0.0
+    for key, value in result.items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("values", dict(values))
+    progress(
+        f"{label} · {ctx.metric} {result['score']:.4f} at "
+        f"epoch {result['best_epoch']} · {time.perf_counter() - start:.1f} s"
+    )
+    return result["score"]

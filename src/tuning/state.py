@@ -1,7 +1,10 @@
-"""A protocol folder holds one protocol: its settings are saved and checked on every rerun."""
+"""A protocol's settings: every ``protocol.*`` value checked before any data is read
+(:func:`check_protocol_settings`), and a folder holding one protocol, whose settings are saved
+and compared on every rerun (:func:`check_same_config`). Each refusal is one line naming the key."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,7 +16,10 @@ NOT_RESULTS = {"protocol.threads"}
 
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
-    """A protocol continued in its folder must be the same protocol: stop if a setting differs."""
+    """A protocol continued in its folder must be the same protocol: stop if a setting differs
+    (:class:`~src.utils.run_folder.RunFolderError`, one line naming the keys)."""
+    from src.utils.run_folder import RunFolderError
+
     path = folder / "protocol_config.yaml"
     current = {
         k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
@@ -21,13 +27,15 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
     current["seed"] = cfg.seed
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
+        tmp = path.with_name(f".{path.name}.tmp")  # whole or absent: a kill leaves no half file
+        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
+        tmp.replace(path)
         return
     saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
     keys = (set(saved) | set(now)) - NOT_RESULTS
     differ = sorted(key for key in keys if _compared(saved, key) != _compared(now, key))
     if differ:
-        raise ValueError(
+        raise RunFolderError(
             f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
             "continue it with the same command, or choose a new hydra.run.dir."
         )
@@ -50,28 +58,101 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 REFERENCES = ("nearest_signature", "eszsl", "untrained")
+#: keys of ``protocol.bootstrap``
+BOOTSTRAP_KEYS = ("resamples", "seed", "level")
+#: values a validation run logs that are not scores to maximise: γ and the tie counts
+NOT_SCORES = {"gamma", "ties", "zsl_ties"}
+
+
+@cache
+def validation_metrics() -> tuple[str, ...]:
+    """The ``val/`` metrics every validation run logs, read off :func:`~src.metrics.gzsl.
+    gzsl_results` itself (on a hand-made 2 + 2-class evaluation with a γ), so that a metric added
+    there is accepted here; less :data:`NOT_SCORES`."""
+    import torch
+
+    from src.metrics.gzsl import GZSLScores, gzsl_results
+
+    scores = GZSLScores(
+        seen_distances=torch.tensor([[0.1, 0.7, 0.9, 0.8], [0.6, 0.2, 0.8, 0.9]]),
+        seen_labels=torch.tensor([0, 1]),
+        unseen_distances=torch.tensor([[0.9, 0.8, 0.3, 0.5], [0.7, 0.9, 0.6, 0.4]]),
+        unseen_labels=torch.tensor([2, 3]),
+        seen_classes=torch.tensor([0, 1]),
+        unseen_classes=torch.tensor([2, 3]),
+    )
+    return tuple(f"val/{name}" for name in gzsl_results(scores, 0.05) if name not in NOT_SCORES)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
-    """Every ``protocol.*`` value, checked before any data is read (one line naming the key)."""
+    """Every ``protocol.*`` value, checked before any data is read: a
+    :class:`~src.utils.errors.ConfigError` whose one line names the key, the value and what is
+    allowed (the entry point prints it alone)."""
+    from src.utils.config_checks import SEED_RANGE
+    from src.utils.errors import ConfigError
+
+    values = OmegaConf.to_container(p, resolve=True)
     strategies = sorted(f.stem for f in (conf_dir / "miner").glob("*.yaml"))
 
-    def fail(key: str, value: object, allowed: str) -> None:
-        raise ValueError(f"protocol.{key}={value} is invalid: {allowed}.")
+    def fail(key: str, allowed: str) -> None:
+        value = values
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        shown = repr(value) if isinstance(value, str) else value
+        raise ConfigError(f"protocol.{key}={shown} is invalid: {allowed}.")
 
-    if not p.strategies or any(s not in strategies for s in p.strategies):
-        fail("strategies", list(p.strategies), f"use a non-empty list of {strategies}")
-    if any(r not in REFERENCES for r in p.references):
-        fail("references", list(p.references), f"use a list of {list(REFERENCES)}")
-    for key in ("n_trials", "max_epochs"):
-        if not isinstance(p[key], int) or p[key] < 1:
-            fail(key, p[key], "it must be an integer ≥ 1")
-    if not p.folds or any(f not in (1, 2, 3) for f in p.folds):
-        fail("folds", list(p.folds), "use a non-empty list of 1, 2, 3")
-    if not p.seeds or any(not isinstance(s, int) or s < 0 for s in p.seeds):
-        fail("seeds", list(p.seeds), "use a non-empty list of integers ≥ 0")
-    smoothing = p.get("smoothing", 1)
-    if smoothing != "auto" and (not isinstance(smoothing, int) or smoothing < 1):
-        fail("smoothing", smoothing, "use auto or an integer ≥ 1")
-    if not str(p.selection_metric).startswith("val/"):
-        fail("selection_metric", p.selection_metric, "choose on a val/ metric, never a test one")
+    def check_list(key: str, ok, allowed: str, empty: bool = False) -> None:
+        """``protocol.<key>``: a list of values passing ``ok``, without repeats."""
+        value = values.get(key)
+        if not isinstance(value, list) or (not value and not empty):
+            fail(key, f"use a {'' if empty else 'non-empty '}list of {allowed}")
+        if not all(ok(v) for v in value):
+            fail(key, f"use a {'' if empty else 'non-empty '}list of {allowed}")
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            fail(key, f"{', '.join(repeated)} appears more than once; list each once")
+
+    def check_int(key: str, low: int, allowed: str = "") -> None:
+        value = values.get(key)
+        if not _is_int(value) or value < low:
+            fail(key, f"it must be an integer ≥ {allowed or low}")
+
+    check_list("strategies", lambda s: s in strategies, f"{strategies}")
+    check_list("references", lambda r: r in REFERENCES, f"{list(REFERENCES)}", empty=True)
+    check_int("n_trials", 1)
+    check_int("max_epochs", 1)
+    limit, cap = values.get("max_epochs_limit"), values["max_epochs"]
+    if not _is_int(limit) or limit < cap:
+        fail("max_epochs_limit", f"it must be an integer ≥ protocol.max_epochs ({cap})")
+    check_list("folds", lambda f: _is_int(f) and f in (1, 2, 3), "1, 2, 3")
+    low, high = SEED_RANGE
+    check_list("seeds", lambda s: _is_int(s) and low <= s <= high, f"integers in [{low}, {high}]")
+    smoothing = values.get("smoothing", 1)
+    if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1):
+        fail("smoothing", "use auto or an integer ≥ 1")
+    metric = values.get("selection_metric")
+    if not (isinstance(metric, str) and metric.startswith("val/")):
+        fail("selection_metric", "choose on a val/ metric, never a test one")
+    if metric not in validation_metrics():
+        fail("selection_metric", f"a validation run logs {', '.join(validation_metrics())}")
+    threads = values.get("threads")
+    if threads is not None and not (_is_int(threads) and threads >= 1):
+        fail("threads", "use null (torch's default) or an integer ≥ 1")
+    if not isinstance(values.get("ablation"), bool):
+        fail("ablation", "use true or false")
+    bootstrap = values.get("bootstrap")
+    if not isinstance(bootstrap, dict) or set(bootstrap) != set(BOOTSTRAP_KEYS):
+        raise ConfigError(
+            f"protocol.bootstrap={bootstrap} is invalid: give {{resamples: …, seed: …, level: …}}."
+        )
+    if not _is_int(bootstrap["resamples"]) or bootstrap["resamples"] < 100:
+        fail("bootstrap.resamples", "it must be an integer ≥ 100")
+    if not _is_int(bootstrap["seed"]) or not low <= bootstrap["seed"] <= high:
+        fail("bootstrap.seed", f"it must be an integer in [{low}, {high}]")
+    level = bootstrap["level"]
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+        fail("bootstrap.level", "it must be a number in (0, 1), e.g. 0.95")

@@ -54,11 +54,13 @@ def columns() -> list[str]:
 
 
 def write_csv(rows: Sequence[dict], path: Path) -> Path:
-    with path.open("w", newline="") as f:
+    tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill
+    with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns())
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in columns()})
+    tmp.replace(path)
     return path
 
 

@@ -114,11 +114,13 @@ def comparisons(
 
 
 def write_comparisons(records: Sequence[dict], path: Path) -> Path:
-    with path.open("w", newline="") as f:
+    tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill
+    with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COMPARISON_COLUMNS)
         writer.writeheader()
         for record in records:
             writer.writerow({k: record[k] for k in COMPARISON_COLUMNS})
+    tmp.replace(path)
     return path
 
 

@@ -1,0 +1,216 @@
+"""Issue 17, item 7: every ``protocol.*`` value is checked before any data is read, and every
+refusal (a continuation with other settings included) is one line without a traceback.
+
+The command-line cases run the real entry point in this process (``launch`` with ``sys.argv``
+set, as ``python -m src.protocol`` does after its fast start); one case starts a real process.
+Every run points ``data`` at a folder without files, so a case that read data would end in a
+data error instead of the refusal it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+from cli_utils import run_cli
+from hydra.core.global_hydra import GlobalHydra
+from hydra_utils import compose_config
+
+from src.protocol import CONF, check_same_config
+from src.tuning.runs import DataModules
+from src.tuning.state import check_protocol_settings, validation_metrics
+from src.utils.config_checks import VALIDATION_METRICS
+from src.utils.entry import launch
+from src.utils.errors import ConfigError, user_message
+from src.utils.run_folder import RunFolderError
+
+TINY = ["protocol.n_trials=2", "protocol.max_epochs=3", "protocol.strategies=[random]"]
+#: a dataset whose files are missing: reading it would fail with a data error
+NO_DATA = ["data=cub", "data.data_dir={empty}"]
+READ_DATA = "the protocol read data"
+
+
+def protocol_job(cfg):
+    from src.protocol import run
+
+    return run(cfg)
+
+
+@pytest.fixture
+def cli(tmp_path, capfd, monkeypatch):
+    """``cli(*overrides)`` → (exit status, console text): ``python -m src.protocol`` in-process,
+    in ``tmp_path/run``; any data read fails the test."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def no_data(*args, **kwargs):
+        raise AssertionError(READ_DATA)
+
+    monkeypatch.setattr(DataModules, "get", no_data)
+
+    def run(*overrides: str) -> tuple[int, str]:
+        argv = sys.argv
+        args = [o.format(empty=empty) for o in (*NO_DATA, *overrides)]
+        sys.argv = ["src/protocol.py", *args, f"hydra.run.dir={tmp_path / 'run'}"]
+        GlobalHydra.instance().clear()
+        try:
+            launch(protocol_job, "protocol.yaml")
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            sys.argv = argv
+            GlobalHydra.instance().clear()
+            root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        out, err = capfd.readouterr()
+        return code, out + err
+
+    return run
+
+
+def assert_one_line(code: int, text: str, message: str) -> None:
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert code == 1, text
+    assert "Traceback" not in text, text
+    assert len(errors) == 1, text
+    assert errors[0].startswith(f"Error: {message}"), errors[0]
+
+
+REFUSED = [
+    ("protocol.seeds=[1,1]", "protocol.seeds=[1, 1] is invalid: 1 appears more than once"),
+    ("protocol.seeds=[1,true]", "protocol.seeds=[1, True] is invalid: use a non-empty list of"),
+    ("protocol.seeds=[-1]", "protocol.seeds=[-1] is invalid"),
+    ("protocol.seeds=[]", "protocol.seeds=[] is invalid"),
+    ("protocol.seeds=3", "protocol.seeds=3 is invalid: use a non-empty list"),
+    (
+        "protocol.strategies=[random,random]",
+        "protocol.strategies=['random', 'random'] is invalid: random appears more than once",
+    ),
+    ("protocol.strategies=[nope]", "protocol.strategies=['nope'] is invalid: use a non-empty"),
+    ("protocol.strategies=random", "protocol.strategies='random' is invalid: use a non-empty"),
+    (
+        "protocol.references=[eszsl,eszsl]",
+        "protocol.references=['eszsl', 'eszsl'] is invalid: eszsl appears more than once",
+    ),
+    ("protocol.references=[cosine]", "protocol.references=['cosine'] is invalid"),
+    ("protocol.folds=[1,2,2]", "protocol.folds=[1, 2, 2] is invalid: 2 appears more than once"),
+    ("protocol.folds=[4]", "protocol.folds=[4] is invalid"),
+    ("protocol.folds=[true]", "protocol.folds=[True] is invalid"),
+    ("protocol.ablation=maybe", "protocol.ablation='maybe' is invalid: use true or false"),
+    ("protocol.ablation=1", "protocol.ablation=1 is invalid: use true or false"),
+    ("protocol.threads=-2", "protocol.threads=-2 is invalid: use null"),
+    ("protocol.threads=0", "protocol.threads=0 is invalid"),
+    ("protocol.threads=1.5", "protocol.threads=1.5 is invalid"),
+    ("protocol.selection_metric=val/nope", "protocol.selection_metric='val/nope' is invalid"),
+    ("protocol.selection_metric=val/gamma", "protocol.selection_metric='val/gamma' is invalid"),
+    ("protocol.selection_metric=test/zsl_acc", "protocol.selection_metric='test/zsl_acc' is"),
+    ("protocol.n_trials=0", "protocol.n_trials=0 is invalid: it must be an integer ≥ 1"),
+    ("protocol.n_trials=true", "protocol.n_trials=True is invalid"),
+    ("protocol.max_epochs=2.5", "protocol.max_epochs=2.5 is invalid"),
+    ("protocol.max_epochs=false", "protocol.max_epochs=False is invalid"),
+    ("protocol.smoothing=-1", "protocol.smoothing=-1 is invalid"),
+    ("protocol.smoothing=true", "protocol.smoothing=True is invalid"),
+    (
+        "protocol.max_epochs_limit=10",
+        "protocol.max_epochs_limit=10 is invalid: it must be an integer ≥ protocol.max_epochs (15)",
+    ),
+    ("protocol.max_epochs_limit=null", "protocol.max_epochs_limit=None is invalid"),
+    ("protocol.bootstrap.resamples=99", "protocol.bootstrap.resamples=99 is invalid"),
+    ("protocol.bootstrap.resamples=2e3", "protocol.bootstrap.resamples=2000.0 is invalid"),
+    ("protocol.bootstrap.level=1", "protocol.bootstrap.level=1 is invalid: it must be a number"),
+    ("protocol.bootstrap.level=0", "protocol.bootstrap.level=0 is invalid"),
+    ("protocol.bootstrap.level=true", "protocol.bootstrap.level=True is invalid"),
+    ("protocol.bootstrap.seed=-1", "protocol.bootstrap.seed=-1 is invalid"),
+    ("protocol.bootstrap=null", "protocol.bootstrap=None is invalid"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), REFUSED)
+def test_each_bad_protocol_value_is_refused_in_one_line_before_any_data_is_read(
+    cli, override, message
+):
+    assert_one_line(*cli(override), message)
+
+
+@pytest.mark.parametrize(("override", "message"), REFUSED)
+def test_check_protocol_settings_raises_a_config_error_naming_the_key(override, message, tmp_path):
+    cfg = compose_config([override], tmp_path / "run", config_name="protocol")
+    with pytest.raises(ConfigError) as error:
+        check_protocol_settings(cfg.protocol, CONF)
+    assert str(error.value).startswith(message)
+    assert user_message(error.value) == str(error.value)  # printed as it is, in one line
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["protocol.threads=null", "protocol.smoothing=3", "protocol.references=[]"],
+        ["protocol.max_epochs=60", "protocol.selection_metric=val/gzsl_H_cal"],
+        [
+            "protocol.bootstrap.level=0.9",
+            "protocol.bootstrap.resamples=100",
+            "protocol.ablation=false",
+        ],
+    ],
+)
+def test_good_protocol_settings_pass(overrides, tmp_path):
+    check_protocol_settings(compose_config(overrides, tmp_path / "r", "protocol").protocol, CONF)
+
+
+def test_the_selection_metrics_are_what_validation_runs_log():
+    """Read off gzsl_results: the training job's list, and never γ or a tie count."""
+    assert set(validation_metrics()) == set(VALIDATION_METRICS)
+    assert not {"val/gamma", "val/ties", "val/zsl_ties"} & set(validation_metrics())
+
+
+# ------------------------------------------------------------- continuing another protocol
+def test_a_different_protocol_in_the_same_folder_is_refused(tmp_path):
+    folder = tmp_path / "run"
+    cfg = compose_config(TINY, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    other = compose_config([*TINY, "protocol.max_epochs=5"], folder, config_name="protocol")
+    with pytest.raises(RunFolderError, match=r"protocol\.max_epochs.*same command"):
+        check_same_config(other, folder)
+    assert not list(folder.glob(".*.tmp"))  # the saved settings were written whole
+
+
+def test_a_continuation_with_other_settings_is_refused_in_one_line(cli, tmp_path):
+    code, text = cli(*TINY, "protocol.threads=2")  # a first run, stopped by the data spy
+    assert code == 1 and READ_DATA in text
+    assert (tmp_path / "run" / "protocol_config.yaml").is_file()
+    code, text = cli(*TINY, "protocol.max_epochs=5", "protocol.seeds=[7]")
+    assert_one_line(code, text, f"{tmp_path / 'run'} holds a protocol run with other settings")
+    assert "(protocol.max_epochs, protocol.seeds)" in text
+    # the number of threads changes the speed, not the results: not compared, it continues
+    code, text = cli(*TINY, "protocol.threads=1")
+    assert code == 1 and READ_DATA in text
+
+
+def test_a_protocol_saved_with_a_package_level_target_continues(tmp_path):
+    """Configs once named classes by their package (``src.models.MetricZSLSystem``): such a
+    folder continues; another class is still refused."""
+    folder = tmp_path / "run"
+    cfg = compose_config(TINY, folder, config_name="protocol")
+    check_same_config(cfg, folder)
+    saved = folder / "protocol_config.yaml"
+    text = saved.read_text()
+    full = "src.models.system.MetricZSLSystem"
+    assert full in text
+    saved.write_text(text.replace(full, "src.models.MetricZSLSystem"))
+    check_same_config(cfg, folder)
+    saved.write_text(text.replace(full, "src.models.ESZSLClassifier"))
+    with pytest.raises(RunFolderError, match=r"model\._target_"):
+        check_same_config(cfg, folder)
+
+
+@pytest.mark.slow
+def test_cli_process_refuses_repeated_seeds_in_one_line(tmp_path):
+    """A real ``python -m src.protocol``: one line, exit status 1, before the (absent) data."""
+    args = ["data=cub", f"data.data_dir={tmp_path}", "protocol.seeds=[1,1]"]
+    result = run_cli("src.protocol", [*args, f"hydra.run.dir={tmp_path / 'run'}"], check=False)
+    text = result.stdout + result.stderr
+    assert_one_line(result.returncode, text, "protocol.seeds=[1, 1] is invalid")
