@@ -220,8 +220,9 @@ def test_nearest_signature_reproduces_the_published_apy_reference(real_data, apy
 
 
 def test_eszsl_selects_on_validation_and_runs_on_apy(real_data, apy_cache, tmp_path):
-    """Measured: γ=1, λ=1e-3 (val ZSL 0.672); test ZSL 0.443 (chance 1/12), below nearest
-    signature's 0.819: 20 seen signatures span only part of the 64-d attribute space."""
+    """Measured: γ=1, λ=1e-3 (val ZSL 0.708, ties scored 1/k); test ZSL 0.442 (chance 1/12),
+    below nearest signature's 0.818: 20 seen signatures span only part of the 64-d attribute
+    space."""
     root = real_data(*APY_FILES)
     metrics = apy_run(root, apy_cache, tmp_path / "run", "model=eszsl")
     for key in ("val/eszsl_gamma", "val/eszsl_lambda"):

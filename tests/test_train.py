@@ -139,7 +139,9 @@ def test_cli_unknown_miner_fails_with_the_available_options(tmp_path):
 
 
 # ------------------------------------------------ calibrated GZSL, AUSUC, per-class reports
-CALIBRATED_KEYS = ("gamma", "gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5")
+CALIBRATED_KEYS = (
+    "gamma", "gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5", "ties", "zsl_ties"
+)  # fmt: skip
 
 
 def _per_class_means(path: Path) -> dict[str, float]:
@@ -164,6 +166,7 @@ def test_run_writes_calibrated_metrics_per_class_csv_and_confusion(tmp_path):
     for key in ("gzsl_s_cal", "gzsl_u_cal", "gzsl_H_cal", "ausuc", "zsl_top5"):
         assert 0.0 <= saved[f"test/{key}"] <= 1.0
     assert saved["test/zsl_top5"] >= saved["test/zsl_acc"]
+    assert saved["test/ties"] == 0 and saved["test/zsl_ties"] == 0  # continuous features
     # the curve ends at u = ZSL accuracy (AUSUC is logged with 4 decimals)
     assert saved["test/ausuc"] <= saved["test/zsl_acc"] + 1e-4
     means = _per_class_means(out / "per_class.csv")

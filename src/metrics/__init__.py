@@ -4,21 +4,26 @@ from src.metrics.ausuc import ausuc, seen_unseen_curve
 from src.metrics.calibration import (
     choose_gamma,
     critical_gammas,
+    curve_gammas,
     gzsl_sweep,
     interval_gammas,
 )
 from src.metrics.gzsl import Evaluation, GZSLMetrics, GZSLScores, gzsl_results, split_by_class
 from src.metrics.per_class import per_class_rows, zsl_confusion
+from src.metrics.ties import TIE_RTOL
 from src.metrics.zsl import (
     calibrated_predictions,
     harmonic_mean,
     mean_class_accuracy,
+    per_class_credit,
+    per_class_nearest,
     per_class_top1,
     per_class_topk,
     predict,
 )
 
 __all__ = [
+    "TIE_RTOL",
     "Evaluation",
     "GZSLMetrics",
     "GZSLScores",
@@ -26,11 +31,14 @@ __all__ = [
     "calibrated_predictions",
     "choose_gamma",
     "critical_gammas",
+    "curve_gammas",
     "gzsl_results",
     "gzsl_sweep",
     "harmonic_mean",
     "interval_gammas",
     "mean_class_accuracy",
+    "per_class_credit",
+    "per_class_nearest",
     "per_class_rows",
     "per_class_top1",
     "per_class_topk",

@@ -195,82 +195,56 @@ def compare(a: np.ndarray, b: np.ndarray, delta: float, level: float) -> dict[st
 
 
 # ------------------------------------------------------------- per-image credits of an evaluation
-def _side(d: np.ndarray, labels: np.ndarray, seen: np.ndarray, unseen: np.ndarray, rtol: float):
-    """Per image: credits predicted seen / unseen / at the seen–unseen tie, and t = d_u − d_s
-    (0 when the two minima tie), among seen ∪ unseen; and the ZSL credit among the unseen."""
-
-    def tied(block: np.ndarray, tol: np.ndarray, classes: np.ndarray):
-        low = block.min(axis=1)
-        members = block <= (low + tol)[:, None]
-        hit = (members & (classes[None, :] == labels[:, None])).any(axis=1)
-        return low, members.sum(axis=1), hit.astype(np.float64)
-
-    candidates = np.concatenate([seen, unseen])
-    tol = rtol * np.abs(d[:, candidates]).max(axis=1, initial=0.0)
-    d_s, k_s, hit_s = tied(d[:, seen], tol, seen)
-    d_u, k_u, hit_u = tied(d[:, unseen], tol, unseen)
-    t = d_u - d_s
-    t[np.abs(t) <= tol] = 0.0
-    zsl_tol = rtol * np.abs(d[:, unseen]).max(axis=1, initial=0.0)
-    _, k_z, hit_z = tied(d[:, unseen], zsl_tol, unseen)
-    return hit_s / k_s, hit_u / k_u, (hit_s + hit_u) / (k_s + k_u), t, hit_z / k_z
-
-
-def _credit_at(parts, gamma: float) -> np.ndarray:
-    as_seen, as_unseen, at_tie, t, _ = parts
-    return np.where(gamma < t, as_seen, np.where(gamma > t, as_unseen, at_tie))
-
-
-def _curve(parts, local: np.ndarray, n: int, gammas: np.ndarray) -> np.ndarray:
-    """Per-class accuracy (n × G) at every γ of ``gammas``: per class, the images sorted by t
-    and their credits cumulated, so that γ reads them off with two binary searches."""
-    as_seen, as_unseen, at_tie, t, _ = parts
+def _curve(st, local: np.ndarray, n: int, gammas: np.ndarray) -> np.ndarray:
+    """Per-class accuracy (n × G) at every γ of ``gammas`` (:class:`~src.metrics.ties.Stacked`
+    credits): per class, the images sorted by t and their credits cumulated, so that each γ
+    reads them off with two binary searches."""
+    t, as_seen, as_unseen, at_tie = (x.numpy() for x in (st.t, st.as_seen, st.as_unseen,
+                                                         st.at_tie))  # fmt: skip
     out = np.empty((n, len(gammas)))
     for c in range(n):
         members = np.flatnonzero(local == c)
         order = members[np.argsort(t[members], kind="stable")]
-        t_c = t[order]
 
         def cumulative(x: np.ndarray, order=order) -> np.ndarray:
             return np.concatenate([[0.0], np.cumsum(x[order])])
 
         cu, ct, cs = cumulative(as_unseen), cumulative(at_tie), cumulative(as_seen)
-        below = np.searchsorted(t_c, gammas, side="left")  # images with t < γ: unseen
-        upto = np.searchsorted(t_c, gammas, side="right")  # t ≤ γ; t > γ: seen
+        below = np.searchsorted(t[order], gammas, side="left")  # t < γ: predicted unseen
+        upto = np.searchsorted(t[order], gammas, side="right")  # t > γ: predicted seen
         out[c] = (cu[below] + ct[upto] - ct[below] + cs[-1] - cs[upto]) / len(members)
     return out
 
 
 def credits_from_scores(scores, gamma: float | None) -> Credits:
-    """:class:`Credits` of a :class:`~src.metrics.gzsl.GZSLScores` and its calibration γ."""
+    """:class:`Credits` of a :class:`~src.metrics.gzsl.GZSLScores` and its calibration γ, with
+    the tie rule of :mod:`src.metrics.ties` (the credits :func:`~src.metrics.gzsl_results`
+    averages)."""
     from src.metrics.ausuc import seen_unseen_curve
-    try:
-        from src.metrics.zsl import TIE_RTOL
-    except ImportError:
-        TIE_RTOL = 0.0
+    from src.metrics.ties import nearest_credit, stacked
 
-    seen = scores.seen_classes.cpu().numpy()
-    unseen = scores.unseen_classes.cpu().numpy()
-    sides = {}
-    for name in ("seen", "unseen"):
-        d = getattr(scores, f"{name}_distances").detach().double().cpu().numpy()
-        labels = getattr(scores, f"{name}_labels").cpu().numpy()
-        classes = seen if name == "seen" else unseen
-        local = np.searchsorted(classes, labels) if np.all(np.diff(classes) > 0) else None
-        if local is None:
-            local = np.array([int(np.flatnonzero(classes == y)[0]) for y in labels])
-        sides[name] = (_side(d, labels, seen, unseen, TIE_RTOL), local)
-    gammas, _, _ = seen_unseen_curve(scores)
-    gammas = gammas.numpy()
-    (ps, ls), (pu, lu) = sides["seen"], sides["unseen"]
+    seen, unseen = scores.seen_classes.cpu(), scores.unseen_classes.cpu()
+    gammas = seen_unseen_curve(scores)[0].numpy()
+    parts = {}
+    for name, classes in (("seen", seen), ("unseen", unseen)):
+        d = getattr(scores, f"{name}_distances").cpu()
+        labels = getattr(scores, f"{name}_labels").cpu().long()
+        local = (labels[:, None] == classes[None, :]).long().argmax(dim=1).numpy()
+        st = stacked(d, labels, seen, unseen)
+        parts[name] = (st, local, d, labels)
+
+    def at(name: str, g: float) -> np.ndarray:
+        return parts[name][0].credit(g).numpy()
+
+    (st_s, local_s, _, _), (st_u, local_u, d_u, labels_u) = parts["seen"], parts["unseen"]
     return Credits(
-        seen_class=ls,
-        unseen_class=lu,
-        zsl=pu[4],
-        gzsl_seen=_credit_at(ps, 0.0),
-        gzsl_unseen=_credit_at(pu, 0.0),
-        cal_seen=None if gamma is None else _credit_at(ps, float(gamma)),
-        cal_unseen=None if gamma is None else _credit_at(pu, float(gamma)),
-        curve_seen=_curve(ps, ls, len(seen), gammas),
-        curve_unseen=_curve(pu, lu, len(unseen), gammas),
+        seen_class=local_s,
+        unseen_class=local_u,
+        zsl=nearest_credit(d_u, labels_u, unseen).numpy(),
+        gzsl_seen=at("seen", 0.0),
+        gzsl_unseen=at("unseen", 0.0),
+        cal_seen=None if gamma is None else at("seen", float(gamma)),
+        cal_unseen=None if gamma is None else at("unseen", float(gamma)),
+        curve_seen=_curve(st_s, local_s, len(seen), gammas),
+        curve_unseen=_curve(st_u, local_u, len(unseen), gammas),
     )

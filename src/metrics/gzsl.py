@@ -16,7 +16,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from src.metrics.zsl import harmonic_mean, per_class_top1, per_class_topk, predict
+from src.metrics.ties import nearest_ties, stacked
+from src.metrics.zsl import harmonic_mean, per_class_credit, per_class_nearest, per_class_topk
 
 #: k of the top-k ZSL accuracy (``{stage}/zsl_top5``)
 TOP_K = 5
@@ -44,7 +45,7 @@ class GZSLScores:
 
     @property
     def candidates(self) -> Tensor:
-        """Seen then unseen classes: the GZSL candidates (a tie goes to the seen class)."""
+        """Seen then unseen classes: the GZSL candidates (ties scored by their expectation)."""
         return torch.cat([self.seen_classes, self.unseen_classes])
 
     def cpu(self) -> GZSLScores:
@@ -123,22 +124,33 @@ def gzsl_results(scores: GZSLScores, gamma: float | None = None) -> dict[str, fl
     - ``gzsl_s``, ``gzsl_u``, ``gzsl_H``: per-class top-1 among seen ∪ unseen classes;
     - ``ausuc``: the exact area under the seen–unseen curve (:func:`~src.metrics.ausuc`);
     - with ``gamma``: ``gamma``, ``gzsl_s_cal``, ``gzsl_u_cal``, ``gzsl_H_cal`` (calibrated
-      stacking, γ added to the seen classes' distances).
+      stacking, γ added to the seen classes' distances);
+    - ``ties``: how many images (seen and unseen) have their nearest class among seen ∪ unseen
+      tied; ``zsl_ties``: how many unseen images have their nearest unseen class tied.
+
+    Every accuracy scores a k-way tie that holds the true class 1/k, its expectation under
+    uniform random tie-breaking (:mod:`src.metrics.ties`).
     """
     from src.metrics.ausuc import ausuc
     from src.metrics.calibration import gzsl_sweep
 
-    candidates, unseen = scores.candidates, scores.unseen_classes
+    seen, unseen = scores.seen_classes, scores.unseen_classes
+    y_seen, y_unseen = scores.seen_labels, scores.unseen_labels
     d_seen, d_unseen = scores.seen_distances, scores.unseen_distances
-    s = per_class_top1(predict(d_seen, candidates), scores.seen_labels, scores.seen_classes)
-    u = per_class_top1(predict(d_unseen, candidates), scores.unseen_labels, unseen)
+    stack_seen = stacked(d_seen, y_seen, seen, unseen)
+    stack_unseen = stacked(d_unseen, y_unseen, seen, unseen)
+    s = per_class_credit(stack_seen.credit(0.0), y_seen, seen)
+    u = per_class_credit(stack_unseen.credit(0.0), y_unseen, unseen)
+    tied = sum(int((st.tie_size(0.0) > 1).sum()) for st in (stack_seen, stack_unseen))
     values = {
-        "zsl_acc": float(per_class_top1(predict(d_unseen, unseen), scores.unseen_labels, unseen)),
+        "zsl_acc": float(per_class_nearest(d_unseen, y_unseen, unseen)),
         "gzsl_s": float(s),
         "gzsl_u": float(u),
         "gzsl_H": float(harmonic_mean(s, u)),
-        "zsl_top5": float(per_class_topk(d_unseen, scores.unseen_labels, unseen, k=TOP_K)),
+        "zsl_top5": float(per_class_topk(d_unseen, y_unseen, unseen, k=TOP_K)),
         "ausuc": float(ausuc(scores)),
+        "ties": float(tied),
+        "zsl_ties": float((nearest_ties(d_unseen[:, unseen.to(d_unseen.device)]).sum(1) > 1).sum()),
     }
     if gamma is not None:
         s_cal, u_cal, h_cal = gzsl_sweep(scores, [gamma])

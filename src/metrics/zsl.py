@@ -2,12 +2,29 @@
 
 Per-class top-1 accuracy is averaged over the *target classes themselves*: a class of the target
 set with no prediction still counts (with accuracy 0), unlike torchmetrics' ``average="macro"``.
+The metrics score ties fairly (:mod:`src.metrics.ties`): an image whose nearest distance is shared
+by k candidates, its true class among them, counts 1/k; ``TIE_RTOL`` says what counts as a tie.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from src.metrics.ties import TIE_RTOL, class_sums, nearest_credit, topk_credit
+
+__all__ = [
+    "TIE_RTOL",
+    "calibrated_predictions",
+    "class_counts",
+    "harmonic_mean",
+    "mean_class_accuracy",
+    "per_class_credit",
+    "per_class_nearest",
+    "per_class_top1",
+    "per_class_topk",
+    "predict",
+]
 
 
 def class_counts(preds: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
@@ -17,7 +34,8 @@ def class_counts(preds: Tensor, target: Tensor, num_classes: int) -> tuple[Tenso
 
 
 def mean_class_accuracy(correct: Tensor, total: Tensor, classes: Tensor) -> Tensor:
-    """Mean over ``classes`` of per-class accuracy ``correct / total``.
+    """Mean over ``classes`` of per-class accuracy ``correct / total`` (``correct`` may hold
+    fractional credits).
 
     Raises:
         ValueError: when a class of ``classes`` has no samples (its accuracy is undefined).
@@ -32,10 +50,35 @@ def mean_class_accuracy(correct: Tensor, total: Tensor, classes: Tensor) -> Tens
 
 
 def per_class_top1(preds: Tensor, target: Tensor, classes: Tensor) -> Tensor:
-    """Per-class mean top-1 accuracy of ``preds`` over the target ``classes``."""
+    """Per-class mean top-1 accuracy of hard predictions ``preds`` over the target ``classes``."""
     num_classes = int(max(preds.max(), target.max(), classes.max())) + 1
     correct, total = class_counts(preds, target, num_classes)
     return mean_class_accuracy(correct, total, classes)
+
+
+def per_class_credit(credit: Tensor, target: Tensor, classes: Tensor) -> Tensor:
+    """Per-class mean of per-image credits (e.g. 1/k for a k-way tie) over the target
+    ``classes``; independent of the order of the images, to the last bit."""
+    target = target.cpu().long()
+    classes = classes.cpu().long()
+    num_classes = int(max(target.max() if len(target) else 0, classes.max())) + 1
+    total = torch.bincount(target, minlength=num_classes)
+    return mean_class_accuracy(class_sums(credit, target, num_classes), total, classes)
+
+
+def per_class_nearest(
+    distances: Tensor, labels: Tensor, candidates: Tensor, classes: Tensor | None = None
+) -> Tensor:
+    """Per-class mean top-1 accuracy among ``candidates``, ties scored 1/k (the ZSL accuracy
+    with the unseen classes as candidates).
+
+    Example:
+        >>> d = torch.tensor([[0.5, 0.5], [0.1, 0.9]])  # image of class 1 tied, of class 0 right
+        >>> float(per_class_nearest(d, torch.tensor([1, 0]), torch.tensor([0, 1])))
+        0.75
+    """
+    classes = candidates if classes is None else classes
+    return per_class_credit(nearest_credit(distances, labels, candidates), labels, classes)
 
 
 def harmonic_mean(seen: Tensor | float, unseen: Tensor | float) -> Tensor:
@@ -46,7 +89,11 @@ def harmonic_mean(seen: Tensor | float, unseen: Tensor | float) -> Tensor:
 
 
 def predict(distances: Tensor, candidates: Tensor) -> Tensor:
-    """The class of ``candidates`` with the smallest distance, per row of ``distances`` (N × C)."""
+    """The class of ``candidates`` with the smallest distance, per row of ``distances`` (N × C).
+
+    One hard prediction per image: a tie goes to the first tied candidate. The metrics do not
+    use it; they score ties fairly (:func:`per_class_nearest`).
+    """
     return candidates[distances[:, candidates].argmin(dim=1)]
 
 
@@ -57,7 +104,8 @@ def per_class_topk(
     k: int = 5,
     classes: Tensor | None = None,
 ) -> Tensor:
-    """Per-class mean top-k accuracy: an image is right when its class is among its k nearest.
+    """Per-class mean top-k accuracy: an image is right when its class is among its k nearest,
+    ties at the k-th place scored by their expectation (:func:`~src.metrics.ties.topk_credit`).
 
     Args:
         distances: N × C distances of every image to every dataset class.
@@ -67,23 +115,21 @@ def per_class_topk(
         classes: target classes to average over (default: ``candidates``).
 
     Returns:
-        A float64 scalar. Ties between equal distances are broken arbitrarily (``topk``).
+        A float64 scalar.
 
     Example:
         >>> d = torch.tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])  # images of classes 1 and 0
         >>> labels, candidates = torch.tensor([1, 0]), torch.tensor([0, 1, 2])
         >>> float(per_class_topk(d, labels, candidates, k=2, classes=torch.tensor([0, 1])))
         0.5
+        >>> d = torch.tensor([[0.1, 0.2, 0.2, 0.2]])  # class 3 shares places 2–4: credit 1/3
+        >>> labels, candidates = torch.tensor([3]), torch.arange(4)
+        >>> float(per_class_topk(d, labels, candidates, k=2, classes=labels))
+        0.3333333333333333
     """
-    candidates = candidates.to(distances.device)
-    labels = labels.to(distances.device)
-    classes = (candidates if classes is None else classes).to(distances.device)
-    k = min(k, len(candidates))
-    nearest = candidates[distances[:, candidates].topk(k, dim=1, largest=False).indices]
-    hit = (nearest == labels[:, None]).any(dim=1)
-    num_classes = int(max(labels.max(), classes.max(), candidates.max())) + 1
-    correct, total = class_counts(torch.where(hit, labels, -1), labels, num_classes)
-    return mean_class_accuracy(correct, total, classes)
+    classes = candidates if classes is None else classes
+    credit = topk_credit(distances, labels, candidates, k)
+    return per_class_credit(credit, labels, classes)
 
 
 def calibrated_predictions(
@@ -95,7 +141,8 @@ def calibrated_predictions(
         distances: N × C distances of every image to every dataset class.
         seen_classes: dataset indices of the seen classes (those penalised by γ).
         candidates: dataset indices of the classes an image may be assigned to (usually
-            seen ∪ unseen, seen first so that a tie goes to the seen class).
+            seen ∪ unseen; a tie goes to the first tied candidate: the metrics do not use these
+            hard predictions but score ties fairly, :class:`~src.metrics.ties.Stacked`).
         gamma: the penalty added to the seen candidates' distances (γ = 0: plain argmin).
 
     Returns:

@@ -29,7 +29,9 @@ class ZSLClassifier(L.LightningModule):
     Every evaluation epoch logs :func:`~src.metrics.gzsl_results` under ``{stage}/`` (``val`` or
     ``test``): ``zsl_acc``, ``zsl_top5``, ``gzsl_s``, ``gzsl_u``, ``gzsl_H``, ``ausuc`` and, when a
     calibration γ is known, ``gamma``, ``gzsl_s_cal``, ``gzsl_u_cal``, ``gzsl_H_cal`` (calibrated
-    stacking, γ added to the seen classes' distances). γ is :attr:`calibration_gamma` when set;
+    stacking, γ added to the seen classes' distances), and the counts ``ties`` / ``zsl_ties`` of
+    images whose nearest class is tied (every accuracy scores a k-way tie 1/k: its expectation
+    under random tie-breaking). γ is :attr:`calibration_gamma` when set;
     otherwise, at validation, the γ with the best H on the validation images themselves (so
     ``val/*_cal`` is the best H reachable on validation, optimistic by construction); at test
     there is none: the entry points choose it on the validation split before testing

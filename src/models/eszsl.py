@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from src.data.base import ZSLDataModule, ZSLSplit
-from src.metrics import per_class_top1
+from src.metrics import per_class_nearest
 from src.models.classifier import ZSLClassifier
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def local_labels(labels: Tensor, seen_classes: Tensor) -> Tensor:
 def validation_grid(
     split: ZSLSplit, signatures: Tensor, gammas: Sequence[float], lambdas: Sequence[float]
 ) -> Tensor:
-    """ZSL accuracy (per-class mean top-1 over the split's unseen classes) for every (γ, λ).
+    """ZSL accuracy (per-class mean top-1 over the split's unseen classes, ties 1/k) per (γ, λ).
 
     ESZSL is fitted on ``split.train`` and scores ``split.eval["unseen"]`` among
     ``split.unseen_classes``; nothing else of the split is read. Returns |γ| × |λ| (float64).
@@ -100,7 +100,7 @@ def validation_grid(
         split.train.features, local_labels(split.train.labels.cpu(), seen), signatures[seen]
     )
     eval_features = split.eval["unseen"].features.cpu()
-    eval_labels = split.eval["unseen"].labels.cpu()
+    local = torch.searchsorted(unseen, split.eval["unseen"].labels.cpu())  # distance columns
     unseen_signatures = signatures[unseen]  # ZSL: the unseen classes are the only candidates
     grid = torch.empty(len(gammas), len(lambdas), dtype=torch.float64)
     for i, gamma in enumerate(gammas):
@@ -108,7 +108,7 @@ def validation_grid(
         for j, lam in enumerate(lambdas):
             weights = problem.weights(gamma, lam, left)
             distances = eszsl_distances(eval_features, weights, unseen_signatures)
-            grid[i, j] = per_class_top1(unseen[distances.argmin(1)], eval_labels, unseen)
+            grid[i, j] = per_class_nearest(distances, local, torch.arange(len(unseen)))
     return grid
 
 

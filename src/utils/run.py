@@ -149,6 +149,18 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     return path
 
 
+#: metrics that count images (``{stage}/ties``, ``{stage}/zsl_ties``): shown without decimals
+COUNT_METRICS = ("ties", "zsl_ties")
+
+
+def _shown(key: str, value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if key.rsplit("/", 1)[-1] in COUNT_METRICS and float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.4f}"
+
+
 def print_results(metrics: dict[str, float], path: Path) -> None:
     """Print the final results as a table, and where they were written (rank 0 prints).
 
@@ -159,7 +171,7 @@ def print_results(metrics: dict[str, float], path: Path) -> None:
 
     if not is_rank_zero():
         return
-    shown = {k: "nan" if math.isnan(v) else f"{v:.4f}" for k, v in metrics.items()}
+    shown = {k: _shown(k, v) for k, v in metrics.items()}
     if in_multirun():
         log.info("Results: %s → %s", " ".join(f"{k}={v}" for k, v in shown.items()), path)
         return
