@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra_utils import CONF_DIR, QUIET, compose_config
 from omegaconf import OmegaConf
 
-from src.mining import STRATEGIES, NegativeMiner
+from src.mining import FIXED_POOLS, STRATEGIES, NegativeMiner
 
 CONF = Path(CONF_DIR)
 GROUPS = [
@@ -92,8 +92,8 @@ def test_every_miner_instantiates_with_its_knobs(option, tmp_path):
 
 
 def test_every_strategy_has_a_config_naming_its_class():
-    assert set(options("miner")) == set(STRATEGIES)
-    for name, cls in STRATEGIES.items():
+    assert set(options("miner")) == set(STRATEGIES) | set(FIXED_POOLS)
+    for name, cls in {**STRATEGIES, **FIXED_POOLS}.items():
         target = OmegaConf.load(CONF / "miner" / f"{name}.yaml")._target_
         assert target == f"{cls.__module__}.{cls.__name__}"
 

@@ -236,7 +236,7 @@ def test_default_warmup_follows_whether_the_strategy_reads_the_model():
 
 def test_callback_refuses_a_model_without_a_metric(datamodules):
     trainer = SimpleNamespace(datamodule=datamodules["val"])
-    with pytest.raises(TypeError, match="trains a MetricZSLSystem"):
+    with pytest.raises(TypeError, match="negative pool trains a model that scores pairs"):
         _callback(RandomMiner(num_negatives=1)).setup(trainer, L.LightningModule(), "fit")
 
 

@@ -1,5 +1,6 @@
 """Negative-mining strategies behind one contract (:class:`NegativeMiner`)."""
 
+from src.mining.all_miner import AllMiner
 from src.mining.base import MiningInputs, NegativeMiner
 from src.mining.correlation_miner import CorrelationMiner
 from src.mining.hardest_miner import HardestMiner
@@ -21,9 +22,14 @@ STRATEGIES: dict[str, type[NegativeMiner]] = {
     "semi_hard": SemiHardMiner,
     "loss_weighted": LossWeightedMiner,
 }
+#: the other ``miner=`` options, which choose nothing: ``all`` (every other seen class, the
+#: published ranking methods; not a strategy to compare, so outside :data:`STRATEGIES`)
+FIXED_POOLS: dict[str, type[NegativeMiner]] = {"all": AllMiner}
 
 __all__ = [
+    "FIXED_POOLS",
     "STRATEGIES",
+    "AllMiner",
     "CorrelationMiner",
     "HardestMiner",
     "LossWeightedMiner",

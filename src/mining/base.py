@@ -25,14 +25,16 @@ class MiningInputs:
     Attributes:
         distances: ``D(x_i, a_c)`` under the current model, n × S.
         positives: the local index of each image's own class, n.
-        threshold: the model's decision threshold b.
+        threshold: the distance below which a negative is on the wrong side: the metric's
+            threshold b (a float), or one per image (n × 1) for a ranking model
+            (:meth:`~src.mining.scorer.PairScorer.thresholds`).
         class_similarity: cosine similarity between seen-class signatures, S × S.
         beta: the loss's sharpness β (used by loss-based strategies).
     """
 
     distances: Tensor
     positives: Tensor
-    threshold: float
+    threshold: float | Tensor
     class_similarity: Tensor
     beta: float = 1.0
 

@@ -1,11 +1,11 @@
 """The negative pool: K negative classes per training image, its schedule and its refresh.
 
 At the start of a refresh epoch every (training image, seen class) pair is scored with the
-current metric (:meth:`~src.models.metric.BilinearMetric.scored_chunks`, a memory-bounded chunk
-of images at a time) and the strategy (:class:`~src.mining.base.NegativeMiner`) picks K
-negatives per image. The Lightning side (:class:`~src.callbacks.negative_pool.
-NegativePoolRefresh`) only calls :meth:`NegativePool.refresh` at epoch start and hands the pool
-to the model.
+current model (a :class:`~src.mining.scorer.PairScorer`: the metric's ``D`` or a compatibility
+model's ``−F``, a memory-bounded chunk of images at a time) and the strategy
+(:class:`~src.mining.base.NegativeMiner`) picks K negatives per image. The Lightning side
+(:class:`~src.callbacks.negative_pool.NegativePoolRefresh`) only calls
+:meth:`NegativePool.refresh` at epoch start and hands the pool to the model.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import Tensor
 
 from src.mining.base import MiningInputs, NegativeMiner, check_value
 from src.mining.random_miner import RandomMiner
+from src.mining.scorer import PairScorer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ class NegativePool:
         self.miner, self.seed = miner, seed
         self.refresh_every, self.warmup_epochs = int(refresh_every), int(warmup_epochs)
         self.memory_budget_mb = float(memory_budget_mb)
-        self._warmup_miner = RandomMiner(num_negatives=miner.num_negatives)
+        # A miner of every other class (num_negatives None: ``all``) warms up as itself.
+        k = miner.num_negatives
+        self._warmup_miner = miner if k is None else RandomMiner(num_negatives=k)
         self.negatives: Tensor | None = None  # image index → K dataset classes
         self.last_refresh_epoch: int | None = None
 
@@ -89,7 +92,7 @@ class NegativePool:
     @torch.no_grad()
     def refresh(
         self,
-        metric: Any,
+        scorer: PairScorer,
         seen_signatures: Tensor,
         seen_classes: Tensor,
         features: Tensor,
@@ -101,32 +104,34 @@ class NegativePool:
 
         A strategy that reads the model (``miner.uses_model``) gets every (image, seen class)
         distance, and the diagnostics describe them: ``pool/mean_d_pos``, ``pool/mean_d_neg``
-        and ``pool/wrong_side_fraction`` (negatives closer than b). Model-free draws (random,
-        random_fixed, correlation, warm-up epochs) skip the scoring, which would cost a third
+        and ``pool/wrong_side_fraction`` (negatives closer than the scorer's threshold: b for
+        the metric, the margin for a ranking model). Model-free draws (random, random_fixed,
+        correlation, all, warm-up epochs) skip the scoring, which would cost a third
         of a training epoch; they report ``pool/changed_fraction`` and ``pool/refresh_s``
         only, as every refresh does.
 
         Args:
-            metric: the :class:`~src.models.metric.BilinearMetric` to score with (its device
-                is where the scoring runs).
-            seen_signatures: signatures of the seen classes (S × k), on the metric's device.
-            seen_classes: their dataset indices (S), on the metric's device.
+            scorer: what scores the pairs (:class:`~src.mining.scorer.PairScorer`, e.g. the
+                :class:`~src.models.metric.BilinearMetric`; its device is where the scoring
+                runs).
+            seen_signatures: signatures of the seen classes (S × k), on the scorer's device.
+            seen_classes: their dataset indices (S), on the scorer's device.
             features: the training images (N × d), on any device.
             local_labels: each image's class as a column of ``seen_classes`` (N), on the
-                metric's device.
+                scorer's device.
             beta: the loss's sharpness β (for loss-based strategies).
             epoch: the epoch the pool is for (seeds the generator).
         """
         start_time, last_report = time.perf_counter(), time.perf_counter()
         device = seen_signatures.device
         normed = torch.nn.functional.normalize(seen_signatures, dim=1)
-        similarity, threshold = normed @ normed.T, float(metric.b)
+        similarity = normed @ normed.T
         miner = self.miner_for(epoch)
         generator = torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + epoch)
         chunks, pos_sum, neg_sum, wrong = [], 0.0, 0.0, 0
         rows, n = self.chunk_rows(len(seen_classes)), len(features)
         if miner.uses_model:
-            scored = metric.scored_chunks(features, seen_signatures, rows)
+            scored = scorer.scored_chunks(features, seen_signatures, rows)
         else:  # the strategy reads the shape of the distance matrix only
             scored = ((s, torch.zeros(min(rows, n - s), len(seen_classes), device=device))
                       for s in range(0, n, rows))  # fmt: skip
@@ -137,6 +142,8 @@ class NegativePool:
                     "the model diverged (lower model.lr, standardise or normalise the features)."
                 )
             labels = local_labels[start : start + rows]
+            # b of the metric, or per image for a ranking model; model-free draws read none.
+            threshold = scorer.thresholds(d, labels) if miner.uses_model else 0.0
             inputs = MiningInputs(d, labels, threshold, similarity, beta)
             local = miner.mine(inputs, generator)
             chunks.append(local)

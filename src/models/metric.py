@@ -62,8 +62,9 @@ class BilinearMetric(nn.Module):
     ) -> Iterator[tuple[int, Tensor]]:
         """All-pairs ``D`` of ``rows`` images at a time: yields ``(first row, D of the chunk)``.
 
-        The one scoring routine of the framework: evaluation (:meth:`distances`), the pool
-        refresh (:class:`~src.mining.pool.NegativePool`) and the benchmark use it. Each chunk
+        The one scoring routine of the metric: evaluation (:meth:`distances`), the pool
+        refresh (:class:`~src.mining.pool.NegativePool`, through the
+        :class:`~src.mining.scorer.PairScorer` contract) and the benchmark use it. Each chunk
         of ``features`` (which may live on the host) is moved to the metric's device; ``W Lᵀ``
         and ``A Lᵀ`` are computed once, so an image costs one d × r product.
         """
@@ -72,6 +73,11 @@ class BilinearMetric(nn.Module):
         for start in range(0, len(features), rows):
             chunk = features[start : start + rows].to(projection.device, non_blocking=True)
             yield start, self.distances_from_projections(chunk @ projection, class_proj)
+
+    def thresholds(self, distances: Tensor, positives: Tensor) -> float:
+        """The threshold b, the same for every pair (the pool's :class:`~src.mining.scorer.
+        PairScorer` contract: a negative with ``D < b`` is on the wrong side)."""
+        return float(self.b)
 
     def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
         """All-pairs ``D`` (N × C), computed in chunks of ``chunk_size`` images."""
@@ -129,15 +135,19 @@ class BilinearMetric(nn.Module):
             # L2-normalised: D = ‖x − a‖² then ranks classes exactly like the cosine).
             self.W.copy_(identity_scale(features, target_signatures) * torch.eye(self.feature_dim))
         else:
-            x = features.double()
-            gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-            weights = torch.linalg.solve(gram, x.T @ target_signatures.double())
-            self.W.copy_(weights.to(self.W.dtype))
+            self.W.copy_(ridge_map(features, target_signatures, ridge).to(self.W.dtype))
         self.L.copy_(torch.eye(self.rank, self.signature_dim))
         pairs = self.pair_distances(features, target_signatures)
         if negative_signatures is not None:
             pairs = torch.cat([pairs, self.pair_distances(features, negative_signatures)])
         self.b.copy_(pairs.median())
+
+
+def ridge_map(features: Tensor, targets: Tensor, ridge: float) -> Tensor:
+    """``W = (XᵀX + αI)⁻¹ XᵀA`` (d × k, float64): regresses each image's target signature."""
+    x = features.double()
+    gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    return torch.linalg.solve(gram, x.T @ targets.double())
 
 
 def identity_scale(features: Tensor, signatures: Tensor) -> float:

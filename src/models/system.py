@@ -196,6 +196,16 @@ class MetricZSLSystem(ZSLClassifier):
             lr=self.learning_rate,
         )
 
+    def pool_scorer(self) -> BilinearMetric:
+        """The pool mines with the metric's D and threshold b (:class:`~src.mining.scorer.
+        PoolTrainedModel`)."""
+        return self.metric
+
+    @property
+    def mining_beta(self) -> float:
+        """β of the pair loss, read by ``loss_weighted``."""
+        return float(self.hparams.beta)
+
     def class_distances(self, features: Tensor) -> Tensor:
         """D of every image to every class of the dataset (N × C)."""
         return self.metric.distances(features, self.signatures)

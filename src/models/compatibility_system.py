@@ -1,0 +1,198 @@
+"""The LightningModule of ALE, DeViSE and SJE: a bilinear compatibility, pool negatives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from src.models.classifier import ZSLClassifier
+from src.models.compatibility import BilinearCompatibility
+from src.models.metric import identity_scale, ridge_map
+from src.models.ranking import OBJECTIVES, ranking_objective
+from src.models.system import AUTO_LR, DECAY_TARGETS
+
+INITS = ("auto", "ridge", "identity", "random")
+#: model.lr=null: Adam's learning rate by initialisation (as the metric's, :data:`AUTO_LR`)
+COMPATIBILITY_AUTO_LR = {**AUTO_LR, "random": 1e-3}
+#: what is logged as ``train/<part>`` (epoch means over images)
+LOSS_PARTS = ("loss", "violators")
+
+
+class CompatibilityZSLSystem(ZSLClassifier):
+    """``model=ale|devise|sje``: ``F(x, a) = xᵀ W a`` trained with a ranking loss, Adam and the
+    framework's negative pool (distance = −F).
+
+    The pool's K classes of an image are its negatives (``miner=all``: every other seen class,
+    the published methods; any strategy otherwise: mined or random negatives). Signatures and
+    the seen classes come from the datamodule at ``setup``.
+
+    Args:
+        feature_dim: d (given by the data).
+        signature_dim: k (given by the data).
+        objective: ``ale`` (WARP), ``devise`` (hinge rank) or ``sje`` (structured max-margin);
+            see :mod:`src.models.ranking`.
+        margin: Δ of the losses (Δ(y, j) = Δ for every j ≠ y).
+        lr: Adam learning rate; ``None``: by initialisation (:data:`COMPATIBILITY_AUTO_LR`).
+        weight_decay: μ, applied to W.
+        weight_decay_to: ``init`` pulls W towards its initialisation, ``zero`` towards 0 (both
+            add ``μ (W − W_target)`` to the gradient).
+        ridge: ridge penalty of the ridge initialisation.
+        init: ``ridge`` (W regresses features onto signatures, so that F starts as the dot
+            product of predicted and class signatures), ``identity`` (W = s·I, d = k),
+            ``random`` (W ~ N(0, init_std²)), or ``auto``: identity when the datamodule's
+            features are signature-space vectors, else ridge.
+        init_std: standard deviation of the random initialisation.
+        beta: β of the ``loss_weighted`` strategy, which draws negatives with p ∝
+            softplus(β (Δ + F(x, j) − F(x, y))), a smoothed hinge term.
+        calibration_gamma: γ of the calibrated GZSL metrics; ``None``: chosen on validation.
+        gamma_grid: candidate γ for that choice; ``None``: the exact best γ.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        signature_dim: int,
+        objective: str = "ale",
+        margin: float = 1.0,
+        lr: float | None = None,
+        weight_decay: float = 1e-4,
+        weight_decay_to: str = "init",
+        ridge: float = 1.0,
+        init: str = "auto",
+        init_std: float = 0.01,
+        beta: float = 1.0,
+        calibration_gamma: float | None = None,
+        gamma_grid: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
+        for key, value, ok, allowed in (
+            ("model.objective", objective, objective in OBJECTIVES, f"one of {OBJECTIVES}"),
+            ("model.margin", margin, _number(margin) and margin > 0, "a number > 0"),
+            ("model.lr", lr, lr is None or (_number(lr) and lr > 0), "> 0, or null"),
+            ("model.weight_decay", weight_decay, _number(weight_decay) and weight_decay >= 0,
+             "≥ 0"),
+            ("model.weight_decay_to", weight_decay_to, weight_decay_to in DECAY_TARGETS,
+             f"one of {DECAY_TARGETS}"),
+            ("model.ridge", ridge, _number(ridge) and ridge >= 0, "≥ 0"),
+            ("model.init", init, init in INITS, f"one of {INITS}"),
+            ("model.init_std", init_std, _number(init_std) and init_std > 0, "> 0"),
+            ("model.beta", beta, _number(beta) and beta > 0, "> 0"),
+        ):  # fmt: skip
+            if not ok:
+                shown = repr(value) if isinstance(value, str) else value
+                raise ValueError(f"{key}={shown} is invalid: it must be {allowed}.")
+        if init == "identity" and feature_dim != signature_dim:
+            raise ValueError(
+                f"model.init=identity needs feature_dim == signature_dim, but the data has "
+                f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
+            )
+        self.save_hyperparameters()
+        self.compatibility = BilinearCompatibility(feature_dim, signature_dim, float(margin))
+        self.negative_pool: Tensor | None = None
+        self._train_sums: Tensor | None = None  # the epoch's loss parts × images (device)
+        self._train_count = 0
+        # Where weight decay pulls W (weight_decay_to=init); saved in checkpoints.
+        self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
+
+    # ------------------------------------------------------------------ initialisation
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
+            dm = self.trainer.datamodule
+            self.initialise_from(dm.train_features, dm.train_labels)
+
+    @torch.no_grad()
+    def initialise_from(self, features: Tensor, labels: Tensor) -> None:
+        """W by :attr:`init_kind` from the training images and their classes' signatures."""
+        targets = self.signatures.cpu()[labels.cpu()]
+        kind, W = self.init_kind(), self.compatibility.W
+        if kind == "identity":
+            W.copy_(identity_scale(features.cpu(), targets) * torch.eye(len(W)))
+        elif kind == "ridge":
+            W.copy_(ridge_map(features.cpu(), targets, self.hparams.ridge).to(W.dtype))
+        else:  # random, from the run's seeded generator
+            W.copy_(torch.randn(W.shape) * self.hparams.init_std)
+        if self.hparams.weight_decay_to == "init":
+            self.W_init.copy_(W.detach())
+
+    def init_kind(self) -> str:
+        """``model.init``, with ``auto`` resolved from the datamodule (identity or ridge)."""
+        if self.hparams.init != "auto":
+            return self.hparams.init
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        in_space = datamodule is not None and datamodule.features_in_signature_space
+        return "identity" if in_space else "ridge"
+
+    # ------------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if self.negative_pool is None:
+            raise RuntimeError(
+                "No negative pool: add the NegativePoolRefresh callback (callbacks.negative_pool)."
+            )
+        labels = batch["labels"]
+        positive, negatives = self.compatibility.image_major(
+            batch["features"], self.signatures, labels, self.negative_pool[batch["index"]]
+        )
+        parts = ranking_objective(
+            self.hparams.objective,
+            positive,
+            negatives,
+            self.compatibility.margin,
+            num_candidates=len(self.seen_classes) - 1,
+        )
+        # Summed on the device and logged once per epoch, as MetricZSLSystem does.
+        values = torch.stack([parts[name] for name in LOSS_PARTS]).detach()
+        if self._train_sums is None:
+            self._train_sums, self._train_count = torch.zeros_like(values), 0
+        self._train_sums.add_(values, alpha=len(labels))
+        self._train_count += len(labels)
+        return parts["loss"]
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums, self._train_count = None, 0
+
+    def on_train_epoch_end(self) -> None:
+        """``train/loss`` and ``train/violators``: means over the epoch's images."""
+        if self._train_sums is not None:
+            means = self._train_sums / self._train_count
+            names = [f"train/{name}" for name in LOSS_PARTS]
+            self.log_dict(dict(zip(names, means, strict=True)), on_epoch=True)
+
+    @property
+    def learning_rate(self) -> float:
+        """``model.lr``, or its default by initialisation when null."""
+        if self.hparams.lr is not None:
+            return float(self.hparams.lr)
+        return COMPATIBILITY_AUTO_LR[self.init_kind()]
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Weight decay towards the initialisation: ``grad += μ (W − W_init)``."""
+        mu, W = self.hparams.weight_decay, self.compatibility.W
+        if self.hparams.weight_decay_to == "init" and mu > 0 and W.grad is not None:
+            W.grad.add_(W.detach() - self.W_init, alpha=mu)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        plain_decay = self.hparams.weight_decay if self.hparams.weight_decay_to == "zero" else 0.0
+        return torch.optim.Adam(
+            [self.compatibility.W], lr=self.learning_rate, weight_decay=plain_decay
+        )
+
+    # ------------------------------------------------------------- pool and evaluation
+    def pool_scorer(self) -> BilinearCompatibility:
+        """The pool mines with ``−F`` and the margin (:class:`~src.mining.scorer.
+        PoolTrainedModel`)."""
+        return self.compatibility
+
+    @property
+    def mining_beta(self) -> float:
+        return float(self.hparams.beta)
+
+    def class_distances(self, features: Tensor) -> Tensor:
+        """``−F`` of every image to every class of the dataset (N × C)."""
+        return self.compatibility.distances(features, self.signatures)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
