@@ -1,10 +1,12 @@
 """The GBU protocol in one command: ``python -m src.protocol data=<name> [data.signatures=…]``.
 
-1. references on the same splits: nearest signature (d = k), ESZSL, the untrained metric;
+1. references on the same splits, each with its own validation search: nearest signature
+   (d = k), ESZSL, SAE and the untrained metric over the preprocessing; ALE, DeViSE and SJE
+   (trained with every seen class negative) searched and refitted like the strategies;
 2. per mining strategy, an Optuna search on the validation folds only (settings and epochs);
 3. per strategy, a refit on trainval with its chosen settings, for every seed;
-4. one test evaluation of every refit and reference, γ fixed from validation;
-5. ``protocol.csv``, ``protocol.md`` and ``protocol.png`` in the run folder.
+4. one test evaluation of every refit and reference, γ fixed from validation, kept;
+5. bootstrap intervals; ``protocol.csv``, ``comparisons.csv``, ``protocol.md``, ``.png``.
 
 Every finished step is saved in the folder (JSON files and one SQLite study per strategy), so a
 stopped protocol continues where it stopped when run again with ``hydra.run.dir=<its folder>``.
@@ -35,6 +37,8 @@ from src.utils import resolvers  # noqa: F401  (the config resolvers)
 log = logging.getLogger("src.protocol")
 CONF = Path(__file__).resolve().parents[1] / "conf"
 RANDOM_STRATEGIES = ("random", "random_fixed")
+#: references trained with the pool (``miner=all``: every other seen class a negative)
+TRAINED_REFERENCES = ("ale", "devise", "sje")
 
 
 class Protocol:
@@ -57,7 +61,13 @@ class Protocol:
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         ablation = int(bool(self.p.ablation and mined))
-        self.stage, self.stages = 0, 3 + 2 * len(self.p.strategies) + ablation
+        # searched rows: name → (strategy, model config); the trained references (ALE, DeViSE,
+        # SJE) are searched and refitted as the strategies are, with every seen class negative
+        self.specs = {s: (str(s), cfg.model) for s in self.p.strategies}
+        for ref in self.p.references:
+            if ref in TRAINED_REFERENCES:
+                self.specs[str(ref)] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
+        self.stage, self.stages = 0, 3 + 2 * len(self.specs) + ablation
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
 
@@ -85,7 +95,8 @@ class Protocol:
     def miner_cfg(self, name: str) -> DictConfig:
         return OmegaConf.load(CONF / "miner" / f"{name}.yaml")
 
-    def context(self):
+    def context(self, name: str | None = None):
+        """The search context of row ``name`` (its model config; default: the metric's)."""
         from src.tuning.search import SearchContext
 
         dm = self.data.get("val", self.folds[0], int(self.cfg.seed), {})
@@ -94,7 +105,7 @@ class Protocol:
         )
         return SearchContext(
             data=self.data,
-            model_cfg=self.cfg.model,
+            model_cfg=self.specs[name][1] if name else self.cfg.model,
             trainer_cfg=self.cfg.trainer,
             folds=self.folds,
             max_epochs=int(self.p.max_epochs),
@@ -113,16 +124,16 @@ class Protocol:
 
         return evaluate_references(self)
 
-    def search(self, strategy: str) -> list[dict]:
-        """Run (or continue) the strategy's study; the finished trials' records, in order."""
+    def search(self, name: str) -> list[dict]:
+        """Run (or continue) the row's study; the finished trials' records, in order."""
         from src.tuning.search import default_params, finished_records, run_study
 
-        self.next_stage(f"search `{strategy}` on validation folds {self.folds}")
-        ctx, miner = self.context(), self.miner_cfg(strategy)
+        self.next_stage(f"search `{name}` on validation folds {self.folds}")
+        ctx, miner = self.context(name), self.miner_cfg(self.specs[name][0])
         (self.folder / "search").mkdir(parents=True, exist_ok=True)
         study = run_study(
-            strategy,
-            self.folder / "search" / f"{strategy}.db",
+            name,
+            self.folder / "search" / f"{name}.db",
             ctx,
             miner,
             int(self.p.n_trials),
@@ -131,7 +142,7 @@ class Protocol:
         )
         finished = finished_records(study)
         if not finished:
-            raise RuntimeError(f"search `{strategy}`: no trial finished; see protocol.log.")
+            raise RuntimeError(f"search `{name}`: no trial finished; see protocol.log.")
         return finished
 
     def choose(self) -> dict[str, dict]:
@@ -140,7 +151,7 @@ class Protocol:
         from src.tuning.extend import extend_chosen
         from src.tuning.search import choose_trial, selection_window
 
-        pooled = [t for trials in self.trials.values() for t in trials]
+        pooled = [t for s in self.p.strategies for t in self.trials[s]]  # the method's trials
         self.window = selection_window(pooled, self.p.get("smoothing", 1))
         chosen = {}
         for strategy, trials in self.trials.items():
@@ -153,7 +164,7 @@ class Protocol:
             )
         return extend_chosen(self, chosen)
 
-    def refit(self, name: str, strategy: str, chosen: dict) -> list[dict]:
+    def refit(self, name: str, strategy: str, chosen: dict, model: DictConfig) -> list[dict]:
         from src.tuning.runs import final_metrics
         from src.tuning.search import apply
 
@@ -162,7 +173,7 @@ class Protocol:
         miner = self.miner_cfg(strategy)
         if "temperature" not in miner:
             values.pop("miner.temperature", None)
-        data, model_cfg, miner = apply(values, self.cfg.model, miner)
+        data, model_cfg, miner = apply(values, model, miner)
         runs = []
         for seed in self.p.seeds:
 
@@ -184,29 +195,19 @@ class Protocol:
         return runs
 
     def run(self) -> list[dict]:
-        from src.tuning.tables import summarise
+        from src.tuning.references import reference_rows
+        from src.tuning.tables import chosen_settings, summarise
 
         refs = self.refs = self.references()
         self.runs = {name: [r["test"]] for name, r in refs.items()}
-        rows = [
-            summarise(
-                name,
-                "untrained" if name == "untrained" else "reference",
-                [r["test"]],
-                r["val_score"],
-                {"gamma": r["gamma"]},
-            )
-            for name, r in refs.items()
-        ]
-        self.trials = {s: self.search(s) for s in self.p.strategies}
+        rows = reference_rows(refs)
+        self.trials = {name: self.search(name) for name in self.specs}
         chosen = self.chosen = self.choose()
-        for strategy in self.p.strategies:
-            runs = self.refit(strategy, strategy, chosen[strategy])
-            self.runs[strategy] = runs
+        for name, (strategy, model) in self.specs.items():
+            runs = self.runs[name] = self.refit(name, strategy, chosen[name], model)
+            kind = "tuned" if name in self.p.strategies else "reference"
             rows.append(
-                summarise(
-                    strategy, "tuned", runs, chosen[strategy]["score"], _settings(chosen[strategy])
-                )
+                summarise(name, kind, runs, chosen[name]["score"], chosen_settings(chosen[name]))
             )
         self.best = max(self.p.strategies, key=lambda s: chosen[s]["score"])
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
@@ -214,10 +215,10 @@ class Protocol:
         if self.p.ablation and mined:
             best_mined = max(mined, key=lambda s: chosen[s]["score"])
             name = f"random@{best_mined}"
-            runs = self.refit(name, "random", chosen[best_mined])
+            runs = self.refit(name, "random", chosen[best_mined], self.cfg.model)
             self.runs[name] = runs
             rows.append(
-                summarise(name, "ablation", runs, float("nan"), _settings(chosen[best_mined]))
+                summarise(name, "ablation", runs, float("nan"), chosen_settings(chosen[best_mined]))
             )
             self.pairs.append((best_mined, name))
         from src.tuning.verdicts import intervals_and_comparisons
@@ -232,10 +233,6 @@ class Protocol:
         self.next_stage("report: protocol.csv, protocol.md, protocol.png")
         path = write_report(self, rows)
         self.progress(f"done: {path}\n{path.read_text()}")
-
-
-def _settings(chosen: dict) -> dict:
-    return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
 
 
 def run(cfg: DictConfig) -> None:

@@ -118,8 +118,9 @@ def _fake_protocol(tmp_path: Path, max_epochs: int, limit: int) -> SimpleNamespa
         {"max_epochs": max_epochs, "max_epochs_limit": limit, "selection_metric": "val/zsl_acc"}
     )
     protocol = SimpleNamespace(p=p, folder=tmp_path, window=1, progress=lambda m: None)
-    protocol.context = lambda: SimpleNamespace(max_epochs=max_epochs, smoothing=1)
+    protocol.context = lambda name=None: SimpleNamespace(max_epochs=max_epochs, smoothing=1)
     protocol.miner_cfg = lambda name: {}
+    protocol.specs = {name: (name, None) for name in ("hardest", "random")}
 
     def saved(path, compute):
         value = compute()
@@ -169,3 +170,34 @@ def test_the_limit_stops_an_extension_and_protocol_md_says_so(tmp_path, monkeypa
     protocol.chosen = out
     assert "protocol.max_epochs_limit=10" in extension_note(protocol)
     assert math.isfinite(out["hardest"]["score"])
+
+
+def test_references_get_their_own_preprocessing_search(tmp_path):
+    """Each untrained reference tries every preprocessing on validation; the chosen one is in
+    its saved record and its row's ``chosen`` column."""
+    cfg = compose_config(
+        [*TINY, "protocol.references=[eszsl,sae,untrained]"], tmp_path, config_name="protocol"
+    )
+    protocol = Protocol(cfg)
+    refs = protocol.references()
+    assert set(refs) == {"eszsl", "sae", "untrained"}
+    for record in refs.values():
+        assert len(record["searched"]) == 6  # 3 feature options × L2 of signatures or not
+        best = max(t["val_score"] for t in record["searched"])
+        assert record["val_score"] == best
+        assert (tmp_path / "references").is_dir()
+
+
+@pytest.mark.slow
+def test_on_apy_the_eszsl_search_reaches_the_standardised_setting(tmp_path, real_data):
+    """Issue 18: on the metric's preprocessing (L2 features) ESZSL scored test ZSL 0.44 on APY;
+    its own validation search picks standardised features and scores ≥ 0.60."""
+    from test_defaults import APY_FILES
+
+    real_data(*APY_FILES)
+    cfg = compose_config(
+        ["data=apy_annotations", "protocol.references=[eszsl]"], tmp_path, config_name="protocol"
+    )
+    record = Protocol(cfg).references()["eszsl"]
+    assert record["data"]["standardise"] is True and record["data"]["l2_features"] is False
+    assert record["test"]["test/zsl_acc"] >= 0.60

@@ -28,8 +28,10 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
         cap = first
         while pick["best_epoch"] == cap and cap < limit:
             cap = min(2 * cap, limit)
-            ctx = dataclasses.replace(protocol.context(), max_epochs=cap, smoothing=protocol.window)
-            miner = protocol.miner_cfg(strategy)
+            ctx = dataclasses.replace(
+                protocol.context(strategy), max_epochs=cap, smoothing=protocol.window
+            )
+            miner = protocol.miner_cfg(protocol.specs[strategy][0])
             protocol.progress(
                 f"`{strategy}` chose the last allowed epoch ({pick['best_epoch']}): its "
                 f"validation runs again with up to {cap} epochs"

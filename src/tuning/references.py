@@ -1,4 +1,15 @@
-"""Stage 1 of the protocol: the references (nearest signature, ESZSL, the untrained metric)."""
+"""Stage 1 of the protocol: the references that train nothing, each with its own search.
+
+Nearest signature, ESZSL, SAE and the untrained metric are each scored on the validation folds
+under every preprocessing option (standardise, L2 of features, L2 of signatures: the options the
+strategies search), and the option with the best mean validation score (the same folds and the
+same ``protocol.selection_metric`` as the strategies; ties keep the configured preprocessing,
+tried first) is tested once, with γ the folds' mean ``val/gamma`` there. The closed-form models
+choose their own hyper-parameters on validation as they fit (ESZSL: γ, λ; SAE: λ and the test
+direction; ``model=eszsl`` / ``model=sae``). ALE, DeViSE and SJE are trained, so they are
+searched and refitted like the strategies (:mod:`src.protocol`). Each reference is saved in
+``references/<name>.json`` with its model (``.ckpt``) and test distances (``.npz``).
+"""
 
 from __future__ import annotations
 
@@ -9,49 +20,90 @@ import numpy as np
 from omegaconf import OmegaConf
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+#: references evaluated here (the trained ones are searched like the strategies)
+UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
+
+
+def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str, bool]]:
+    """Every (standardise, L2 features, L2 signatures) the search tries, the configured first."""
+    from src.tuning.search import PREPROCESSING
+
+    options = [
+        {"standardise": s, "l2_features": f, "l2_signatures": sig}
+        for s, f in PREPROCESSING.values()
+        for sig in (True, False)
+    ]
+    first = dict(zip(("standardise", "l2_features", "l2_signatures"), configured, strict=True))
+    return [first, *[o for o in options if o != first]]
 
 
 def evaluate_references(protocol: Any) -> dict[str, dict]:
-    """Each reference on the validation folds and once on test (γ: the folds' mean ``val/gamma``);
-    saved per reference in ``references/<name>.json``."""
+    """Each untrained reference searched over the preprocessing on the validation folds, then
+    tested once; saved per reference in ``references/<name>.json``."""
     from src.tuning.runs import final_metrics
 
-    protocol.next_stage("references: nearest signature, ESZSL, untrained metric")
-    names = [str(n) for n in protocol.p.references]
+    names = [str(n) for n in protocol.p.references if n in UNTRAINED]
+    protocol.next_stage(f"references: {', '.join(names) or 'none'} (preprocessing on validation)")
     if (
         protocol.test_dm.feature_dim != protocol.test_dm.signature_dim
         and "nearest_signature" in names
     ):
         names.remove("nearest_signature")  # cosine needs d = k
-    seed, results = int(protocol.cfg.seed), {}
+    seed, metric, results = int(protocol.cfg.seed), str(protocol.p.selection_metric), {}
+    trainer, miner = protocol.cfg.trainer, protocol.miner_cfg("random")
     for name in names:
         model_cfg = (
             protocol.cfg.model
             if name == "untrained"
             else OmegaConf.load(CONF / "model" / f"{name}.yaml")
         )
-        miner = protocol.miner_cfg("random")
 
-        def run(model_cfg=model_cfg, miner=miner, name=name) -> dict:
-            val = [
-                final_metrics(
-                    protocol.data.get("val", f, seed, {}),
-                    model_cfg,
-                    miner,
-                    protocol.cfg.trainer,
-                    0,
-                    seed,
-                )
-                for f in protocol.folds
-            ]
-            gamma = float(np.mean([v.get("val/gamma", 0.0) for v in val]))
+        def run(model_cfg=model_cfg, name=name) -> dict:
+            tried = []
+            for option in preprocessing_options(protocol.preprocessing):
+                val = [
+                    final_metrics(
+                        protocol.data.get("val", f, seed, option),
+                        model_cfg,
+                        miner,
+                        trainer,
+                        0,
+                        seed,
+                    )
+                    for f in protocol.folds
+                ]
+                score = float(np.mean([v[metric] for v in val]))
+                tried.append({"data": option, "val": val, "val_score": score})
+            best = max(range(len(tried)), key=lambda i: (tried[i]["val_score"], -i))
+            pick = tried[best]
+            gamma = float(np.mean([v.get("val/gamma", 0.0) for v in pick["val"]]))
+            test_dm = protocol.data.get("test", protocol.folds[0], seed, pick["data"])
             keep = protocol.folder / "references" / name
-            test = final_metrics(
-                protocol.test_dm, model_cfg, miner, protocol.cfg.trainer, 0, seed, gamma, keep
-            )
-            score = float(np.mean([v[str(protocol.p.selection_metric)] for v in val]))
-            return {"val": val, "gamma": gamma, "val_score": score, "test": test}
+            test = final_metrics(test_dm, model_cfg, miner, trainer, 0, seed, gamma, keep)
+            grid = [{"data": t["data"], "val_score": t["val_score"]} for t in tried]
+            return {"val": pick["val"], "gamma": gamma, "val_score": pick["val_score"],
+                    "data": pick["data"], "searched": grid, "test": test}  # fmt: skip
 
         results[name] = protocol.saved(protocol.folder / "references" / f"{name}.json", run)
-        protocol.progress(f"{name}: val {results[name]['val_score']:.4f}")
+        chosen = results[name]["data"]
+        protocol.progress(
+            f"{name}: val {results[name]['val_score']:.4f} with "
+            + ", ".join(f"{k}={v}" for k, v in chosen.items())
+        )
     return results
+
+
+def reference_rows(refs: dict[str, dict]) -> list[dict]:
+    """``protocol.csv`` rows of the references evaluated here (one run each)."""
+    from src.tuning.tables import summarise
+
+    return [
+        summarise(
+            name,
+            "untrained" if name == "untrained" else "reference",
+            [r["test"]],
+            r["val_score"],
+            {**{f"data.{k}": v for k, v in r.get("data", {}).items()}, "gamma": r["gamma"]},
+        )
+        for name, r in refs.items()
+    ]

@@ -163,7 +163,7 @@ def warmup_note(protocol: Any) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
     notes = []
     for strategy, chosen in protocol.chosen.items():
-        warmup = make_pool(protocol.miner_cfg(strategy), seed=0).warmup_epochs
+        warmup = make_pool(protocol.miner_cfg(protocol.specs[strategy][0]), seed=0).warmup_epochs
         if warmup and chosen["best_epoch"] <= warmup:
             notes.append(
                 f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "

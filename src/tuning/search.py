@@ -35,6 +35,7 @@ from src.tuning.selection import choose_epoch
 # The selection rules src.protocol imports from here.
 from src.tuning.selection import choose_trial as choose_trial
 from src.tuning.selection import selection_window as selection_window
+from src.tuning.spaces import compatibility_defaults, compatibility_space, is_compatibility
 
 #: data preprocessing choices: (standardise, l2_features)
 PREPROCESSING = {"l2": (False, True), "standardise": (True, False), "standardise_l2": (True, True)}
@@ -59,7 +60,10 @@ class SearchContext:
 
 
 def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dict[str, Any]:
-    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}``."""
+    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}`` (a compatibility
+    model's: :func:`src.tuning.spaces.compatibility_space`)."""
+    if is_compatibility(ctx.model_cfg):
+        return compatibility_space(trial, ctx, miner_cfg)
     k = ctx.signature_dim
     inits = (
         ["identity", "ridge"] if ctx.feature_dim == k and ctx.attribute_signatures else ["ridge"]
@@ -77,8 +81,9 @@ def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dic
         "model.attribute_weight": trial.suggest_float("attribute_weight", 1e-3, 1.0, log=True),
         "model.weight_decay": trial.suggest_float("weight_decay", 1e-6, 1.0, log=True),
         "model.rank": trial.suggest_categorical("rank", ranks),
-        "miner.num_negatives": trial.suggest_int("num_negatives", 1, max_k, log=True),
     }
+    if miner_cfg.get("num_negatives") is not None:  # miner=all has no K
+        values["miner.num_negatives"] = trial.suggest_int("num_negatives", 1, max_k, log=True)
     if "temperature" in miner_cfg:
         values["miner.temperature"] = trial.suggest_float("temperature", 0.05, 20.0, log=True)
     return values
@@ -86,6 +91,8 @@ def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dic
 
 def default_params(ctx: SearchContext, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
     """The configured defaults as trial parameters (enqueued as every study's first trial)."""
+    if is_compatibility(ctx.model_cfg):
+        return compatibility_defaults(ctx, miner_cfg, preprocessing)
     from src.models.system import AUTO_LR
 
     standardise, l2_features, l2_signatures = preprocessing
@@ -103,8 +110,11 @@ def default_params(ctx: SearchContext, miner_cfg: DictConfig, preprocessing: tup
         "attribute_weight": float(ctx.model_cfg.attribute_weight),
         "weight_decay": float(min(max(ctx.model_cfg.weight_decay, 1e-6), 1.0)),
         "rank": ctx.signature_dim if ctx.model_cfg.rank is None else int(ctx.model_cfg.rank),
-        "num_negatives": int(min(miner_cfg.num_negatives, max(1, ctx.min_train_classes - 1))),
     }
+    if miner_cfg.get("num_negatives") is not None:
+        params["num_negatives"] = int(
+            min(miner_cfg.num_negatives, max(1, ctx.min_train_classes - 1))
+        )
     if "temperature" in miner_cfg:
         params["temperature"] = float(miner_cfg.temperature)
     return params

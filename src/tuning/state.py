@@ -57,7 +57,7 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-REFERENCES = ("nearest_signature", "eszsl", "untrained")
+REFERENCES = ("nearest_signature", "eszsl", "sae", "ale", "devise", "sje", "untrained")
 #: keys of ``protocol.bootstrap``
 BOOTSTRAP_KEYS = ("resamples", "seed", "level")
 #: values a validation run logs that are not scores to maximise: γ and the tie counts

@@ -42,6 +42,11 @@ def summarise(name: str, kind: str, runs: Sequence[dict], val_score: float, chos
     return row
 
 
+def chosen_settings(chosen: dict) -> dict:
+    """A searched row's ``chosen`` column: its settings, epoch count and γ."""
+    return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
+
+
 def columns() -> list[str]:
     return [
         "name",

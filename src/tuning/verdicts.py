@@ -45,8 +45,8 @@ def bootstrap_settings(p: Any) -> tuple[int, int, float]:
 
 def prediction_files(folder: Path, name: str, kind: str, seeds: Sequence[int]) -> list[Path]:
     """The kept test distances of one row: a reference's file, or one per refit seed."""
-    if kind in ("reference", "untrained"):
-        return [folder / "references" / f"{name}.npz"]
+    if kind in ("reference", "untrained") and not (folder / "refit" / name).is_dir():
+        return [folder / "references" / f"{name}.npz"]  # evaluated once (no training seeds)
     return [folder / "refit" / name / f"seed{int(s)}.npz" for s in seeds]
 
 
