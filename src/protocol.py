@@ -67,6 +67,10 @@ class Protocol:
         for ref in self.p.references:
             if ref in TRAINED_REFERENCES:
                 self.specs[str(ref)] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
+        for objective in self.p.get("objectives", ["metric"]):  # objective × strategy rows
+            if objective != "metric":
+                model = OmegaConf.load(CONF / "model" / f"{objective}.yaml")
+                self.specs.update({f"{objective}-{s}": (str(s), model) for s in self.p.strategies})
         self.stage, self.stages = 0, 3 + 2 * len(self.specs) + ablation
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
@@ -205,13 +209,16 @@ class Protocol:
         chosen = self.chosen = self.choose()
         for name, (strategy, model) in self.specs.items():
             runs = self.runs[name] = self.refit(name, strategy, chosen[name], model)
-            kind = "tuned" if name in self.p.strategies else "reference"
+            kind = "reference" if name in TRAINED_REFERENCES else "tuned"
             rows.append(
                 summarise(name, kind, runs, chosen[name]["score"], chosen_settings(chosen[name]))
             )
         self.best = max(self.p.strategies, key=lambda s: chosen[s]["score"])
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         self.pairs = [(m, "random") for m in mined if "random" in self.p.strategies]
+        for objective in self.p.get("objectives", ["metric"]):  # does mining help ALE, …?
+            if objective != "metric" and "random" in self.p.strategies:
+                self.pairs += [(f"{objective}-{m}", f"{objective}-random") for m in mined]
         if self.p.ablation and mined:
             best_mined = max(mined, key=lambda s: chosen[s]["score"])
             name = f"random@{best_mined}"

@@ -90,6 +90,8 @@ REFUSED = [
         "protocol.strategies=['random', 'random'] is invalid: random appears more than once",
     ),
     ("protocol.strategies=[nope]", "protocol.strategies=['nope'] is invalid: use a non-empty"),
+    ("protocol.objectives=[ale,nope]", "protocol.objectives=['ale', 'nope'] is invalid"),
+    ("protocol.objectives=[ale,ale]", "protocol.objectives=['ale', 'ale'] is invalid"),
     ("protocol.strategies=random", "protocol.strategies='random' is invalid: use a non-empty"),
     (
         "protocol.references=[eszsl,eszsl]",

@@ -201,3 +201,34 @@ def test_on_apy_the_eszsl_search_reaches_the_standardised_setting(tmp_path, real
     record = Protocol(cfg).references()["eszsl"]
     assert record["data"]["standardise"] is True and record["data"]["l2_features"] is False
     assert record["test"]["test/zsl_acc"] >= 0.60
+
+
+def test_objectives_cross_the_strategies_and_trained_references_are_refitted(tmp_path):
+    """``protocol.objectives=[metric,ale]``: ALE rows per strategy, compared with ALE's random
+    row; ``references=[devise]``: DeViSE searched and refitted with every seen class negative."""
+    cfg = compose_config(
+        [
+            "protocol.n_trials=1",
+            "protocol.max_epochs=2",
+            "protocol.max_epochs_limit=2",
+            "protocol.seeds=[1]",
+            "protocol.strategies=[random,hardest]",
+            "protocol.objectives=[metric,ale]",
+            "protocol.references=[devise]",
+            "protocol.bootstrap.resamples=200",
+        ],
+        tmp_path,
+        config_name="protocol",
+    )
+    check_same_config(cfg, tmp_path)
+    protocol = Protocol(cfg)
+    protocol.report(protocol.run())
+    rows = rows_of(tmp_path)
+    assert {"ale-random", "ale-hardest", "devise"} <= set(rows)
+    assert rows["devise"]["kind"] == "reference" and rows["ale-hardest"]["kind"] == "tuned"
+    assert "model.margin" in json.loads(rows["ale-hardest"]["chosen"])
+    with (tmp_path / "comparisons.csv").open() as f:
+        pairs = {(r["row"], r["against"]) for r in csv.DictReader(f)}
+    assert ("ale-hardest", "ale-random") in pairs and ("hardest", "devise") in pairs
+    assert (tmp_path / "refit" / "devise" / "seed1.ckpt").is_file()
+    assert float(rows["ale-hardest"]["test/zsl_acc"]) >= 0.5  # chance: 0.1

@@ -58,6 +58,8 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 REFERENCES = ("nearest_signature", "eszsl", "sae", "ale", "devise", "sje", "untrained")
+#: objectives the strategies can be crossed with (``protocol.objectives``; metric: the method)
+OBJECTIVES = ("metric", "ale", "devise", "sje")
 #: keys of ``protocol.bootstrap``
 BOOTSTRAP_KEYS = ("resamples", "seed", "level")
 #: values a validation run logs that are not scores to maximise: γ and the tie counts
@@ -123,6 +125,8 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
 
     check_list("strategies", lambda s: s in strategies, f"{strategies}")
     check_list("references", lambda r: r in REFERENCES, f"{list(REFERENCES)}", empty=True)
+    if "objectives" in values:
+        check_list("objectives", lambda o: o in OBJECTIVES, f"{list(OBJECTIVES)}")
     check_int("n_trials", 1)
     check_int("max_epochs", 1)
     limit, cap = values.get("max_epochs_limit"), values["max_epochs"]

@@ -82,12 +82,13 @@ def add_intervals(rows: list[dict], samples: dict, level: float) -> None:
 
 def comparison_pairs(protocol: Any, rows: list[dict]) -> list[tuple[str, str]]:
     """What ``protocol.md`` states: the best tuned row against every reference, every other
-    strategy against ``random``, each mined strategy against ``random@`` it."""
+    strategy against ``random``, each mined strategy against ``random@`` it, and each crossed
+    objective's mined rows against its ``random`` row (``protocol.pairs``)."""
     refs = [r["name"] for r in rows if r["kind"] in ("reference", "untrained")]
     pairs = [(protocol.best, ref) for ref in refs]
     if "random" in protocol.p.strategies:
         pairs += [(s, "random") for s in protocol.p.strategies if s != "random"]
-    pairs += [(a, b) for a, b in protocol.pairs if b.startswith("random@")]
+    pairs += list(protocol.pairs)
     return list(dict.fromkeys(pairs))
 
 
