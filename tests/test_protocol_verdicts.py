@@ -229,6 +229,7 @@ def test_objectives_cross_the_strategies_and_trained_references_are_refitted(tmp
     assert "model.margin" in json.loads(rows["ale-hardest"]["chosen"])
     with (tmp_path / "comparisons.csv").open() as f:
         pairs = {(r["row"], r["against"]) for r in csv.DictReader(f)}
-    assert ("ale-hardest", "ale-random") in pairs and ("hardest", "devise") in pairs
+    assert ("ale-hardest", "ale-random") in pairs
+    assert {b for a, b in pairs if a in ("random", "hardest")} >= {"devise"}  # best vs refs
     assert (tmp_path / "refit" / "devise" / "seed1.ckpt").is_file()
     assert float(rows["ale-hardest"]["test/zsl_acc"]) >= 0.5  # chance: 0.1
