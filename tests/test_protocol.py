@@ -21,6 +21,7 @@ TINY = [
     "protocol.max_epochs=3",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
+    "protocol.references=[nearest_signature,eszsl,untrained]",  # the trained ones: own test
     "protocol.max_epochs_limit=3",  # no extension here (tests/test_protocol_verdicts.py)
 ]
 REQUIRED = [
@@ -40,7 +41,8 @@ REQUIRED = [
 
 
 def run_protocol(folder: Path, overrides: list[str] = TINY) -> list[dict]:
-    cfg = compose_config(overrides, folder, config_name="protocol")
+    refs = "protocol.references=[nearest_signature,eszsl,untrained]"  # trained ones: own tests
+    cfg = compose_config([refs, *overrides], folder, config_name="protocol")
     check_same_config(cfg, folder)
     protocol = Protocol(cfg)
     rows = protocol.run()

@@ -198,6 +198,7 @@ TINY = [
     "protocol.max_epochs=4",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
+    "protocol.references=[nearest_signature,eszsl,untrained]",  # the trained ones: own test
     "protocol.max_epochs_limit=8",  # a chosen epoch at the cap (4) runs once more, with 8
 ]
 POLL_S = 0.005

@@ -23,6 +23,7 @@ TINY = [
     "protocol.max_epochs=3",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
+    "protocol.references=[nearest_signature,eszsl,untrained]",  # the trained ones: own test
     "protocol.bootstrap.resamples=300",
 ]
 METRICS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
