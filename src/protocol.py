@@ -31,14 +31,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.tuning.references import TRAINED_REFERENCES, searched_rows
 from src.tuning.state import check_protocol_settings, check_same_config
 from src.utils import resolvers  # noqa: F401  (the config resolvers)
 
 log = logging.getLogger("src.protocol")
 CONF = Path(__file__).resolve().parents[1] / "conf"
 RANDOM_STRATEGIES = ("random", "random_fixed")
-#: references trained with the pool (``miner=all``: every other seen class a negative)
-TRAINED_REFERENCES = ("ale", "devise", "sje")
 
 
 class Protocol:
@@ -61,16 +60,7 @@ class Protocol:
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         ablation = int(bool(self.p.ablation and mined))
-        # searched rows: name → (strategy, model config); the trained references (ALE, DeViSE,
-        # SJE) are searched and refitted as the strategies are, with every seen class negative
-        self.specs = {s: (str(s), cfg.model) for s in self.p.strategies}
-        for ref in self.p.references:
-            if ref in TRAINED_REFERENCES:
-                self.specs[str(ref)] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
-        for objective in self.p.get("objectives", ["metric"]):  # objective × strategy rows
-            if objective != "metric":
-                model = OmegaConf.load(CONF / "model" / f"{objective}.yaml")
-                self.specs.update({f"{objective}-{s}": (str(s), model) for s in self.p.strategies})
+        self.specs = searched_rows(self.p, cfg.model)
         self.stage, self.stages = 0, 3 + 2 * len(self.specs) + ablation
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy

@@ -22,6 +22,23 @@ from omegaconf import OmegaConf
 CONF = Path(__file__).resolve().parents[2] / "conf"
 #: references evaluated here (the trained ones are searched like the strategies)
 UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
+#: references trained with the pool (``miner=all``: every other seen class a negative)
+TRAINED_REFERENCES = ("ale", "devise", "sje")
+
+
+def searched_rows(p: Any, metric_cfg: Any) -> dict[str, tuple[str, Any]]:
+    """The protocol's searched rows, name → (strategy, model config): the strategies (with the
+    metric), the trained references (``miner=all``) and, per ``protocol.objectives`` other than
+    the metric, ``<objective>-<strategy>`` rows."""
+    specs = {str(s): (str(s), metric_cfg) for s in p.strategies}
+    for ref in p.references:
+        if ref in TRAINED_REFERENCES:
+            specs[str(ref)] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
+    for objective in p.get("objectives", ["metric"]):
+        if objective != "metric":
+            model = OmegaConf.load(CONF / "model" / f"{objective}.yaml")
+            specs.update({f"{objective}-{s}": (str(s), model) for s in p.strategies})
+    return specs
 
 
 def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str, bool]]:

@@ -35,10 +35,11 @@ from src.tuning.selection import choose_epoch
 # The selection rules src.protocol imports from here.
 from src.tuning.selection import choose_trial as choose_trial
 from src.tuning.selection import selection_window as selection_window
-from src.tuning.spaces import compatibility_defaults, compatibility_space, is_compatibility
 
-#: data preprocessing choices: (standardise, l2_features)
-PREPROCESSING = {"l2": (False, True), "standardise": (True, False), "standardise_l2": (True, True)}
+# the search spaces (the metric's, the compatibility models'), imported here for the studies
+from src.tuning.spaces import PREPROCESSING as PREPROCESSING
+from src.tuning.spaces import default_params as default_params
+from src.tuning.spaces import space as space
 
 
 @dataclass
@@ -57,67 +58,6 @@ class SearchContext:
     min_train_classes: int
     attribute_signatures: bool
     smoothing: int = 1  # window of the search's objective (auto chooses the final one later)
-
-
-def space(trial: optuna.Trial, ctx: SearchContext, miner_cfg: DictConfig) -> dict[str, Any]:
-    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}`` (a compatibility
-    model's: :func:`src.tuning.spaces.compatibility_space`)."""
-    if is_compatibility(ctx.model_cfg):
-        return compatibility_space(trial, ctx, miner_cfg)
-    k = ctx.signature_dim
-    inits = (
-        ["identity", "ridge"] if ctx.feature_dim == k and ctx.attribute_signatures else ["ridge"]
-    )
-    ranks = sorted({max(1, k // 4), max(1, k // 2), k})
-    max_k = max(1, min(64, ctx.min_train_classes - 1))
-    preprocessing = trial.suggest_categorical("preprocessing", list(PREPROCESSING))
-    standardise, l2_features = PREPROCESSING[preprocessing]
-    values: dict[str, Any] = {
-        "data.standardise": standardise,
-        "data.l2_features": l2_features,
-        "data.l2_signatures": trial.suggest_categorical("l2_signatures", [True, False]),
-        "model.init": trial.suggest_categorical("init", inits),
-        "model.lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True),
-        "model.attribute_weight": trial.suggest_float("attribute_weight", 1e-3, 1.0, log=True),
-        "model.weight_decay": trial.suggest_float("weight_decay", 1e-6, 1.0, log=True),
-        "model.rank": trial.suggest_categorical("rank", ranks),
-    }
-    if miner_cfg.get("num_negatives") is not None:  # miner=all has no K
-        values["miner.num_negatives"] = trial.suggest_int("num_negatives", 1, max_k, log=True)
-    if "temperature" in miner_cfg:
-        values["miner.temperature"] = trial.suggest_float("temperature", 0.05, 20.0, log=True)
-    return values
-
-
-def default_params(ctx: SearchContext, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
-    """The configured defaults as trial parameters (enqueued as every study's first trial)."""
-    if is_compatibility(ctx.model_cfg):
-        return compatibility_defaults(ctx, miner_cfg, preprocessing)
-    from src.models.system import AUTO_LR
-
-    standardise, l2_features, l2_signatures = preprocessing
-    name = next((n for n, v in PREPROCESSING.items() if v == (standardise, l2_features)), "l2")
-    in_space = ctx.feature_dim == ctx.signature_dim and ctx.attribute_signatures
-    init = ctx.model_cfg.init
-    if init == "auto":
-        init = "identity" if in_space else "ridge"
-    lr = ctx.model_cfg.lr if ctx.model_cfg.lr is not None else AUTO_LR[init]
-    params = {
-        "preprocessing": name,
-        "l2_signatures": bool(l2_signatures),
-        "init": init,
-        "lr": float(lr),
-        "attribute_weight": float(ctx.model_cfg.attribute_weight),
-        "weight_decay": float(min(max(ctx.model_cfg.weight_decay, 1e-6), 1.0)),
-        "rank": ctx.signature_dim if ctx.model_cfg.rank is None else int(ctx.model_cfg.rank),
-    }
-    if miner_cfg.get("num_negatives") is not None:
-        params["num_negatives"] = int(
-            min(miner_cfg.num_negatives, max(1, ctx.min_train_classes - 1))
-        )
-    if "temperature" in miner_cfg:
-        params["temperature"] = float(miner_cfg.temperature)
-    return params
 
 
 def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):

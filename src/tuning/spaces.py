@@ -1,9 +1,10 @@
-"""The search space of the bilinear compatibility models (ALE, DeViSE, SJE) in the protocol.
+"""The search spaces of the protocol's studies: the metric's (:func:`space`) and the bilinear
+compatibility models' (ALE, DeViSE, SJE; :func:`compatibility_space`).
 
-The metric's space is :func:`src.tuning.search.space`; a compatibility model has no rank, no
-attribute term and a margin instead: preprocessing, L2 of the signatures, initialisation,
-learning rate, weight decay (towards the initialisation) and margin Δ, plus the pool's K (and
-T) when its strategy has them (``miner=all``, the published methods, has neither).
+A compatibility model has no rank, no attribute term and a margin instead: preprocessing,
+L2 of the signatures, initialisation, learning rate, weight decay (towards the initialisation)
+and margin Δ, plus the pool's K (and T) when its strategy has them (``miner=all``, the
+published methods, has neither).
 """
 
 from __future__ import annotations
@@ -11,6 +12,70 @@ from __future__ import annotations
 from typing import Any
 
 from omegaconf import DictConfig
+
+#: data preprocessing choices: (standardise, l2_features)
+PREPROCESSING = {"l2": (False, True), "standardise": (True, False), "standardise_l2": (True, True)}
+
+
+def space(trial: Any, ctx: Any, miner_cfg: DictConfig) -> dict[str, Any]:
+    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}`` (a compatibility
+    model's: :func:`src.tuning.spaces.compatibility_space`)."""
+    if is_compatibility(ctx.model_cfg):
+        return compatibility_space(trial, ctx, miner_cfg)
+    k = ctx.signature_dim
+    inits = (
+        ["identity", "ridge"] if ctx.feature_dim == k and ctx.attribute_signatures else ["ridge"]
+    )
+    ranks = sorted({max(1, k // 4), max(1, k // 2), k})
+    max_k = max(1, min(64, ctx.min_train_classes - 1))
+    preprocessing = trial.suggest_categorical("preprocessing", list(PREPROCESSING))
+    standardise, l2_features = PREPROCESSING[preprocessing]
+    values: dict[str, Any] = {
+        "data.standardise": standardise,
+        "data.l2_features": l2_features,
+        "data.l2_signatures": trial.suggest_categorical("l2_signatures", [True, False]),
+        "model.init": trial.suggest_categorical("init", inits),
+        "model.lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True),
+        "model.attribute_weight": trial.suggest_float("attribute_weight", 1e-3, 1.0, log=True),
+        "model.weight_decay": trial.suggest_float("weight_decay", 1e-6, 1.0, log=True),
+        "model.rank": trial.suggest_categorical("rank", ranks),
+    }
+    if miner_cfg.get("num_negatives") is not None:  # miner=all has no K
+        values["miner.num_negatives"] = trial.suggest_int("num_negatives", 1, max_k, log=True)
+    if "temperature" in miner_cfg:
+        values["miner.temperature"] = trial.suggest_float("temperature", 0.05, 20.0, log=True)
+    return values
+
+
+def default_params(ctx: Any, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
+    """The configured defaults as trial parameters (enqueued as every study's first trial)."""
+    if is_compatibility(ctx.model_cfg):
+        return compatibility_defaults(ctx, miner_cfg, preprocessing)
+    from src.models.system import AUTO_LR
+
+    standardise, l2_features, l2_signatures = preprocessing
+    name = next((n for n, v in PREPROCESSING.items() if v == (standardise, l2_features)), "l2")
+    in_space = ctx.feature_dim == ctx.signature_dim and ctx.attribute_signatures
+    init = ctx.model_cfg.init
+    if init == "auto":
+        init = "identity" if in_space else "ridge"
+    lr = ctx.model_cfg.lr if ctx.model_cfg.lr is not None else AUTO_LR[init]
+    params = {
+        "preprocessing": name,
+        "l2_signatures": bool(l2_signatures),
+        "init": init,
+        "lr": float(lr),
+        "attribute_weight": float(ctx.model_cfg.attribute_weight),
+        "weight_decay": float(min(max(ctx.model_cfg.weight_decay, 1e-6), 1.0)),
+        "rank": ctx.signature_dim if ctx.model_cfg.rank is None else int(ctx.model_cfg.rank),
+    }
+    if miner_cfg.get("num_negatives") is not None:
+        params["num_negatives"] = int(
+            min(miner_cfg.num_negatives, max(1, ctx.min_train_classes - 1))
+        )
+    if "temperature" in miner_cfg:
+        params["temperature"] = float(miner_cfg.temperature)
+    return params
 
 
 def is_compatibility(model_cfg: DictConfig) -> bool:
@@ -24,8 +89,6 @@ def _inits(ctx: Any) -> list[str]:
 
 def compatibility_space(trial: Any, ctx: Any, miner_cfg: DictConfig) -> dict[str, Any]:
     """Sample one setting of a compatibility model: ``{"data.x": …, "model.y": …, …}``."""
-    from src.tuning.search import PREPROCESSING
-
     preprocessing = trial.suggest_categorical("preprocessing", list(PREPROCESSING))
     standardise, l2_features = PREPROCESSING[preprocessing]
     values: dict[str, Any] = {
@@ -48,7 +111,6 @@ def compatibility_space(trial: Any, ctx: Any, miner_cfg: DictConfig) -> dict[str
 def compatibility_defaults(ctx: Any, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
     """The configured defaults of a compatibility model as trial parameters."""
     from src.models.compatibility_system import COMPATIBILITY_AUTO_LR
-    from src.tuning.search import PREPROCESSING
 
     standardise, l2_features, l2_signatures = preprocessing
     name = next((n for n, v in PREPROCESSING.items() if v == (standardise, l2_features)), "l2")
