@@ -4,11 +4,12 @@ Nearest signature, ESZSL, SAE and the untrained metric are each scored on the va
 under every preprocessing option (standardise, L2 of features, L2 of signatures: the options the
 strategies search), and the option with the best mean validation score (the same folds and the
 same ``protocol.selection_metric`` as the strategies; ties keep the configured preprocessing,
-tried first) is tested once, with γ the folds' mean ``val/gamma`` there. The closed-form models
-choose their own hyper-parameters on validation as they fit (ESZSL: γ, λ; SAE: λ and the test
-direction; ``model=eszsl`` / ``model=sae``). ALE, DeViSE and SJE are trained, so they are
-searched and refitted like the strategies (:mod:`src.protocol`). Each reference is saved in
-``references/<name>.json`` with its model (``.ckpt``) and test distances (``.npz``).
+tried first) is tested once, with γ the folds' mean ``val/gamma`` there. The closed-form models'
+own hyper-parameters (ESZSL: γ, λ; SAE: the test direction, λ) are chosen the same way, by the
+best mean validation ZSL over the protocol's folds (:func:`grid_choice`), per preprocessing.
+ALE, DeViSE and SJE are trained, so they are searched and refitted like the strategies
+(:mod:`src.protocol`). Each reference is saved in ``references/<name>.json`` with its model
+(``.ckpt``) and test distances (``.npz``).
 """
 
 from __future__ import annotations
@@ -78,31 +79,30 @@ def evaluate_references(protocol: Any) -> dict[str, dict]:
         def run(model_cfg=model_cfg, name=name) -> dict:
             tried = []
             for option in preprocessing_options(protocol.preprocessing):
+                fixed = grid_choice(protocol, name, model_cfg, option, seed)
+                cfg = OmegaConf.merge(model_cfg, fixed)
                 val = [
                     final_metrics(
-                        protocol.data.get("val", f, seed, option),
-                        model_cfg,
-                        miner,
-                        trainer,
-                        0,
-                        seed,
+                        protocol.data.get("val", f, seed, option), cfg, miner, trainer, 0, seed
                     )
                     for f in protocol.folds
                 ]
                 score = float(np.mean([v[metric] for v in val]))
-                tried.append({"data": option, "val": val, "val_score": score})
+                tried.append({"data": option, "model": fixed, "val": val, "val_score": score})
             best = max(range(len(tried)), key=lambda i: (tried[i]["val_score"], -i))
             pick = tried[best]
             gamma = float(np.mean([v.get("val/gamma", 0.0) for v in pick["val"]]))
             test_dm = protocol.data.get("test", protocol.folds[0], seed, pick["data"])
             keep = protocol.folder / "references" / name
-            test = final_metrics(test_dm, model_cfg, miner, trainer, 0, seed, gamma, keep)
-            grid = [{"data": t["data"], "val_score": t["val_score"]} for t in tried]
+            cfg = OmegaConf.merge(model_cfg, pick["model"])
+            test = final_metrics(test_dm, cfg, miner, trainer, 0, seed, gamma, keep)
+            grid = [{k: t[k] for k in ("data", "model", "val_score")} for t in tried]
             return {"val": pick["val"], "gamma": gamma, "val_score": pick["val_score"],
-                    "data": pick["data"], "searched": grid, "test": test}  # fmt: skip
+                    "data": pick["data"], "model": pick["model"], "searched": grid,
+                    "test": test}  # fmt: skip
 
         results[name] = protocol.saved(protocol.folder / "references" / f"{name}.json", run)
-        chosen = results[name]["data"]
+        chosen = {**results[name]["data"], **results[name]["model"]}
         protocol.progress(
             f"{name}: val {results[name]['val_score']:.4f} with "
             + ", ".join(f"{k}={v}" for k, v in chosen.items())
@@ -120,7 +120,39 @@ def reference_rows(refs: dict[str, dict]) -> list[dict]:
             "untrained" if name == "untrained" else "reference",
             [r["test"]],
             r["val_score"],
-            {**{f"data.{k}": v for k, v in r.get("data", {}).items()}, "gamma": r["gamma"]},
+            {
+                **{f"data.{k}": v for k, v in r.get("data", {}).items()},
+                **{f"model.{k}": v for k, v in r.get("model", {}).items()},
+                "gamma": r["gamma"],
+            },
         )
         for name, r in refs.items()
     ]
+
+
+#: closed-form references whose own hyper-parameter grid is chosen on the protocol's folds:
+#: name → (module with ``validation_grid(split, signatures, rows, columns)``, rows, columns)
+GRIDS = {"eszsl": ("src.models.eszsl", "gammas", "lambdas"),
+         "sae": ("src.models.sae", "directions", "lambdas")}  # fmt: skip
+
+
+def grid_choice(protocol: Any, name: str, model_cfg: Any, option: dict, seed: int) -> dict:
+    """The model's own hyper-parameters (ESZSL: γ, λ; SAE: direction, λ) with the best mean
+    validation ZSL over the protocol's folds under one preprocessing ``option``, as one-value
+    lists (``{"gammas": [γ], "lambdas": [λ]}``); ``{}`` for a model without a grid."""
+    import importlib
+
+    import torch
+
+    if name not in GRIDS:
+        return {}
+    module, rows, columns = GRIDS[name]
+    validation_grid = importlib.import_module(module).validation_grid
+    grids = []
+    for fold in protocol.folds:
+        dm = protocol.data.get("val", fold, seed, option)
+        grids.append(validation_grid(dm.make_split("val"), dm.signatures,
+                                     list(model_cfg[rows]), list(model_cfg[columns])))  # fmt: skip
+    mean = torch.stack(grids).mean(dim=0)
+    i, j = divmod(int(mean.argmax()), mean.shape[1])  # the first maximum
+    return {rows: [model_cfg[rows][i]], columns: [model_cfg[columns][j]]}
