@@ -102,7 +102,7 @@ def evaluate_references(protocol: Any) -> dict[str, dict]:
                     "test": test}  # fmt: skip
 
         results[name] = protocol.saved(protocol.folder / "references" / f"{name}.json", run)
-        chosen = {**results[name]["data"], **results[name]["model"]}
+        chosen = {**results[name]["data"], **results[name].get("model", {})}
         protocol.progress(
             f"{name}: val {results[name]['val_score']:.4f} with "
             + ", ".join(f"{k}={v}" for k, v in chosen.items())
