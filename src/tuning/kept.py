@@ -12,8 +12,6 @@ run as done.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -22,21 +20,7 @@ import numpy as np
 import torch
 
 from src.metrics import GZSLScores
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a result is not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from src.utils.checkpoints import atomic_write
 
 
 def save_run(keep: Path, trainer: Any, model: Any, datamodule: Any) -> None:
@@ -51,7 +35,7 @@ def save_run(keep: Path, trainer: Any, model: Any, datamodule: Any) -> None:
     record = RunRecord(config, dataset_identity(datamodule), str(keep.parent))
     trainer.callbacks.append(record)
     try:
-        _atomic(keep.with_suffix(".ckpt"), lambda tmp: trainer.save_checkpoint(tmp))
+        atomic_write(keep.with_suffix(".ckpt"), lambda tmp: trainer.save_checkpoint(tmp))
     finally:
         trainer.callbacks.remove(record)
 
@@ -61,11 +45,11 @@ def save_scores(path: Path, scores: GZSLScores, gamma: float | None, class_names
     arrays["gamma"] = np.array(np.nan if gamma is None else float(gamma))
     arrays["class_names"] = np.array([str(n) for n in class_names])
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: savez would add ".npz" to a name
             np.savez_compressed(f, **arrays)
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def load_scores(path: Path) -> tuple[GZSLScores, float | None, list[str]]:
