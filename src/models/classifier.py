@@ -112,7 +112,14 @@ class ZSLClassifier(L.LightningModule):
         shown = {f"{stage}/{k}" for k in PROGRESS_METRICS}
         self.log_dict({k: v for k, v in values.items() if k in shown}, prog_bar=True)
         self.log_dict({k: v for k, v in values.items() if k not in shown})
+        if selection := self.selection_metrics():
+            self.log_dict(selection)
         self.last_eval = Evaluation(stage, scores, gamma)
+
+    def selection_metrics(self) -> dict[str, float]:
+        """What a closed-form model chose on validation as it fitted (e.g. ESZSL's γ, λ),
+        logged with every evaluation; none by default."""
+        return {}
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0):
         self._eval_step(batch)

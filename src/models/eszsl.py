@@ -224,22 +224,14 @@ class ESZSLClassifier(ZSLClassifier):
         """−xᵀVa of every image to every class of the dataset (N × C, float64)."""
         return eszsl_distances(features, self.V, self.signatures)
 
-    def _log_selection(self) -> None:
+    def selection_metrics(self) -> dict[str, float]:
         values = {
             "val/eszsl_gamma": float(self.selected_gamma),
             "val/eszsl_lambda": float(self.selected_lambda),
         }
         if not math.isnan(float(self.selection_zsl_acc)):
             values["val/selection_zsl_acc"] = float(self.selection_zsl_acc)
-        self.log_dict(values)
-
-    def on_validation_epoch_end(self) -> None:
-        super().on_validation_epoch_end()
-        self._log_selection()
-
-    def on_test_epoch_end(self) -> None:
-        super().on_test_epoch_end()
-        self._log_selection()
+        return values
 
 
 def _grid(key: str, values: Sequence[float] | float) -> list[float]:

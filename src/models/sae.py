@@ -235,19 +235,11 @@ class SAEClassifier(ZSLClassifier):
         """Cosine distance of every image to every class of the dataset (N × C, float64)."""
         return sae_distances(features, self.W, self.signatures, self.direction)
 
-    def _log_selection(self) -> None:
+    def selection_metrics(self) -> dict[str, float]:
         values = {
             "val/sae_lambda": float(self.selected_lambda),
             "val/sae_direction": float(self.selected_direction),
         }
         if not math.isnan(float(self.selection_zsl_acc)):
             values["val/selection_zsl_acc"] = float(self.selection_zsl_acc)
-        self.log_dict(values)
-
-    def on_validation_epoch_end(self) -> None:
-        super().on_validation_epoch_end()
-        self._log_selection()
-
-    def on_test_epoch_end(self) -> None:
-        super().on_test_epoch_end()
-        self._log_selection()
+        return values
