@@ -9,6 +9,7 @@ from torch import Tensor
 
 from src.models.classifier import ZSLClassifier
 from src.models.compatibility import BilinearCompatibility
+from src.models.epoch_means import EpochMeans
 from src.models.metric import identity_scale, ridge_map
 from src.models.ranking import OBJECTIVES, ranking_objective
 from src.models.system import AUTO_LR, DECAY_TARGETS
@@ -91,8 +92,7 @@ class CompatibilityZSLSystem(ZSLClassifier):
         self.save_hyperparameters()
         self.compatibility = BilinearCompatibility(feature_dim, signature_dim, float(margin))
         self.negative_pool: Tensor | None = None
-        self._train_sums: Tensor | None = None  # the epoch's loss parts × images (device)
-        self._train_count = 0
+        self._epoch_means = EpochMeans([f"train/{name}" for name in LOSS_PARTS])
         # Where weight decay pulls W (weight_decay_to=init); saved in checkpoints.
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
 
@@ -144,21 +144,16 @@ class CompatibilityZSLSystem(ZSLClassifier):
         )
         # Summed on the device and logged once per epoch, as MetricZSLSystem does.
         values = torch.stack([parts[name] for name in LOSS_PARTS]).detach()
-        if self._train_sums is None:
-            self._train_sums, self._train_count = torch.zeros_like(values), 0
-        self._train_sums.add_(values, alpha=len(labels))
-        self._train_count += len(labels)
+        self._epoch_means.add(values, len(labels))
         return parts["loss"]
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums, self._train_count = None, 0
+        self._epoch_means.reset()
 
     def on_train_epoch_end(self) -> None:
         """``train/loss`` and ``train/violators``: means over the epoch's images."""
-        if self._train_sums is not None:
-            means = self._train_sums / self._train_count
-            names = [f"train/{name}" for name in LOSS_PARTS]
-            self.log_dict(dict(zip(names, means, strict=True)), on_epoch=True)
+        if means := self._epoch_means.means():
+            self.log_dict(means, on_epoch=True)
 
     @property
     def learning_rate(self) -> float:

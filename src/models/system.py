@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from src.models.classifier import ZSLClassifier
+from src.models.epoch_means import EpochMeans
 from src.models.metric import BilinearMetric
 from src.models.objective import metric_objective
 
@@ -93,8 +94,7 @@ class MetricZSLSystem(ZSLClassifier):
                 f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
             )
         self.negative_pool: Tensor | None = None
-        self._train_sums: Tensor | None = None  # the epoch's loss parts × images (device)
-        self._train_count = 0
+        self._epoch_means = EpochMeans([f"train/{name}" for name in (*LOSS_PARTS, "threshold")])
         # Where weight decay pulls W and L (weight_decay_to=init); saved in checkpoints.
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
         self.register_buffer("L_init", torch.zeros_like(self.metric.L))
@@ -152,21 +152,16 @@ class MetricZSLSystem(ZSLClassifier):
         # Summed on the device and logged once per epoch (on_train_epoch_end): a Lightning
         # log call per value and step costs more than this step's arithmetic on small batches.
         values = torch.stack([*(parts[name] for name in LOSS_PARTS), self.metric.b]).detach()
-        if self._train_sums is None:
-            self._train_sums, self._train_count = torch.zeros_like(values), 0
-        self._train_sums.add_(values, alpha=len(labels))
-        self._train_count += len(labels)
+        self._epoch_means.add(values, len(labels))
         return parts["loss"]
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums, self._train_count = None, 0
+        self._epoch_means.reset()
 
     def on_train_epoch_end(self) -> None:
         """``train/loss``, its parts and ``train/threshold``: means over the epoch's images."""
-        if self._train_sums is not None:
-            means = self._train_sums / self._train_count
-            names = [f"train/{name}" for name in (*LOSS_PARTS, "threshold")]
-            self.log_dict(dict(zip(names, means, strict=True)), on_epoch=True)
+        if means := self._epoch_means.means():
+            self.log_dict(means, on_epoch=True)
 
     @property
     def learning_rate(self) -> float:
