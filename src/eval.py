@@ -17,7 +17,7 @@ with.
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
-    from src.utils.entry import launch
+    from src.cli.entry import launch
 
     def main(cfg):  # the job, defined here: Hydra names it after this file
         from src.eval import run  # the job's imports: torch, Lightning, the models
@@ -36,19 +36,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
-from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
-from src.utils import resolvers  # noqa: F401  (the config resolvers)
-from src.utils.checkpoints import (
-    RUN_KEY,
-    check_same_dataset,
-    dataset_identity,
-    read_checkpoint,
-)
-from src.utils.config_checks import check_eval_config
-from src.utils.eval_reports import write_eval_reports
-from src.utils.gamma import TestGammaFromValidation
-from src.utils.run import (
+from src.cli import resolvers  # noqa: F401  (the config resolvers)
+from src.cli.config_checks import check_eval_config
+from src.cli.job import (
     is_rank_zero,
     print_results,
     scalar_metrics,
@@ -56,7 +46,17 @@ from src.utils.run import (
     task_wrapper,
     write_metrics,
 )
-from src.utils.run_folder import mark_running, plan_run_folder, prepare_run_folder
+from src.evaluation.gamma import TestGammaFromValidation
+from src.evaluation.reports import write_eval_reports
+from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
+from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
+from src.runs.checkpoints import (
+    RUN_KEY,
+    check_same_dataset,
+    dataset_identity,
+    read_checkpoint,
+)
+from src.runs.folder import mark_running, plan_run_folder, prepare_run_folder
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ stopped protocol continues where it stopped when run again with ``hydra.run.dir=
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the imports below (fast --help)
-    from src.utils.entry import launch
+    from src.cli.entry import launch
 
     def main(cfg):  # the job, defined here: Hydra names it after this file
         from src.protocol import run
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.tuning.references import TRAINED_REFERENCES, searched_rows
 from src.tuning.state import check_protocol_settings, check_same_config
-from src.utils import resolvers  # noqa: F401  (the config resolvers)
 
 log = logging.getLogger("src.protocol")
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -234,9 +234,9 @@ class Protocol:
 
 def run(cfg: DictConfig) -> None:
     """The job of ``python -m src.protocol``: every value checked, then the protocol."""
-    from src.utils.config_checks import check_common
-    from src.utils.run_folder import refuse_if_running
-    from src.utils.run_marker import clear_running, mark_running
+    from src.cli.config_checks import check_common
+    from src.runs.folder import refuse_if_running
+    from src.runs.marker import clear_running, mark_running
 
     folder = Path(cfg.paths.output_dir)
     check_common(OmegaConf.to_container(cfg, resolve=True))

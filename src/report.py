@@ -7,7 +7,7 @@ Reads every job folder of the sweep (its Hydra config and command-line overrides
   mean ± sample std over the seeds of that setting, the seeds themselves, the number of finished
   runs and of failed runs. A setting is the dataset, model and miner plus every command-line
   override whose value differs between the jobs, except ``seed`` (and bookkeeping keys that
-  cannot change a result: :data:`~src.sweep_report.jobs.NOT_SETTINGS`). Two grid points that
+  cannot change a result: :data:`~src.sweeps.jobs.NOT_SETTINGS`). Two grid points that
   differ only in, say, ``miner.num_negatives`` are two rows; the trials of an Optuna search are
   one row each.
 - ``curves.png``: per epoch, one curve per setting (mean over its seeds) with a shaded ± 1 sample
@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from src.sweep_report.curves import curve_keys, plot_curves
-from src.sweep_report.jobs import VAL_CURVES, find_jobs, job_label, setting_keys
-from src.sweep_report.tables import summarise, write_tables
+from src.sweeps.curves import curve_keys, plot_curves
+from src.sweeps.jobs import VAL_CURVES, find_jobs, job_label, setting_keys
+from src.sweeps.tables import summarise, write_tables
 
 NO_VAL_CURVES = (
     "No validation curves: the jobs ran with data.split_mode=test (no validation loop), so "

@@ -9,7 +9,7 @@ only: in ``split_mode=val`` the best validation checkpoint is re-evaluated; in
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
-    from src.utils.entry import launch
+    from src.cli.entry import launch
 
     def main(cfg):  # the job, defined here: Hydra names it after this file
         from src.train import run  # the job's imports: torch, Lightning, the models
@@ -26,18 +26,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import ResumedOptimizerSettings, RunRecord
-from src.utils import resolvers  # noqa: F401  (the config resolvers)
-from src.utils.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
-from src.utils.config_checks import check_train_config
-from src.utils.eval_reports import write_eval_reports
-from src.utils.gamma import TestGammaFromValidation
-from src.utils.history import HistoryCSVLogger, history_rows
-from src.utils.resume import resume_settings, resume_sweep_state
-from src.utils.run import (
-    instantiate_group,
+from src.cli import resolvers  # noqa: F401  (the config resolvers)
+from src.cli.builders import instantiate_group, make_trainer
+from src.cli.config_checks import check_train_config
+from src.cli.job import (
     is_rank_zero,
     log_reports_to_wandb,
-    make_trainer,
     print_config,
     print_results,
     scalar_metrics,
@@ -46,13 +40,18 @@ from src.utils.run import (
     update_wandb_summary,
     write_metrics,
 )
-from src.utils.run_folder import (
+from src.evaluation.gamma import TestGammaFromValidation
+from src.evaluation.reports import write_eval_reports
+from src.runs.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
+from src.runs.folder import (
     mark_running,
     plan_run_folder,
     prepare_run_folder,
     refuse_if_running,
 )
-from src.utils.weights import check_state_shapes
+from src.runs.history import HistoryCSVLogger, history_rows
+from src.runs.resume import resume_settings, resume_sweep_state
+from src.runs.weights import check_state_shapes
 
 log = logging.getLogger(__name__)
 

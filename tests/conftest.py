@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import scipy.io
 
+from src.cli.env import load_env
 from src.data.xlsa17 import Xlsa17DataModule
-from src.utils.env import load_env
 
 load_env()  # .env, where a developer sets ZSL_DATA_DIR
 

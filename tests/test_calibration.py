@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from src.data.synthetic import SyntheticDataModule
+from src.evaluation.gamma import TestGammaFromValidation
+from src.evaluation.reports import write_eval_reports
 from src.metrics import (
     Evaluation,
     GZSLMetrics,
@@ -28,8 +30,6 @@ from src.metrics import (
     zsl_confusion,
 )
 from src.models import ESZSLClassifier
-from src.utils.eval_reports import write_eval_reports
-from src.utils.gamma import TestGammaFromValidation
 
 SEEN = np.array([0, 2, 3, 5, 7, 8, 10])
 UNSEEN = np.array([1, 4, 6, 9, 11])

@@ -210,8 +210,8 @@ def test_devise_and_sje_train_quickly(objective, untrained, tmp_path):
 def test_sae_checkpoint_evaluates_to_the_same_test_metrics(tmp_path):
     import lightning as L
 
+    from src.evaluation.gamma import TestGammaFromValidation
     from src.models import SAEClassifier
-    from src.utils.gamma import TestGammaFromValidation
 
     dm = SyntheticDataModule(split_mode="test")
     dm.setup()

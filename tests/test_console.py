@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn
 
 from src.callbacks.progress import CompactProgressBar
-from src.utils.config_checks import trainer_parameters
-from src.utils.console import config_lines, quiet_hydra, quiet_job
+from src.cli.config_checks import trainer_parameters
+from src.cli.console import config_lines, quiet_hydra, quiet_job
 
 NOISE = (
     "Tip:",
@@ -121,7 +121,7 @@ def test_lightning_tips_and_empty_accelerator_lines_are_filtered():
 
 
 def test_optuna_and_alembic_speak_through_logging():
-    from src.utils.sweep_progress import _optuna_through_logging
+    from src.sweeps.progress import _optuna_through_logging
 
     optuna = pytest.importorskip("optuna")
     quiet_hydra(CONF_DIR)

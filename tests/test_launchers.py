@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra_utils import CONF_DIR
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.sweeps import sqlite_url
+from src.sweeps.storage import sqlite_url
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = {

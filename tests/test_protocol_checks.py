@@ -17,13 +17,13 @@ from cli_utils import run_cli
 from hydra.core.global_hydra import GlobalHydra
 from hydra_utils import compose_config
 
+from src.cli.config_checks import VALIDATION_METRICS
+from src.cli.entry import launch
+from src.cli.errors import ConfigError, user_message
 from src.protocol import CONF, check_same_config
+from src.runs.folder import RunFolderError
 from src.tuning.runs import DataModules
 from src.tuning.state import check_protocol_settings, validation_metrics
-from src.utils.config_checks import VALIDATION_METRICS
-from src.utils.entry import launch
-from src.utils.errors import ConfigError, user_message
-from src.utils.run_folder import RunFolderError
 
 TINY = ["protocol.n_trials=2", "protocol.max_epochs=3", "protocol.strategies=[random]"]
 #: a dataset whose files are missing: reading it would fail with a data error

@@ -174,7 +174,7 @@ def test_report_names_running_interrupted_and_failed_jobs(tmp_path, capsys):
 
 def test_curves_label_the_std_band(tmp_path):
     from src.report import find_jobs
-    from src.sweep_report.curves import draw_curves
+    from src.sweeps.curves import draw_curves
 
     sweep = tmp_path / "sweep"
     for num, seed in enumerate((1, 2)):

@@ -20,10 +20,10 @@ import torch
 from hydra_utils import QUIET, compose_config
 
 from src.eval import evaluate
+from src.runs.checkpoints import AtomicCheckpointIO, CheckpointError
+from src.runs.config_diff import differing_keys
+from src.runs.folder import RunFolderError
 from src.train import train
-from src.utils.checkpoints import AtomicCheckpointIO, CheckpointError
-from src.utils.config_diff import differing_keys
-from src.utils.run_folder import RunFolderError
 
 BASE = [*QUIET, "trainer.max_epochs=2"]
 

@@ -221,8 +221,8 @@ def test_eval_loads_a_checkpoint_of_another_classifier(tmp_path):
     import torch
 
     from src.data.synthetic import SyntheticDataModule
+    from src.evaluation.gamma import TestGammaFromValidation
     from src.models import ESZSLClassifier
-    from src.utils.gamma import TestGammaFromValidation
 
     dm = SyntheticDataModule(split_mode="test")
     dm.setup()

@@ -20,21 +20,21 @@ from hydra.errors import InstantiationException
 from hydra_utils import QUIET, compose_config
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from src.data.arrays import DataError
-from src.models import MetricZSLSystem
-from src.train import run as train_job
-from src.train import train
-from src.utils.checkpoints import CheckpointError, read_checkpoint
-from src.utils.config_checks import (
+from src.cli.config_checks import (
     VALIDATION_METRICS,
     check_common,
     check_selection_metric,
     check_trainer,
     trainer_parameters,
 )
-from src.utils.entry import launch
-from src.utils.errors import ConfigError, user_message
-from src.utils.weights import check_state_shapes
+from src.cli.entry import launch
+from src.cli.errors import ConfigError, user_message
+from src.data.arrays import DataError
+from src.models import MetricZSLSystem
+from src.runs.checkpoints import CheckpointError, read_checkpoint
+from src.runs.weights import check_state_shapes
+from src.train import run as train_job
+from src.train import train
 
 
 # --------------------------------------------------------------------- the checking functions

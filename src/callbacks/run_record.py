@@ -7,14 +7,14 @@ from typing import Any
 
 import lightning as L
 
-from src.utils.checkpoints import RUN_KEY
+from src.runs.checkpoints import RUN_KEY
 
 log = logging.getLogger(__name__)
 
 
 class RunRecord(L.Callback):
     """Adds ``checkpoint["zsl_run"]`` to every checkpoint: the run's resolved config, its
-    dataset identity (:func:`~src.utils.checkpoints.dataset_identity`) and its output folder.
+    dataset identity (:func:`~src.runs.checkpoints.dataset_identity`) and its output folder.
 
     ``src.train`` compares a resumed run's settings with the recorded config and refuses another
     dataset; ``src.eval`` evaluates with the recorded data config by default; the history of a

@@ -1,4 +1,4 @@
-"""ZSL/GZSL evaluation: math and metric state only (files are written by ``src.utils``)."""
+"""ZSL/GZSL evaluation: math and metric state only (files are written by ``src.evaluation``)."""
 
 from src.metrics.ausuc import ausuc, seen_unseen_curve
 from src.metrics.calibration import (
@@ -8,8 +8,9 @@ from src.metrics.calibration import (
     gzsl_sweep,
     interval_gammas,
 )
-from src.metrics.gzsl import Evaluation, GZSLMetrics, GZSLScores, gzsl_results, split_by_class
+from src.metrics.gzsl import Evaluation, GZSLMetrics, gzsl_results
 from src.metrics.per_class import per_class_rows, zsl_confusion
+from src.metrics.scores import GZSLScores, split_by_class
 from src.metrics.ties import TIE_RTOL
 from src.metrics.zsl import (
     calibrated_predictions,

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from src.metrics.calibration import critical_gammas, curve_gammas, gzsl_sweep
-from src.metrics.gzsl import GZSLScores
+from src.metrics.scores import GZSLScores
 
 
 def seen_unseen_curve(scores: GZSLScores) -> tuple[Tensor, Tensor, Tensor]:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.metrics.gzsl import GZSLScores
+from src.metrics.scores import GZSLScores
 from src.metrics.ties import CreditSweep, stacked
 from src.metrics.zsl import harmonic_mean
 

@@ -9,69 +9,21 @@ gather their images matters. :class:`GZSLMetrics` keeps them in DDP-safe list st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-import torch
+import torch  # noqa: F401  (the docstring examples)
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from src.metrics.ausuc import ausuc
+from src.metrics.calibration import gzsl_sweep
+from src.metrics.scores import GZSLScores, split_by_class
 from src.metrics.ties import nearest_ties, stacked
 from src.metrics.zsl import harmonic_mean, per_class_credit, per_class_nearest, per_class_topk
 
 #: k of the top-k ZSL accuracy (``{stage}/zsl_top5``)
 TOP_K = 5
-
-
-@dataclass
-class GZSLScores:
-    """Distances and labels of one evaluation (N × C distances to every dataset class).
-
-    Attributes:
-        seen_distances: distances of the seen-class images (N_s × C).
-        seen_labels: their dataset classes (N_s).
-        unseen_distances: distances of the unseen-class images (N_u × C).
-        unseen_labels: their dataset classes (N_u).
-        seen_classes: dataset indices of the seen classes (those calibration penalises).
-        unseen_classes: dataset indices of the unseen classes.
-    """
-
-    seen_distances: Tensor
-    seen_labels: Tensor
-    unseen_distances: Tensor
-    unseen_labels: Tensor
-    seen_classes: Tensor
-    unseen_classes: Tensor
-
-    @property
-    def candidates(self) -> Tensor:
-        """Seen then unseen classes: the GZSL candidates (ties scored by their expectation)."""
-        return torch.cat([self.seen_classes, self.unseen_classes])
-
-    def cpu(self) -> GZSLScores:
-        return GZSLScores(*(getattr(self, f.name).detach().cpu() for f in fields(self)))
-
-
-def split_by_class(
-    distances: Tensor, labels: Tensor, seen_classes: Tensor, unseen_classes: Tensor
-) -> GZSLScores:
-    """:class:`GZSLScores` of a mixed set of images: the seen-class rows, the unseen-class rows.
-
-    Raises:
-        ValueError: when an image belongs to neither class set.
-    """
-    seen = torch.isin(labels, seen_classes.to(labels.device))
-    unseen = torch.isin(labels, unseen_classes.to(labels.device))
-    stray = labels[~(seen | unseen)]
-    if len(stray):
-        raise ValueError(
-            f"evaluation images of classes {stray.unique().tolist()[:10]} belong to neither the "
-            "seen nor the unseen classes (check the split)."
-        )
-    return GZSLScores(
-        distances[seen], labels[seen], distances[unseen], labels[unseen],
-        seen_classes, unseen_classes,
-    )  # fmt: skip
 
 
 class GZSLMetrics(Metric):
@@ -131,8 +83,6 @@ def gzsl_results(scores: GZSLScores, gamma: float | None = None) -> dict[str, fl
     Every accuracy scores a k-way tie that holds the true class 1/k, its expectation under
     uniform random tie-breaking (:mod:`src.metrics.ties`).
     """
-    from src.metrics.ausuc import ausuc
-    from src.metrics.calibration import gzsl_sweep
 
     seen, unseen = scores.seen_classes, scores.unseen_classes
     y_seen, y_unseen = scores.seen_labels, scores.unseen_labels

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from src.metrics.gzsl import GZSLScores
+from src.metrics.scores import GZSLScores
 from src.metrics.ties import class_sums, nearest_credit, nearest_ties, stacked
 
 #: the columns of :func:`per_class_rows` (and of ``per_class.csv``)

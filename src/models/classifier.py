@@ -35,8 +35,8 @@ class ZSLClassifier(L.LightningModule):
     otherwise, at validation, the γ with the best H on the validation images themselves (so
     ``val/*_cal`` is the best H reachable on validation, optimistic by construction); at test
     there is none: the entry points choose it on the validation split before testing
-    (:func:`src.utils.gamma.fix_test_gamma`) and set :attr:`calibration_gamma`. The module never
-    reads data beyond its evaluation batches.
+    (:func:`src.evaluation.gamma.fix_test_gamma`) and set :attr:`calibration_gamma`. The module
+    never reads data beyond its evaluation batches.
 
     The distances behind the metrics are kept in DDP-safe list states (:class:`GZSLMetrics`);
     the last evaluation stays available as :attr:`last_eval` (CPU tensors) for per-class reports.

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from src.metrics import GZSLScores
-from src.utils.checkpoints import atomic_write
+from src.runs.checkpoints import atomic_write
 
 
 def save_run(keep: Path, trainer: Any, model: Any, datamodule: Any) -> None:
     """``<keep>.npz`` (the last evaluation's distances, γ, class names) and ``<keep>.ckpt``."""
     from src.callbacks.run_record import RunRecord
-    from src.utils.checkpoints import dataset_identity
+    from src.runs.checkpoints import dataset_identity
 
     evaluation = model.last_eval
     save_scores(keep.with_suffix(".npz"), evaluation.scores, evaluation.gamma,

@@ -19,9 +19,9 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import FiniteLossGuard, NegativePoolRefresh
+from src.evaluation.gamma import TestGammaFromValidation
 from src.metrics import per_class_rows
 from src.mining.pool import NegativePool
-from src.utils.gamma import TestGammaFromValidation
 
 
 class EpochMetrics(L.Callback):
@@ -141,7 +141,7 @@ def final_metrics(
 
     ``split_mode=val`` gives the ``val/`` metrics (γ chosen on the validation images unless
     ``gamma`` is given), ``split_mode=test`` the ``test/`` metrics with ``gamma`` fixed (when
-    ``None``: chosen on the validation split, :class:`~src.utils.gamma.
+    ``None``: chosen on the validation split, :class:`~src.evaluation.gamma.
     TestGammaFromValidation`). With ``keep``, the model is saved as ``<keep>.ckpt`` (a
     checkpoint ``src.eval`` evaluates as this run did: its data config, γ and dataset identity
     inside) and the evaluation's distances as ``<keep>.npz`` (:func:`src.tuning.kept.save_scores`).

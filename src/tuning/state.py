@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.config_diff import canonical_target, is_target
+from src.runs.config_diff import canonical_target, is_target
 
 #: settings that change how fast a protocol runs, not what it computes
 NOT_RESULTS = {"protocol.threads"}
@@ -17,8 +17,8 @@ NOT_RESULTS = {"protocol.threads"}
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
     """A protocol continued in its folder must be the same protocol: stop if a setting differs
-    (:class:`~src.utils.run_folder.RunFolderError`, one line naming the keys)."""
-    from src.utils.run_folder import RunFolderError
+    (:class:`~src.runs.folder.RunFolderError`, one line naming the keys)."""
+    from src.runs.folder import RunFolderError
 
     path = folder / "protocol_config.yaml"
     current = {
@@ -73,7 +73,8 @@ def validation_metrics() -> tuple[str, ...]:
     there is accepted here; less :data:`NOT_SCORES`."""
     import torch
 
-    from src.metrics.gzsl import GZSLScores, gzsl_results
+    from src.metrics.gzsl import gzsl_results
+    from src.metrics.scores import GZSLScores
 
     scores = GZSLScores(
         seen_distances=torch.tensor([[0.1, 0.7, 0.9, 0.8], [0.6, 0.2, 0.8, 0.9]]),
@@ -92,10 +93,10 @@ def _is_int(value: object) -> bool:
 
 def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     """Every ``protocol.*`` value, checked before any data is read: a
-    :class:`~src.utils.errors.ConfigError` whose one line names the key, the value and what is
+    :class:`~src.cli.errors.ConfigError` whose one line names the key, the value and what is
     allowed (the entry point prints it alone)."""
-    from src.utils.config_checks import SEED_RANGE
-    from src.utils.errors import ConfigError
+    from src.cli.config_checks import SEED_RANGE
+    from src.cli.errors import ConfigError
 
     values = OmegaConf.to_container(p, resolve=True)
     strategies = sorted(f.stem for f in (conf_dir / "miner").glob("*.yaml"))

@@ -29,13 +29,13 @@ def _sweep_name() -> str:
 
 
 def _hydra_output_subdir(output_dir: str) -> str | None:
-    from src.utils.run_folder import hydra_output_subdir
+    from src.runs.folder import hydra_output_subdir
 
     return hydra_output_subdir(output_dir)
 
 
 def _job_log_file(output_dir: str, task_name: str, overwrite: object = False) -> str:
-    from src.utils.run_folder import job_log_file
+    from src.runs.folder import job_log_file
 
     return job_log_file(output_dir, task_name, overwrite)
 
@@ -50,7 +50,7 @@ def register_resolvers() -> None:
         # second never share an output folder.
         "run_tag": (lambda: secrets.token_hex(3), True),
         # Hydra never rewrites a job folder's record, nor logs into a finished run's folder
-        # (src/utils/run_folder.py).
+        # (src/runs/folder.py).
         "hydra_output_subdir": (_hydra_output_subdir, False),
         "job_log_file": (_job_log_file, False),
     }

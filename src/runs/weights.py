@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.utils.checkpoints import CheckpointError
+from src.runs.checkpoints import CheckpointError
 
 
 def check_state_shapes(checkpoint: dict[str, Any], model: Any, ckpt_path: Any) -> None:

@@ -3,7 +3,7 @@
 An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) starts with::
 
     if __name__ == "__main__":
-        from src.utils.entry import launch
+        from src.cli.entry import launch
 
         def main(cfg):
             from src.train import run  # the heavy imports happen when a job runs
@@ -15,12 +15,12 @@ An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) starts 
 so Hydra reads its flags (``--help``, ``--cfg job``, ``-m``…) after importing only Hydra,
 OmegaConf and this module; torch and Lightning are imported by the first job.
 
-:func:`run_job` runs a job. A user error (:func:`~src.utils.errors.user_message`) ends it with
+:func:`run_job` runs a job. A user error (:func:`~src.cli.errors.user_message`) ends it with
 one line, ``Error: <message>``, exit status 1; its folder's ``failure.txt`` holds the
-traceback (written by :func:`~src.utils.run.task_wrapper`), and ``HYDRA_FULL_ERROR=1`` lets
+traceback (written by :func:`~src.cli.job.task_wrapper`), and ``HYDRA_FULL_ERROR=1`` lets
 Hydra print it. In a multirun of the basic sweeper a failed job prints its line (or, for a
 bug, its traceback) and returns NaN, so that the other jobs run;
-:class:`~src.utils.sweep_progress.SweepProgress` ends the sweep with the failures named and
+:class:`~src.sweeps.progress.SweepProgress` ends the sweep with the failures named and
 exit status 1. Other sweepers (Optuna) get the error itself, as one line.
 """
 
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import src.utils.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
-from src.utils.errors import JobError, one_line, user_message
+import src.cli.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
+from src.cli.errors import JobError, one_line, user_message
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 log = logging.getLogger("src.job")
@@ -45,8 +45,8 @@ def launch(job: Callable[[Any], Any], config_name: str) -> None:
     """Run Hydra's command line for ``job`` (defined in the entry module), then exit."""
     import hydra
 
-    from src.utils.console import quiet_hydra
-    from src.utils.env import load_env
+    from src.cli.console import quiet_hydra
+    from src.cli.env import load_env
 
     load_env()
     quiet_hydra(CONF_DIR)
@@ -80,7 +80,7 @@ def job_number() -> int | None:
 
 def run_job(job: Callable[[Any], Any], cfg: Any) -> Any:
     """Run ``job(cfg)``; turn a user error into one line (see the module's docstring)."""
-    from src.utils.console import quiet_job
+    from src.cli.console import quiet_job
 
     quiet_job()
     try:

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from src.utils.checkpoints import RUN_KEY
+from src.runs.checkpoints import RUN_KEY
 
 log = logging.getLogger(__name__)
 

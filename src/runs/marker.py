@@ -4,7 +4,7 @@ still does.
 A job writes the marker (host, pid, start time) when it starts and removes it when it ends, so a
 folder without results whose marker names a live process is *running*, one whose process is gone
 was *interrupted* (:func:`job_activity`, read by the sweep report); a job refuses a folder that a
-live process of this machine runs in (:func:`src.utils.run_folder.refuse_if_running`).
+live process of this machine runs in (:func:`src.runs.folder.refuse_if_running`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.sweep_report.jobs import BASE_COLUMNS, Job, setting_keys, setting_of, sort_key
+from src.sweeps.jobs import BASE_COLUMNS, Job, setting_keys, setting_of, sort_key
 
 METRIC_ORDER = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H")
 

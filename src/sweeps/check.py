@@ -16,9 +16,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.config_diff import BOOKKEEPING, matches
-from src.utils.resume import missing_sweep_message
-from src.utils.run_folder import RunFolderError
+from src.runs.config_diff import BOOKKEEPING, matches
+from src.runs.folder import RunFolderError
+from src.runs.resume import missing_sweep_message
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 JOB_NUM_SUBDIR = "${hydra.job.num}"

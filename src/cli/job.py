@@ -12,16 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from src.utils.env import quiet_known_warnings
-from src.utils.errors import one_line, user_message
-from src.utils.run_folder import RunFolderError, clear_running
+from src.cli.env import quiet_known_warnings
+from src.cli.errors import one_line, user_message
+from src.runs.folder import RunFolderError, clear_running
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +32,6 @@ def is_rank_zero() -> bool:
     so it is known before the Trainer exists.
     """
     return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def instantiate_group(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every entry with a ``_target_`` of a group (callbacks, loggers)."""
-    if not cfg:
-        return []
-    nodes = [node for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
-    return [hydra.utils.instantiate(node) for node in nodes]
 
 
 def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
@@ -77,32 +68,6 @@ def _finish_wandb() -> None:
         return
     if wandb.run is not None:
         wandb.finish()
-
-
-def make_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> L.Trainer:
-    """Instantiate the configured Trainer with :class:`~src.utils.checkpoints.AtomicCheckpointIO`
-    (unless the config brings a checkpoint IO of its own) and, when ``callbacks`` hold no
-    progress bar, :class:`~src.callbacks.progress.CompactProgressBar` (not Lightning's own)."""
-    from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
-    from lightning.pytorch.callbacks import ProgressBar
-
-    from src.callbacks.progress import CompactProgressBar
-    from src.utils.checkpoints import AtomicCheckpointIO
-
-    callbacks = kwargs.get("callbacks")
-    wants_bar = trainer_cfg.get("enable_progress_bar") is not False
-    if isinstance(callbacks, list) and wants_bar:
-        if not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, CompactProgressBar()]
-
-    configured = trainer_cfg.get("plugins") or []
-    plugins = [
-        hydra.utils.instantiate(p) if isinstance(p, DictConfig) and "_target_" in p else p
-        for p in configured
-    ]
-    if not plugins or not any(isinstance(p, CheckpointIO) for p in plugins):
-        plugins.append(AtomicCheckpointIO())
-    return hydra.utils.instantiate(trainer_cfg, plugins=plugins, **kwargs)
 
 
 def update_wandb_summary(loggers: list[Any], metrics: dict[str, float]) -> None:
@@ -165,9 +130,9 @@ def print_results(metrics: dict[str, float], path: Path) -> None:
     """Print the final results as a table, and where they were written (rank 0 prints).
 
     In a multirun the job logs them in one line (its log file) instead: the sweep prints one
-    line per finished job and a summary table (:mod:`src.utils.sweep_progress`).
+    line per finished job and a summary table (:mod:`src.sweeps.progress`).
     """
-    from src.utils.console import in_multirun
+    from src.cli.console import in_multirun
 
     if not is_rank_zero():
         return
@@ -191,8 +156,8 @@ def print_config(cfg: DictConfig, groups: tuple[str, ...]) -> None:
     since every job's ``config.yaml`` holds its own."""
     from hydra.core.hydra_config import HydraConfig
 
-    from src.utils.config_checks import trainer_parameters
-    from src.utils.console import config_lines, in_multirun
+    from src.cli.config_checks import trainer_parameters
+    from src.cli.console import config_lines, in_multirun
 
     if in_multirun() and HydraConfig.get().job.get("num") != 0:
         return

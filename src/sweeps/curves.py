@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.sweep_report.jobs import (
+from src.sweeps.jobs import (
     CURVES,
     TRAIN_CURVES,
     VAL_CURVES,

@@ -1,7 +1,7 @@
 """Every value of a job's config is checked before any data is read or trained on.
 
 :func:`check_train_config` and :func:`check_eval_config` raise a
-:class:`~src.utils.errors.ConfigError` naming the key, the value and what is allowed:
+:class:`~src.cli.errors.ConfigError` naming the key, the value and what is allowed:
 
 - ``seed`` in [0, 2³² − 1]; ``data.batch_size`` and ``data.eval_batch_size`` ≥ 1;
 - ``selection_metric`` one of :data:`VALIDATION_METRICS` (what every model logs on
@@ -26,7 +26,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.errors import ConfigError, one_line
+from src.cli.builders import instantiate_group, make_trainer
+from src.cli.errors import ConfigError, one_line
 
 #: metrics every model logs at each validation (``model_checkpoint`` maximises the chosen one)
 VALIDATION_METRICS = tuple(
@@ -176,8 +177,6 @@ def build_once(cfg: DictConfig) -> None:
     """Build the model, miner, callbacks and Trainer once, so that their checks run now."""
     import hydra
 
-    from src.utils.run import instantiate_group
-
     if cfg.get("model") is not None:
         rank = cfg.model.get("rank")
         if rank is not None and not (isinstance(rank, int) and not isinstance(rank, bool)):
@@ -199,8 +198,6 @@ def build_once(cfg: DictConfig) -> None:
 
 def build_trainer(trainer_cfg: DictConfig) -> None:
     """Create the configured Trainer once: Lightning's own checks of its arguments run now."""
-    from src.utils.run import make_trainer
-
     try:
         make_trainer(trainer_cfg, logger=False, callbacks=[])
     except Exception as error:

@@ -2,7 +2,7 @@
 
 Nothing happens on import: the entry points call :func:`load_env` before Hydra composes the
 config and :func:`quiet_known_warnings` when a job starts. The config resolvers live in
-:mod:`src.utils.resolvers` (registered on import; re-exported here).
+:mod:`src.cli.resolvers` (registered on import; re-exported here).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from src.utils.resolvers import register_resolvers  # noqa: F401  (registers them)
+from src.cli.resolvers import register_resolvers  # noqa: F401  (registers them)
 
 
 def load_env() -> None:

@@ -44,7 +44,7 @@ def clock(seconds: float) -> str:
 
 def total_jobs(config: DictConfig) -> int | None:
     """How many jobs the sweep runs: the basic sweeper's grid, Optuna's ``n_trials``."""
-    from src.utils.sweep_check import grid_points
+    from src.sweeps.check import grid_points
 
     grid = grid_points(config)
     if grid is not None:

@@ -7,8 +7,8 @@ pass ``overwrite=true``). Hydra's own files follow the same rule: the resolvers 
 from rewriting an existing ``.hydra/`` and from appending to the log of a finished run, so a
 refused run leaves the folder byte-for-byte as it was.
 
-The running marker a job keeps in its folder is in :mod:`src.utils.run_marker`; comparing a
-job's config with the one saved in its folder, in :mod:`src.utils.config_diff`.
+The running marker a job keeps in its folder is in :mod:`src.runs.marker`; comparing a
+job's config with the one saved in its folder, in :mod:`src.runs.config_diff`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from src.utils.run_marker import RUNNING_FILE, process_alive
+from src.runs.marker import RUNNING_FILE, process_alive
 
-# The marker's writers, imported from here by src.train, src.eval and src.utils.run.
-from src.utils.run_marker import clear_running as clear_running
-from src.utils.run_marker import mark_running as mark_running
+# The marker's writers, imported from here by src.train, src.eval and src.cli.job.
+from src.runs.marker import clear_running as clear_running
+from src.runs.marker import mark_running as mark_running
 
 log = logging.getLogger(__name__)
 

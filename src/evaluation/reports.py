@@ -1,7 +1,7 @@
 """The per-class files of a job's final evaluation: ``per_class.csv`` and ``confusion.png``.
 
 The numbers come from :mod:`src.metrics.per_class`; this module only writes them, beside the
-job's ``metrics.json`` (:func:`src.utils.run.write_metrics`).
+job's ``metrics.json`` (:func:`src.cli.job.write_metrics`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from src.metrics.gzsl import Evaluation, GZSLScores
+from src.cli.job import is_rank_zero
+from src.metrics.gzsl import Evaluation
 from src.metrics.per_class import CSV_COLUMNS, per_class_rows, zsl_confusion
-from src.utils.run import is_rank_zero
+from src.metrics.scores import GZSLScores
 
 
 def write_per_class_csv(

@@ -7,7 +7,7 @@
   tips, the "GPU/TPU available: False" lines and the normal "stopped: max_epochs reached".
 - :class:`CalmConsole`: the console handler's filter (``conf/hydra/default.yaml``); in a
   multirun a job's console shows warnings and errors only (its log file keeps everything):
-  :class:`~src.utils.sweep_progress.SweepProgress` reports each job in one line.
+  :class:`~src.sweeps.progress.SweepProgress` reports each job in one line.
 - :func:`config_lines`: the composed config in about 40 lines of at most 80 columns.
 """
 
@@ -79,7 +79,7 @@ class CalmConsole(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "console", True):
-            return False  # already printed (src.utils.entry.report)
+            return False  # already printed (src.cli.entry.report)
         if record.levelno >= logging.WARNING:
             return True
         try:

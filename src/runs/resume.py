@@ -2,7 +2,7 @@
 
 - A job of ``resume_sweep=<folder>`` compares its saved config with the one it would run now and
   stops, naming the keys, when they differ (the sweep-level check of
-  :mod:`src.utils.sweep_check` does the same for every job before the sweep starts); a finished
+  :mod:`src.sweeps.check` does the same for every job before the sweep starts); a finished
   job returns its metrics untouched; an interrupted one continues from its newest valid
   checkpoint.
 - A run with ``ckpt_path=`` compares the checkpoint's recorded config with the current one:
@@ -20,10 +20,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from src.utils.checkpoints import RUN_KEY, CheckpointError, checkpoint_to_resume
-from src.utils.config_diff import BOOKKEEPING, describe_changes, differing_keys, flatten, matches
-from src.utils.run import is_rank_zero
-from src.utils.run_folder import RunFolderError
+from src.cli.job import is_rank_zero
+from src.runs.checkpoints import RUN_KEY, CheckpointError, checkpoint_to_resume
+from src.runs.config_diff import BOOKKEEPING, describe_changes, differing_keys, flatten, matches
+from src.runs.folder import RunFolderError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from src.utils.run_marker import job_activity
+from src.runs.marker import job_activity
 
 VAL_CURVES = {"val/zsl_acc": "validation ZSL accuracy", "val/gzsl_H": "validation GZSL H"}
 #: what a test-mode job logs per epoch (pool/refresh_s is a timing, not a learning curve)

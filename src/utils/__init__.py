@@ -1,1 +1,0 @@
-"""Helpers of the entry points: environment, config resolvers, instantiation, outputs."""
