@@ -56,7 +56,12 @@ from src.runs.checkpoints import (
     dataset_identity,
     read_checkpoint,
 )
-from src.runs.folder import mark_running, plan_run_folder, prepare_run_folder
+from src.runs.folder import (
+    mark_running,
+    plan_run_folder,
+    prepare_run_folder,
+    refuse_if_running,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +175,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate ``cfg.ckpt_path`` (by default on its own run's data); return the metrics."""
     output_dir = Path(cfg.paths.output_dir)
     composed = copy.deepcopy(cfg)
-    plan = plan_run_folder(output_dir, bool(cfg.get("overwrite")), None) if is_rank_zero() else None
+    plan = None
+    if is_rank_zero():
+        refuse_if_running(output_dir)
+        plan = plan_run_folder(output_dir, bool(cfg.get("overwrite")), None)
     checkpoint = read_checkpoint(cfg.ckpt_path)
     data_cfg, source = evaluation_data(cfg, checkpoint)
     with open_dict(cfg):

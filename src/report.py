@@ -41,7 +41,10 @@ def report(sweep_dir: Path) -> list[dict]:
         raise FileNotFoundError(f"{sweep_dir}: no such multirun folder.")
     jobs, skipped = find_jobs(sweep_dir)
     if not jobs:
-        raise FileNotFoundError(f"{sweep_dir}: no job folders (with a .hydra/ folder) found.")
+        raise FileNotFoundError(
+            f"{sweep_dir}: no job folders (with a .hydra/ folder) found; give the folder of a "
+            "multirun (outputs/<task>/multiruns/<date>_<time>_<tag>)."
+        )
     keys, rows = summarise(jobs)
     settings = setting_keys(jobs)
     failed = [f"{job_label(j, settings)}: {j.error}" for j in jobs if j.status == "failed"]
@@ -67,7 +70,10 @@ def main() -> None:
     parser.add_argument(
         "sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)"
     )
-    report(parser.parse_args().sweep_dir)
+    try:
+        report(parser.parse_args().sweep_dir)
+    except FileNotFoundError as error:  # a missing, empty or non-sweep folder: one line
+        parser.exit(1, f"Error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.callbacks import ResumedOptimizerSettings, RunRecord
 from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.builders import instantiate_group, make_trainer
-from src.cli.config_checks import check_train_config
+from src.cli.config_checks import check_resume_sweep_mode, check_train_config
 from src.cli.job import (
     is_rank_zero,
     log_reports_to_wandb,
@@ -68,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     current = OmegaConf.to_container(cfg, resolve=True)
     rank_zero = is_rank_zero()  # under DDP every rank runs this function in the same folder
     plan = None
+    check_resume_sweep_mode(cfg.get("resume_sweep"))
     if rank_zero:
         refuse_if_running(output_dir)
     if cfg.get("resume_sweep"):

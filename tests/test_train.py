@@ -260,7 +260,7 @@ def test_gamma_grid_restricts_the_validation_choice(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.calibration_gamma=abc", r"model.calibration_gamma=abc"),
+        ("model.calibration_gamma=abc", r"model.calibration_gamma='abc' is invalid"),
         ("model.gamma_grid=[]", r"model.gamma_grid=\[\]"),
     ],
 )

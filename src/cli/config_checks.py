@@ -8,6 +8,11 @@
   validation; see :class:`~src.models.classifier.ZSLClassifier`);
 - ``trainer.<arg>``: a parameter of ``lightning.pytorch.Trainer`` (``logger`` and
   ``callbacks`` come from their own groups) with a value of the type Lightning declares;
+- every value of the ``data``, ``model``, ``miner``, ``pool``, ``callbacks`` and ``logger``
+  nodes of the type its class's constructor declares (``model.lr=abc``: "a number or null"),
+  before the class is built (:func:`check_arguments`);
+- ``model.rank`` an integer ≥ 1 (≤ the data's dimensions, checked by the model once the data
+  is read, before it allocates anything);
 - then the model (with placeholder dimensions: those of the data are checked once it is
   read), the miner and the callbacks are built once and the Trainer is created, so that their
   own checks (``model.rank=0``, ``miner.temperature=0``, ``trainer.accelerator=gpu`` without a
@@ -164,6 +169,12 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+#: config groups whose nodes build a class (``_target_``) from their values
+BUILT_GROUPS = ("data", "model", "miner", "pool", "callbacks", "logger")
+#: the types a config value can take, whose hints :func:`matches` checks exactly
+_PLAIN = (bool, int, float, str, type(None))
+
+
 def check_common(config: dict[str, Any]) -> None:
     check_int("seed", config.get("seed"), *SEED_RANGE)
     data = config.get("data") or {}
@@ -171,6 +182,78 @@ def check_common(config: dict[str, Any]) -> None:
         if key in data:
             check_int(f"data.{key}", data[key], 1)
     check_trainer(config.get("trainer") or {})
+    for group in BUILT_GROUPS:
+        node = config.get(group)
+        if isinstance(node, Mapping):
+            check_arguments(group, node)
+
+
+def check_arguments(key: str, node: Mapping[str, Any]) -> None:
+    """Each value of ``node`` (and of the nodes inside it) is of the type that its
+    ``_target_``'s constructor declares for it; hints other than plain values (numbers,
+    strings, booleans, null, their lists and literals) are left to the class itself."""
+    target = node.get("_target_")
+    hints = constructor_hints(target) if isinstance(target, str) else {}
+    for name, value in node.items():
+        if str(name).startswith("_"):
+            continue
+        if isinstance(value, Mapping):
+            check_arguments(f"{key}.{name}", value)
+            continue
+        hint = hints.get(name)
+        if hint is None or not _plain(hint) or matches(value, hint):
+            continue
+        raise ConfigError(
+            f"{key}.{name}={_show(value)} is invalid: {target.rsplit('.', 1)[-1]} takes "
+            f"{describe(hint)}."
+        )
+
+
+@cache
+def constructor_hints(target: str) -> dict[str, Any]:
+    """``{argument: type hint}`` of the class (or function) ``target`` names, a class's
+    ``**kwargs`` followed into its bases' constructors; ``{}`` when it cannot be imported or
+    its hints not evaluated (its own checks then decide)."""
+    from hydra.utils import get_object
+
+    try:
+        obj = get_object(target)
+    except Exception:
+        return {}
+    if not isinstance(obj, type):
+        return _hints(obj)
+    hints: dict[str, Any] = {}
+    for cls in obj.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, hint in _hints(init).items():
+            hints.setdefault(name, hint)
+        kinds = {p.kind for p in inspect.signature(init).parameters.values()}
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            break
+    return hints
+
+
+def _hints(function: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(function)
+    except Exception:
+        return {}
+
+
+def _plain(hint: Any) -> bool:
+    """Whether ``hint`` is built of plain config values only (see :func:`check_arguments`)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in _PLAIN:
+        return True
+    if origin is typing.Literal:
+        return True
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return all(_plain(a) for a in args)
+    if origin in (list, Sequence):
+        return bool(args) and _plain(args[0])
+    return False
 
 
 def build_once(cfg: DictConfig) -> None:
@@ -188,8 +271,13 @@ def build_once(cfg: DictConfig) -> None:
                 f"model.rank={rank} is invalid: it must lie in [1, min(feature_dim, "
                 "signature_dim)] of the data, or be null (full rank)."
             )
-        size = rank or 1  # placeholder dimensions: the data's are checked once it is read
-        hydra.utils.instantiate(cfg.model, feature_dim=size, signature_dim=size)
+        # Placeholder dimensions (the data's are checked once it is read, by the model, before
+        # it allocates): the rank's own, at most 2, so that no rank allocates anything large.
+        size = min(rank or 1, 2)
+        placeholders = {"feature_dim": size, "signature_dim": size}
+        if rank is not None:
+            placeholders["rank"] = size
+        hydra.utils.instantiate(cfg.model, **placeholders)
     if cfg.get("miner") is not None:
         hydra.utils.instantiate(cfg.miner)
     instantiate_group(cfg.get("callbacks"))
@@ -214,6 +302,20 @@ def check_train_config(cfg: DictConfig) -> None:
     check_common(config)
     check_selection_metric(config.get("selection_metric"))
     build_once(cfg)
+
+
+def check_resume_sweep_mode(folder: Any) -> None:
+    """``resume_sweep`` completes a multirun: in a single run (no ``-m``) it would be ignored."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    single = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.RUN
+    if folder and single:
+        raise ConfigError(
+            f"resume_sweep={folder} completes a multirun, and this is a single run: give the "
+            "sweep's original command with -m (python -m src.train -m … resume_sweep=…), or "
+            "continue a single run with ckpt_path=<run>/checkpoints/last.ckpt."
+        )
 
 
 def check_eval_config(cfg: DictConfig) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +13,30 @@ SPLIT_NAMES = ("train", "val", "trainval", "test_seen", "test_unseen")
 
 class DataError(ValueError):
     """A dataset's files or arrays are inconsistent; the message names what and where."""
+
+
+def _digest(*values: bytes | np.ndarray) -> str:
+    """12 hex digits of the SHA-256 of ``values`` (arrays with their dtype and shape)."""
+    digest = hashlib.sha256()
+    for value in values:
+        if isinstance(value, np.ndarray):
+            digest.update(f"{value.dtype.str}{value.shape}".encode())
+            value = np.ascontiguousarray(value)
+        digest.update(value)
+    return digest.hexdigest()[:12]
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Class names name one class each: a repeated name would merge two classes wherever
+    classes are looked up by name (the split lists), and one of them would leave training."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(
+                f"{where}: class name '{name}' is listed twice (classes {seen[name]} and {i}, "
+                "0-based); every class needs its own name: fix the class list."
+            )
+        seen[name] = i
 
 
 @dataclass
@@ -47,6 +73,23 @@ class ZSLArrays:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def fingerprint(self) -> dict[str, str]:
+        """A hash of each part of the dataset's content, ``{"classes", "features", "labels",
+        "signatures", "splits"}`` (12 hex digits of a SHA-256 of the values, their dtype and
+        shape; ``splits`` of every split's indices), computed once per arrays object."""
+        if getattr(self, "_fingerprint", None) is None:
+            parts = {
+                "classes": _digest(json.dumps(list(self.class_names)).encode()),
+                "features": _digest(self.features),
+                "labels": _digest(self.labels),
+                "signatures": _digest(self.signatures),
+                "splits": _digest(
+                    *(x for k in sorted(self.splits) for x in (k.encode(), self.splits[k]))
+                ),
+            }
+            self._fingerprint = parts
+        return dict(self._fingerprint)
+
     def check(self) -> None:
         """Raise :class:`DataError` naming the first inconsistency found."""
         src, n = self.source, len(self.features)
@@ -70,6 +113,7 @@ class ZSLArrays:
                 f"{src}: {self.signatures.shape[0]} signatures but {self.num_classes} class names; "
                 "they must have one row per class."
             )
+        check_unique_names(list(self.class_names), f"{src}: class_names")
         if not np.isfinite(self.signatures).all():
             raise DataError(f"{src}: signatures hold NaN or infinite values.")
         if n and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):

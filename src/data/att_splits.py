@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.data.arrays import DataError
+from src.data.arrays import DataError, check_unique_names
 from src.data.mat_files import (
     cell_strings,
     check_class_columns,
@@ -47,6 +47,7 @@ def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str
     keys = ["allclasses_names", *GBU_KEYS] + ([] if signatures == "text" else [signatures])
     mat = load_mat(path, keys)
     names = cell_strings(mat, path, "allclasses_names")
+    check_unique_names(names, f"{path}: allclasses_names")
     if signatures != "text":  # before the labels are checked against the number of names
         check_class_columns(mat, path, signatures, len(names))
     return path, mat, names

@@ -9,6 +9,7 @@ images only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,11 +53,36 @@ def split_indices(
                 f"{arrays.source}: test_seen holds classes absent from trainval "
                 f"({[arrays.class_names[c] for c in stray[:5]]})."
             )
+        check_seen_classes_evaluated(
+            arrays, s["trainval"], s["test_seen"], "'test_seen' holds no image of them"
+        )
         return s["trainval"], s["test_seen"], s["test_unseen"]
     train, held_out = hold_out_per_class(
         arrays.splits["train"], arrays.labels, val_seen_fraction, seed
     )
+    check_seen_classes_evaluated(
+        arrays,
+        train,
+        held_out,
+        f"data.val_seen_fraction={val_seen_fraction} of their 'train' images holds out none "
+        f"(a class needs ≥ {math.ceil(1 / val_seen_fraction - 1e-9)} images)",
+    )
     return train, held_out, arrays.splits["val"]
+
+
+def check_seen_classes_evaluated(
+    arrays: ZSLArrays, train: np.ndarray, seen_eval: np.ndarray, why: str
+) -> None:
+    """Every seen (training) class has seen evaluation images: the GZSL seen accuracy is a mean
+    over the seen classes, undefined for a class without any."""
+    missing = np.setdiff1d(arrays.labels[train], arrays.labels[seen_eval])
+    if missing.size:
+        names = ", ".join(f"'{arrays.class_names[c]}'" for c in missing[:5])
+        raise DataError(
+            f"{arrays.source}: {missing.size} seen classes have no seen evaluation image "
+            f"({names}): {why}; their per-class accuracy would be undefined. Give each seen "
+            "class evaluation images, or leave the class out of the dataset."
+        )
 
 
 def hold_out_per_class(

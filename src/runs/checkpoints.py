@@ -7,9 +7,10 @@
   outputs live on another filesystem).
 - :func:`read_checkpoint` loads one with a one-line error for a missing or damaged file, and
   :func:`newest_valid_checkpoint` finds the newest readable one of a run.
-- :func:`dataset_identity` is the dataset's name and a hash of its class names and split sizes;
-  every training checkpoint records it (:class:`~src.callbacks.RunRecord`), and resuming or
-  evaluating on another dataset is refused (:func:`check_same_dataset`).
+- :func:`dataset_identity` is the dataset's name and a hash of its content (class names,
+  features, labels, signatures, split indices); every training checkpoint records it
+  (:class:`~src.callbacks.RunRecord`), and resuming or evaluating on other data is refused,
+  naming the parts that differ (:func:`check_same_dataset`).
 """
 
 from __future__ import annotations
@@ -191,25 +192,39 @@ def checkpoint_to_resume(folder: str | Path) -> str | None:
     return None if found is None else str(found[0])
 
 
-def dataset_identity(datamodule: Any) -> dict[str, str]:
-    """``{"name", "hash"}`` of a set-up datamodule: the dataset's name (its source without the
-    file paths, e.g. ``AWA2`` or ``synthetic(seed=0)``) and a hash of its class names and GBU
-    split sizes."""
+def dataset_identity(datamodule: Any) -> dict[str, Any]:
+    """``{"name", "hash", "parts", "sizes_hash"}`` of a set-up datamodule: the dataset's name
+    (its source without the file paths, e.g. ``AWA2`` or ``synthetic(seed=0)``), a hash of its
+    content (class names, features, labels, signatures and split indices), that hash per part
+    (:meth:`~src.data.arrays.ZSLArrays.fingerprint`), and the hash of its class names and GBU
+    split sizes alone (what checkpoints of older versions record as ``hash``)."""
     arrays = datamodule.arrays
     name = str(arrays.source).split(" (")[0]
+    parts = arrays.fingerprint()
+    content = json.dumps(parts, sort_keys=True)
+    return {
+        "name": name,
+        "hash": hashlib.sha256(content.encode()).hexdigest()[:12],
+        "parts": parts,
+        "sizes_hash": _sizes_hash(arrays),
+    }
+
+
+def _sizes_hash(arrays: Any) -> str:
     sizes = {k: len(arrays.splits[k]) for k in IDENTITY_SPLITS if k in arrays.splits}
     payload = json.dumps({"classes": list(arrays.class_names), "splits": sizes}, sort_keys=True)
-    return {"name": name, "hash": hashlib.sha256(payload.encode()).hexdigest()[:12]}
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def describe_dataset(identity: dict[str, str]) -> str:
+def describe_dataset(identity: dict[str, Any]) -> str:
     return f"{identity.get('name')} [{identity.get('hash')}]"
 
 
 def check_same_dataset(
-    checkpoint: dict[str, Any], identity: dict[str, str], ckpt_path: Any, action: str
+    checkpoint: dict[str, Any], identity: dict[str, Any], ckpt_path: Any, action: str
 ) -> None:
-    """Refuse to ``action`` (resume, evaluate) a checkpoint on a dataset other than its own."""
+    """Refuse to ``action`` (resume, evaluate) a checkpoint on data other than its own: another
+    dataset, or the same one with other content (naming the parts that differ)."""
     record = checkpoint.get(RUN_KEY) or {}
     saved = record.get("dataset")
     if not saved:
@@ -220,9 +235,35 @@ def check_same_dataset(
             describe_dataset(identity),
         )
         return
-    if saved.get("name") != identity["name"] or saved.get("hash") != identity["hash"]:
+    if saved.get("name") != identity["name"]:
         raise CheckpointError(
             f"ckpt_path={ckpt_path} was trained on {describe_dataset(saved)}, but the configured "
-            f"data is {describe_dataset(identity)}: refusing to {action} it on another dataset "
-            "(same class names and split sizes needed); choose the checkpoint's data."
+            f"data is {describe_dataset(identity)}: refusing to {action} it on another dataset; "
+            "choose the checkpoint's data."
+        )
+    parts = saved.get("parts")
+    if not isinstance(parts, dict):  # an older checkpoint: class names and split sizes only
+        if saved.get("hash") != identity["sizes_hash"]:
+            raise CheckpointError(
+                f"ckpt_path={ckpt_path} was trained on {saved.get('name')} with other class "
+                f"names or split sizes than the configured data: refusing to {action} it on "
+                "other data; choose the checkpoint's data."
+            )
+        log.warning(
+            "ckpt_path=%s records its dataset's class names and split sizes only (saved by an "
+            "older version): cannot check that its features, signatures and splits are these.",
+            ckpt_path,
+        )
+        return
+    differ = [
+        k
+        for k in sorted(set(parts) | set(identity["parts"]))
+        if parts.get(k) != identity["parts"].get(k)
+    ]
+    if differ:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} was trained on {describe_dataset(saved)}, but the configured "
+            f"data {identity['name']} has other {', '.join(differ)} "
+            f"[{describe_dataset(identity)}]: refusing to {action} it on other data; choose "
+            "the checkpoint's data (its files, data.* options and generator seed)."
         )

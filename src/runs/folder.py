@@ -7,8 +7,10 @@ pass ``overwrite=true``). Hydra's own files follow the same rule: the resolvers 
 from rewriting an existing ``.hydra/`` and from appending to the log of a finished run, so a
 refused run leaves the folder byte-for-byte as it was.
 
-The running marker a job keeps in its folder is in :mod:`src.runs.marker`; comparing a
-job's config with the one saved in its folder, in :mod:`src.runs.config_diff`.
+A folder has one owner at a time: the first job to claim it (:mod:`src.runs.lock`, when Hydra
+resolves the log file) owns it until it ends; another job started there is refused before it
+writes anything. The running marker a job keeps in its folder is in :mod:`src.runs.marker`;
+comparing a job's config with the one saved in its folder, in :mod:`src.runs.config_diff`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from src.runs.lock import claim, release
+from src.runs.lock import owner as lock_owner
 from src.runs.marker import RUNNING_FILE, process_alive
 
 # The marker's writers, imported from here by src.train, src.eval and src.cli.job.
@@ -63,14 +67,20 @@ def holds_run(folder: str | Path) -> bool:
 def hydra_output_subdir(output_dir: str) -> str | None:
     """``hydra.output_subdir``: ``.hydra`` for a new folder, ``None`` (write nothing) when the
     folder already holds one — Hydra would otherwise rewrite a finished or resumed job's record
-    before the job can refuse. Jobs that may replace it write it themselves
-    (:func:`save_hydra_record`)."""
+    before the job can refuse — or when another live job owns the folder. Jobs that may replace
+    it write it themselves (:func:`save_hydra_record`)."""
+    if not claim(output_dir):
+        return None
     return None if (Path(output_dir) / ".hydra").exists() else ".hydra"
 
 
 def job_log_file(output_dir: str, task_name: str, overwrite: Any = False) -> str:
-    """The job's log file, or ``os.devnull`` for a folder that holds a finished run that this
-    job must leave untouched (a refused run, or a finished job that ``resume_sweep`` skips)."""
+    """The job's log file, or ``os.devnull`` for a folder that another live job owns, or that
+    holds a finished run this job must leave untouched (a refused run, or a finished job that
+    ``resume_sweep`` skips). Hydra resolves it first of a job's files: here the job claims its
+    folder (:func:`src.runs.lock.claim`)."""
+    if not claim(output_dir):
+        return os.devnull
     if is_finished(output_dir) and not _truthy(overwrite):
         return os.devnull
     return str(Path(output_dir) / f"{task_name}.log")
@@ -179,17 +189,34 @@ def save_hydra_record(folder: str | Path, task_cfg: Any) -> None:
 
 
 def refuse_if_running(folder: str | Path) -> None:
-    """Refuse a job whose folder is in use by another live process of this machine (its
-    running marker names it); a marker of another machine cannot be checked and is ignored,
-    so a job pre-empted on one node resumes on another."""
-    path = Path(folder) / RUNNING_FILE
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
+    """Refuse a job whose folder another live process owns: its lock (:func:`src.runs.lock.claim`)
+    or, for a job that holds none (an older version), its running marker names a live process
+    of this machine. Otherwise this process owns the folder from now on (in a Hydra job, since
+    Hydra resolved its log file). A folder that does not exist yet has no owner (Hydra creates
+    and claims a job's folder before the job starts). Under DDP only rank 0 claims it."""
+    folder = Path(folder)
+    if not folder.is_dir():
         return
-    pid = info.get("pid")
-    if info.get("host") == socket.gethostname() and pid != os.getpid() and process_alive(pid):
-        raise RunFolderError(
-            f"{folder} is in use by a running job (pid {pid}, started {info.get('started')}); "
-            "nothing was written. Wait for it to end, or stop it first."
-        )
+    if claim(folder):
+        info = _marker(folder)
+        pid = info.get("pid")
+        if not (
+            info.get("host") == socket.gethostname() and pid != os.getpid() and process_alive(pid)
+        ):
+            return
+        release(folder)
+    else:
+        info = lock_owner(folder)
+    pid, host, started = (info.get(k, "?") for k in ("pid", "host", "started"))
+    raise RunFolderError(
+        f"{folder} is in use by a running job (pid {pid} on {host}, started {started}); nothing "
+        "was written. Wait for it to end, or choose another output folder (hydra.run.dir=…)."
+    )
+
+
+def _marker(folder: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / RUNNING_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}

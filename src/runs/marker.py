@@ -3,8 +3,8 @@ still does.
 
 A job writes the marker (host, pid, start time) when it starts and removes it when it ends, so a
 folder without results whose marker names a live process is *running*, one whose process is gone
-was *interrupted* (:func:`job_activity`, read by the sweep report); a job refuses a folder that a
-live process of this machine runs in (:func:`src.runs.folder.refuse_if_running`).
+was *interrupted* (:func:`job_activity`, read by the sweep report). Who may write into a folder
+is the folder's lock (:mod:`src.runs.lock`), which a job takes before it writes anything.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def mark_running(folder: str | Path) -> Path:
 
 
 def clear_running(folder: str | Path) -> None:
+    """At a job's end: remove this process's running marker, and let go of the folder
+    (:func:`src.runs.lock.release`)."""
+    from src.runs.lock import release
+
+    release(folder)
     path = Path(folder) / RUNNING_FILE
     try:
         info = json.loads(path.read_text())

@@ -17,7 +17,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from src.runs.config_diff import BOOKKEEPING, matches
-from src.runs.folder import RunFolderError
+from src.runs.folder import RunFolderError, holds_run
+from src.runs.lock import claim, release
+from src.runs.lock import owner as lock_owner
 from src.runs.resume import missing_sweep_message
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -30,13 +32,27 @@ class ResumeSweepRefused(SystemExit):
 
 
 class ResumeSweepCheck(Callback):
-    """Refuses a ``resume_sweep`` whose folder is missing or whose grid relabels earlier jobs."""
+    """Refuses a ``resume_sweep`` whose folder is missing, is not a sweep's, or whose grid
+    relabels earlier jobs; then holds the sweep folder for the whole sweep
+    (:func:`src.runs.lock.claim`), so that a second sweep started into it is refused."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_resume_sweep(config)
+            self.folder = Path(str(config.hydra.sweep.dir))
+            if not claim(self.folder):
+                raise RunFolderError(
+                    f"{self.folder} is in use by a running sweep (pid "
+                    f"{lock_owner(self.folder).get('pid', '?')}); nothing was written. Wait "
+                    "for it to end, or resume it afterwards."
+                )
         except RunFolderError as error:
             raise ResumeSweepRefused(f"Error: {error}") from error
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = getattr(self, "folder", None)
+        if folder is not None:
+            release(folder)
 
 
 def check_resume_sweep(config: DictConfig) -> None:
@@ -47,6 +63,19 @@ def check_resume_sweep(config: DictConfig) -> None:
     sweep = Path(str(folder))
     if not sweep.is_dir():
         raise RunFolderError(missing_sweep_message(sweep))
+    if holds_run(sweep) or (sweep / ".hydra").is_dir():
+        raise RunFolderError(
+            f"resume_sweep={sweep} is a single run's folder, not a sweep's; nothing was written. "
+            "Give the folder of a multirun (outputs/<task>/multiruns/<date>_<time>_<tag>), or "
+            "continue a single run with ckpt_path=<run>/checkpoints/last.ckpt."
+        )
+    jobs = [p for p in sweep.iterdir() if (p / ".hydra").is_dir()]
+    if not (sweep / "multirun.yaml").is_file() and not jobs:
+        raise RunFolderError(
+            f"resume_sweep={sweep} is not a sweep's folder (no multirun.yaml, no job folders); "
+            "nothing was written. Give the folder of a multirun "
+            "(outputs/<task>/multiruns/<date>_<time>_<tag>)."
+        )
     grid = grid_points(config)
     if grid is None:
         return
