@@ -41,12 +41,27 @@ def write_features(folder: Path, path: Path, feature_dim: int) -> int:
     index = {name: i for i, name in enumerate(names)}
     locs = {k: mat[k].ravel().astype(np.int64) - 1 for k in mat if k.endswith("_loc")}
     n = int(max(v.max() for v in locs.values())) + 1
-    labels = rng.choice(list_classes(folder, "trainvalclasses.txt", index), n)
+    trainval = list_classes(folder, "trainvalclasses.txt", index)
+    labels = rng.choice(trainval, n)
     groups = {"test_unseen_loc": "testclasses.txt"}
     if "train_loc" in locs:
         groups |= {"train_loc": "trainclasses1.txt", "val_loc": "valclasses1.txt"}
     for key, classes in groups.items():
         labels[locs[key]] = rng.choice(list_classes(folder, classes, index), len(locs[key]))
+    # every seen class has test_seen images, as in the release (a class without any is
+    # refused), within the classes of train_loc/val_loc where those hold test_seen images
+    test_seen = locs["test_seen_loc"]
+    parts = [(np.ones(len(test_seen), bool), trainval)]
+    if "train_loc" in locs:
+        in_train = np.isin(test_seen, locs["train_loc"])
+        in_val = np.isin(test_seen, locs["val_loc"]) & ~in_train
+        parts = [
+            (in_train, list_classes(folder, "trainclasses1.txt", index)),
+            (in_val, list_classes(folder, "valclasses1.txt", index)),
+            (~in_train & ~in_val, trainval),
+        ]
+    for chosen, classes in parts:
+        labels[test_seen[chosen]] = np.resize(rng.permutation(classes), int(chosen.sum()))
     features = rng.random((feature_dim, n), dtype=np.float32)  # d × N, as in the release
     scipy.io.savemat(path, {"features": features, "labels": (labels + 1)[:, None]})
     return n
