@@ -17,14 +17,9 @@ with.
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
-    from src.cli.entry import launch
+    from src.cli.commands import evaluate  # also the console script zsl-eval
 
-    def main(cfg):  # the job, defined here: Hydra names it after this file
-        from src.eval import run  # the job's imports: torch, Lightning, the models
-
-        return run(cfg)
-
-    launch(main, "eval.yaml")
+    evaluate()
 
 import copy
 import importlib
@@ -46,6 +41,7 @@ from src.cli.job import (
     task_wrapper,
     write_metrics,
 )
+from src.cli.provenance import provenance_fields
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
@@ -199,7 +195,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = scalar_metrics(trainer.callback_metrics)
     if model.last_eval is not None:
         write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
-    path = write_metrics({**metrics, "ckpt_path": str(cfg.ckpt_path)}, output_dir)
+    path = write_metrics(
+        {**metrics, "ckpt_path": str(cfg.ckpt_path), **provenance_fields()}, output_dir
+    )
     print_results(metrics, path)
     return metrics
 
