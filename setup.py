@@ -42,9 +42,12 @@ class BuildWithCommit(build_py):
             target.write_text(json.dumps(info) + "\n")
 
 
+# conf/ and each of its group folders (conf/hydra/launcher…): packages that hold only data
+CONF_PACKAGES = ["src.conf", *(f"src.conf.{g}" for g in find_namespace_packages(where="conf"))]
+
 setup(
-    packages=[*find_namespace_packages(include=["src", "src.*"]), "src.conf"],
+    packages=[*find_namespace_packages(include=["src", "src.*"]), *CONF_PACKAGES],
     package_dir={"src.conf": "conf"},
-    package_data={"src.conf": ["*.yaml", "**/*.yaml"]},
+    package_data={package: ["*.yaml"] for package in CONF_PACKAGES},
     cmdclass={"build_py": BuildWithCommit},
 )

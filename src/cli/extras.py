@@ -75,9 +75,9 @@ def _plugin_of(group: str, option: str, conf_dir: Path) -> str | None:
     return PLUGIN_OF_OPTION.get((group, option))
 
 
-def _selected_options(overrides: Sequence[str], conf_dir: Path) -> list[tuple[str, str]]:
-    """``(group, option)`` of every launcher and sweeper the command line selects, directly or
-    through a preset's ``override /hydra/<group>: <option>``."""
+def _selected_options(overrides: Sequence[str], conf_dir: Path) -> list[tuple[str, str, str]]:
+    """``(group, option, argument)`` of every launcher and sweeper the command line selects,
+    directly or through a preset's ``override /hydra/<group>: <option>``."""
     selected = []
     for argument in overrides:
         match = OVERRIDE.match(argument)
@@ -85,14 +85,14 @@ def _selected_options(overrides: Sequence[str], conf_dir: Path) -> list[tuple[st
             continue
         key, value = match["key"], match["value"]
         if key in ("hydra/launcher", "hydra/sweeper"):
-            selected.append((key.split("/")[1], value))
+            selected.append((key.split("/")[1], value, argument))
         elif key in PRESET_GROUPS:
             preset = conf_dir / key / f"{value}.yaml"
             if preset.is_file():
                 for group, option in re.findall(
                     r"override /hydra/(launcher|sweeper):\s*([\w\-]+)", preset.read_text()
                 ):
-                    selected.append((group, option))
+                    selected.append((group, option, argument))
     return selected
 
 
@@ -107,13 +107,14 @@ def missing_plugin(
     whether its module can be found).
     """
     installed = installed or _findable
-    for group, option in _selected_options(overrides, Path(conf_dir)):
+    for group, option, argument in _selected_options(overrides, Path(conf_dir)):
         module = _plugin_of(group, option, Path(conf_dir))
         if module is None or installed(module):
             continue
         distribution = module.replace("_", "-")
+        through = "" if argument.lstrip("+") == f"hydra/{group}={option}" else f" (its {group})"
         return (
-            f"hydra/{group}={option} needs the Hydra plugin {distribution}, which is not "
+            f"{argument}{through} needs the Hydra plugin {distribution}, which is not "
             f"installed: {install_command(extra_of(distribution))}"
         )
     return None
