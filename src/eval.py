@@ -178,6 +178,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("test")
     model = load_checkpoint(cfg.ckpt_path, datamodule.feature_dim, datamodule.signature_dim)
     check_same_dataset(checkpoint, dataset_identity(datamodule), cfg.ckpt_path, "evaluate")
+    trained_on = ((checkpoint.get(RUN_KEY) or {}).get("config") or {}).get("data") or {}
     del checkpoint
     if cfg.get("calibration_gamma") is not None:
         model.calibration_gamma = float(cfg.calibration_gamma)
@@ -199,6 +200,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         {**metrics, "ckpt_path": str(cfg.ckpt_path), **provenance_fields()}, output_dir
     )
     print_results(metrics, path)
+    if datamodule.split_mode == "val" and trained_on.get("split_mode") == "test":
+        log.warning(
+            "ckpt_path=%s was trained with data.split_mode=test, on trainval, which holds the "
+            "validation classes: these val/ metrics score classes it trained on, not zero-shot "
+            "ones. Validate a checkpoint trained with data.split_mode=val.",
+            cfg.ckpt_path,
+        )
     return metrics
 
 

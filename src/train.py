@@ -20,7 +20,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.callbacks import ResumedOptimizerSettings, RunRecord
+from src.callbacks import NegativePoolRefresh, ResumedOptimizerSettings, RunRecord
 from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.builders import instantiate_group, make_trainer
 from src.cli.config_checks import check_train_config
@@ -140,7 +140,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         final = scalar_metrics(trainer.callback_metrics)
     # the epochs (0-based, as in csv/metrics.csv): train/* and pool/* are the last epoch's,
     # val/* and test/* the selected one's; then the code that produced them
-    epochs = {"epoch/selected": selected_epoch, "epoch/last": last_epoch}
+    epochs = {
+        "epoch/selected": selected_epoch,
+        "epoch/last": last_epoch,
+        "epoch/warmup": warmup_epochs(callbacks),  # random negatives before the strategy
+    }
     metrics = {**fit_metrics, **final, **epochs, **provenance_fields()}
     # per_class.csv and confusion.png of the final evaluation (gathered on every rank)
     stage = datamodule.split_mode
@@ -153,6 +157,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     update_wandb_summary(loggers, metrics)
     print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics
+
+
+def warmup_epochs(callbacks: list) -> int | None:
+    """The pool's warm-up epochs of random negatives (``None`` without a pool)."""
+    pools = [c.pool for c in callbacks if isinstance(c, NegativePoolRefresh)]
+    return pools[0].warmup_epochs if pools else None
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -4,7 +4,8 @@
   deprecation warning per launched job, no alembic plugin lines (Optuna's SQLite storage).
 - :func:`quiet_job` (when a job starts): Lightning's log lines go through Hydra's handlers
   (console and the job's log file) instead of Lightning's own, without its litlogger/litmodels
-  tips, the "GPU/TPU available: False" lines and the normal "stopped: max_epochs reached".
+  tips, the "GPU/TPU available: False" lines and the normal "stopped: max_epochs reached";
+  in a multirun, W&B's own lines too (``WANDB_SILENT``).
 - :class:`CalmConsole`: the console handler's filter (``conf/hydra/default.yaml``); in a
   multirun a job's console shows warnings and errors only (its log file keeps everything):
   :class:`~src.sweeps.progress.SweepProgress` reports each job in one line.
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -87,8 +89,12 @@ class _DropLightningNoise(logging.Filter):
 
 
 def quiet_job() -> None:
-    """Route Lightning's logging through the job's handlers, without its known noise."""
+    """Route Lightning's logging through the job's handlers, without its known noise; in a
+    multirun, W&B prints nothing (``WANDB_SILENT``): the sweep reports each job in one line."""
     import lightning  # noqa: F401  (adds its own console handler on import: removed below)
+
+    if in_multirun():
+        os.environ.setdefault("WANDB_SILENT", "true")
 
     if logging.getLogger().handlers:  # Hydra configured the job's logging
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
