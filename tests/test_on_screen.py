@@ -220,3 +220,25 @@ def test_eval_of_a_trainval_checkpoint_on_val_says_it_trained_on_those_classes(t
     with caplog.at_level(logging.WARNING, logger="src.eval"):
         evaluate(compose_config([f"ckpt_path={ckpt}"], tmp_path / "test", config_name="eval"))
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+# -------------------------------------------- per-class mean vs torchmetrics (item 10)
+def test_per_class_mean_runs_over_the_target_classes_where_torchmetrics_macro_does_not():
+    """What the README says: the two differ on the classes averaged over, not on a target class
+    that is never predicted (0 in both)."""
+    import torch
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from src.metrics.zsl import class_counts, mean_class_accuracy
+
+    labels = torch.tensor([0, 0, 1, 1])
+    off_target = torch.tensor([0, 0, 2, 2])  # class 1's images go to class 2, not a target
+    correct, total = class_counts(off_target, labels, 3)
+    assert float(mean_class_accuracy(correct, total, torch.tensor([0, 1]))) == 0.5
+    macro = MulticlassAccuracy(num_classes=3, average="macro")(off_target, labels)
+    assert float(macro) == pytest.approx(1 / 3)
+
+    never_1 = torch.tensor([0, 0, 0, 0])  # class 1 never predicted: 0 for it in both
+    correct, total = class_counts(never_1, labels, 2)
+    assert float(mean_class_accuracy(correct, total, torch.tensor([0, 1]))) == 0.5
+    assert float(MulticlassAccuracy(num_classes=2, average="macro")(never_1, labels)) == 0.5
