@@ -242,3 +242,18 @@ def test_per_class_mean_runs_over_the_target_classes_where_torchmetrics_macro_do
     correct, total = class_counts(never_1, labels, 2)
     assert float(mean_class_accuracy(correct, total, torch.tensor([0, 1]))) == 0.5
     assert float(MulticlassAccuracy(num_classes=2, average="macro")(never_1, labels)) == 0.5
+
+
+def test_protocol_csv_names_the_code_that_wrote_it_and_recompute_reads_it(tmp_path):
+    from src.tuning.recompute import read_csv
+    from src.tuning.tables import write_csv
+
+    row = {"name": "hardest", "kind": "tuned", "test/zsl_acc": 0.5, "runs": 2, "chosen": "{}"}
+    write_csv([row], tmp_path / "protocol.csv")
+    with (tmp_path / "protocol.csv").open() as f:
+        (written,) = list(csv.DictReader(f))
+    code = json.loads(written["code"])
+    assert code["commit"] == git("rev-parse", "HEAD")
+    assert code["dirty"] == bool(git("status", "--porcelain", "--untracked-files=no"))
+    (read,) = read_csv(tmp_path)
+    assert read["code"] == written["code"] and read["test/zsl_acc"] == 0.5
