@@ -17,14 +17,9 @@ with.
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
-    from src.cli.entry import launch
+    from src.cli.commands import evaluate  # also the console script zsl-eval
 
-    def main(cfg):  # the job, defined here: Hydra names it after this file
-        from src.eval import run  # the job's imports: torch, Lightning, the models
-
-        return run(cfg)
-
-    launch(main, "eval.yaml")
+    evaluate()
 
 import copy
 import importlib
@@ -46,6 +41,7 @@ from src.cli.job import (
     task_wrapper,
     write_metrics,
 )
+from src.cli.provenance import provenance_fields
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
@@ -190,6 +186,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("test")
     model = load_checkpoint(cfg.ckpt_path, datamodule.feature_dim, datamodule.signature_dim)
     check_same_dataset(checkpoint, dataset_identity(datamodule), cfg.ckpt_path, "evaluate")
+    trained_on = ((checkpoint.get(RUN_KEY) or {}).get("config") or {}).get("data") or {}
     del checkpoint
     if cfg.get("calibration_gamma") is not None:
         model.calibration_gamma = float(cfg.calibration_gamma)
@@ -207,8 +204,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = scalar_metrics(trainer.callback_metrics)
     if model.last_eval is not None:
         write_eval_reports(model.last_eval, datamodule.class_names, output_dir)
-    path = write_metrics({**metrics, "ckpt_path": str(cfg.ckpt_path)}, output_dir)
+    path = write_metrics(
+        {**metrics, "ckpt_path": str(cfg.ckpt_path), **provenance_fields()}, output_dir
+    )
     print_results(metrics, path)
+    if datamodule.split_mode == "val" and trained_on.get("split_mode") == "test":
+        log.warning(
+            "ckpt_path=%s was trained with data.split_mode=test, on trainval, which holds the "
+            "validation classes: these val/ metrics score classes it trained on, not zero-shot "
+            "ones. Validate a checkpoint trained with data.split_mode=val.",
+            cfg.ckpt_path,
+        )
     return metrics
 
 

@@ -15,14 +15,9 @@ stopped protocol continues where it stopped when run again with ``hydra.run.dir=
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the imports below (fast --help)
-    from src.cli.entry import launch
+    from src.cli.commands import protocol  # also the console script zsl-protocol
 
-    def main(cfg):  # the job, defined here: Hydra names it after this file
-        from src.protocol import run
-
-        return run(cfg)
-
-    launch(main, "protocol.yaml")
+    protocol()
 
 import json
 import logging
@@ -32,11 +27,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli import resolvers  # noqa: F401  (the config resolvers)
+from src.cli.env import config_dir
 from src.tuning.references import TRAINED_REFERENCES, searched_rows
 from src.tuning.state import check_protocol_settings, check_same_config
 
 log = logging.getLogger("src.protocol")
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 RANDOM_STRATEGIES = ("random", "random_fixed")
 
 

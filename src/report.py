@@ -16,7 +16,8 @@ Reads every job folder of the sweep (its Hydra config and command-line overrides
   diagnostics.
 
 Works on a sweep that is still running or was cut short: the jobs without results are named,
-as running, interrupted or unreadable, and left out of the table.
+as running, interrupted or unreadable, and left out of the table. Jobs whose strategy never
+mined (every epoch, or the selected one, in the pool's random warm-up) are named under it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from src.sweeps.curves import curve_keys, plot_curves
 from src.sweeps.jobs import VAL_CURVES, find_jobs, job_label, setting_keys
 from src.sweeps.tables import summarise, write_tables
+from src.sweeps.warmup import warmup_notes
 
 NO_VAL_CURVES = (
     "No validation curves: the jobs ran with data.split_mode=test (no validation loop), so "
@@ -51,12 +53,16 @@ def report(sweep_dir: Path) -> list[dict]:
     notes = []
     if any(job.curves for job in jobs) and not any(k in VAL_CURVES for k in curve_keys(jobs)):
         notes.append(NO_VAL_CURVES)
+    finished = {job_label(j, settings): j.metrics for j in jobs if j.status == "finished"}
+    notes += warmup_notes(finished)
     write_tables(sweep_dir, keys, rows, skipped, failed, notes)
     plot = plot_curves(sweep_dir, jobs)
     for line in failed:
         print(f"failed: {line}")
     for note in skipped:
         print(f"not in the table: {note}")
+    for note in warmup_notes(finished):
+        print(note)
     print((sweep_dir / "report.md").read_text())
     print(
         f"Wrote {sweep_dir / 'report.md'}, {sweep_dir / 'report.csv'}"

@@ -9,14 +9,9 @@ only: in ``split_mode=val`` the best validation checkpoint is re-evaluated; in
 from __future__ import annotations
 
 if __name__ == "__main__":  # Hydra reads its flags before the heavy imports below (fast --help)
-    from src.cli.entry import launch
+    from src.cli.commands import train  # also the console script zsl-train
 
-    def main(cfg):  # the job, defined here: Hydra names it after this file
-        from src.train import run  # the job's imports: torch, Lightning, the models
-
-        return run(cfg)
-
-    launch(main, "train.yaml")
+    train()
 
 import copy
 import logging
@@ -25,12 +20,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.callbacks import ResumedOptimizerSettings, RunRecord
+from src.callbacks import NegativePoolRefresh, ResumedOptimizerSettings, RunRecord
 from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.builders import instantiate_group, make_trainer
 from src.cli.config_checks import check_resume_sweep_mode, check_train_config
 from src.cli.job import (
     is_rank_zero,
+    log_config,
     log_reports_to_wandb,
     print_config,
     print_results,
@@ -40,6 +36,7 @@ from src.cli.job import (
     update_wandb_summary,
     write_metrics,
 )
+from src.cli.provenance import provenance_fields
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
 from src.runs.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
@@ -117,8 +114,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if isinstance(logger, HistoryCSVLogger) and rank_zero:
             logger.start(history)
     trainer = make_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_config(loggers, cfg)
 
     if model.trainable:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -128,9 +124,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
     fit_metrics = scalar_metrics(trainer.callback_metrics)
 
+    last_epoch = trainer.current_epoch - 1 if model.trainable and trainer.current_epoch else None
+    selected_epoch = last_epoch
     if datamodule.split_mode == "val":
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         log.info("Evaluating the checkpoint selected on validation: %s", best or "final weights")
+        if best:
+            selected_epoch = int(read_checkpoint(best, "best checkpoint")["epoch"])
         # A separate trainer without loggers: the per-epoch validation curve stays as trained.
         evaluator = make_trainer(cfg.trainer, logger=False, callbacks=[])
         evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
@@ -139,7 +139,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.callbacks.append(TestGammaFromValidation())  # configured γ, or from validation
         trainer.test(model, datamodule=datamodule, verbose=False)
         final = scalar_metrics(trainer.callback_metrics)
-    metrics = {**fit_metrics, **final}
+    # the epochs (0-based, as in csv/metrics.csv): train/* and pool/* are the last epoch's,
+    # val/* and test/* the selected one's; then the code that produced them
+    epochs = {
+        "epoch/selected": selected_epoch,
+        "epoch/last": last_epoch,
+        "epoch/warmup": warmup_epochs(callbacks),  # random negatives before the strategy
+    }
+    metrics = {**fit_metrics, **final, **epochs, **provenance_fields()}
     # per_class.csv and confusion.png of the final evaluation (gathered on every rank)
     stage = datamodule.split_mode
     if model.last_eval is not None and is_rank_zero():
@@ -151,6 +158,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     update_wandb_summary(loggers, metrics)
     print_results({k: v for k, v in metrics.items() if k.startswith(f"{stage}/")}, path)
     return metrics
+
+
+def warmup_epochs(callbacks: list) -> int | None:
+    """The pool's warm-up epochs of random negatives (``None`` without a pool)."""
+    pools = [c.pool for c in callbacks if isinstance(c, NegativePoolRefresh)]
+    return pools[0].warmup_epochs if pools else None
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -57,6 +57,8 @@ def test_same_seed_same_metrics_other_seed_other_pool(tmp_path):
     for key in a:
         if key.startswith("val/") and key != "val/ausuc":
             assert a[key] == b[key], key
+        elif key.startswith(("code/", "epoch/")):  # provenance and epochs: the same
+            assert a[key] == b[key], key
         elif key != "pool/refresh_s":
             assert a[key] == pytest.approx(b[key], rel=1e-5), key
     assert_same_pool(pool_a, pool_b)

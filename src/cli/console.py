@@ -4,16 +4,21 @@
   deprecation warning per launched job, no alembic plugin lines (Optuna's SQLite storage).
 - :func:`quiet_job` (when a job starts): Lightning's log lines go through Hydra's handlers
   (console and the job's log file) instead of Lightning's own, without its litlogger/litmodels
-  tips, the "GPU/TPU available: False" lines and the normal "stopped: max_epochs reached".
+  tips, the "GPU/TPU available: False" lines and the normal "stopped: max_epochs reached";
+  in a multirun, W&B's own lines too (``WANDB_SILENT``).
 - :class:`CalmConsole`: the console handler's filter (``conf/hydra/default.yaml``); in a
   multirun a job's console shows warnings and errors only (its log file keeps everything):
   :class:`~src.sweeps.progress.SweepProgress` reports each job in one line.
 - :func:`config_lines`: the composed config in about 40 lines of at most 80 columns.
+- :func:`app_config_groups` (resolver ``${app_config_groups:}`` of ``--help``'s template in
+  ``conf/hydra/default.yaml``): the config groups and their options, without the files that
+  only hold options shared by other options (:data:`NOT_OPTIONS`), which are no choice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -24,6 +29,39 @@ WIDTH = 80
 LIGHTNING_NOISE = re.compile(
     r"^(💡 Tip: |[GTH]PU available: False|`Trainer\.fit` stopped: `max_epochs=\d+` reached)"
 )
+
+
+#: config files that hold what other options of their group share: not options themselves
+NOT_OPTIONS = {"data/xlsa17_defaults"}
+
+
+def app_config_groups() -> str:
+    """``group: option, …`` per config group outside ``hydra/`` (as Hydra's help lists them),
+    without :data:`NOT_OPTIONS`."""
+    from src.cli.env import config_dir
+
+    root = config_dir()
+    lines = []
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
+        group = folder.relative_to(root).as_posix()
+        if group == "hydra" or group.startswith("hydra/"):
+            continue
+        options = sorted(
+            p.stem for p in folder.glob("*.yaml") if f"{group}/{p.stem}" not in NOT_OPTIONS
+        )
+        if options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+def register_help_resolver() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("app_config_groups"):
+        OmegaConf.register_new_resolver("app_config_groups", app_config_groups)
+
+
+register_help_resolver()
 
 
 def quiet_hydra(conf_dir: str | Path) -> None:
@@ -51,8 +89,12 @@ class _DropLightningNoise(logging.Filter):
 
 
 def quiet_job() -> None:
-    """Route Lightning's logging through the job's handlers, without its known noise."""
+    """Route Lightning's logging through the job's handlers, without its known noise; in a
+    multirun, W&B prints nothing (``WANDB_SILENT``): the sweep reports each job in one line."""
     import lightning  # noqa: F401  (adds its own console handler on import: removed below)
+
+    if in_multirun():
+        os.environ.setdefault("WANDB_SILENT", "true")
 
     if logging.getLogger().handlers:  # Hydra configured the job's logging
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):

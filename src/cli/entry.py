@@ -1,19 +1,12 @@
 """The command-line entry of every Hydra job: a fast start, and one line per user mistake.
 
-An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) starts with::
+An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) and its console script
+(``zsl-train``…, :mod:`src.cli.commands`) start the same way::
 
-    if __name__ == "__main__":
-        from src.cli.entry import launch
+    launch(job_of("src.train"), "train.yaml")
 
-        def main(cfg):
-            from src.train import run  # the heavy imports happen when a job runs
-
-            return run(cfg)
-
-        launch(main, "train.yaml")
-
-so Hydra reads its flags (``--help``, ``--cfg job``, ``-m``…) after importing only Hydra,
-OmegaConf and this module; torch and Lightning are imported by the first job.
+so Hydra reads its flags (``--help``, ``--cfg job``, ``-m``, ``-sc``…) after importing only
+Hydra, OmegaConf and this module; torch and Lightning are imported by the first job.
 
 :func:`run_job` runs a job. A user error (:func:`~src.cli.errors.user_message`) ends it with
 one line, ``Error: <message>``, exit status 1; its folder's ``failure.txt`` holds the
@@ -35,23 +28,35 @@ from pathlib import Path
 from typing import Any
 
 import src.cli.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
+from src.cli.env import config_dir
 from src.cli.errors import JobError, one_line, user_message
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 log = logging.getLogger("src.job")
 
 
+CONF_DIR = str(config_dir())
+
+
 def launch(job: Callable[[Any], Any], config_name: str) -> None:
-    """Run Hydra's command line for ``job`` (defined in the entry module), then exit."""
+    """Run Hydra's command line for ``job`` (:func:`src.cli.commands.job_of`), then exit.
+
+    A Hydra plugin that the command line selects and that is not installed stops it first,
+    with one line naming the extra to install (:func:`src.cli.extras.missing_plugin`).
+    """
     import hydra
 
     from src.cli.console import quiet_hydra
     from src.cli.env import load_env
+    from src.cli.extras import missing_plugin
 
+    missing = missing_plugin(sys.argv[1:], CONF_DIR)
+    if missing is not None:
+        print(f"Error: {missing}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
     load_env()
     quiet_hydra(CONF_DIR)
 
-    @functools.wraps(job)  # Hydra names the job and its log after job's module file
+    @functools.wraps(job)  # Hydra names the job after job's module
     def task(cfg: Any) -> Any:
         return run_job(job, cfg)
 

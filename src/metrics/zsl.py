@@ -1,7 +1,8 @@
 """ZSL/GZSL metrics of the GBU protocol, functional form.
 
-Per-class top-1 accuracy is averaged over the *target classes themselves*: a class of the target
-set with no prediction still counts (with accuracy 0), unlike torchmetrics' ``average="macro"``.
+Per-class top-1 accuracy is averaged over a given set of *target classes* (a class of the set
+with no prediction counts with accuracy 0), whatever classes the predictions fall on; torchmetrics'
+``average="macro"`` averages over every class present in the labels or the predictions instead.
 The metrics score ties fairly (:mod:`src.metrics.ties`): an image whose nearest distance is shared
 by k candidates, its true class among them, counts 1/k; ``TIE_RTOL`` says what counts as a tie.
 """

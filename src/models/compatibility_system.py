@@ -89,7 +89,7 @@ class CompatibilityZSLSystem(ZSLClassifier):
                 f"model.init=identity needs feature_dim == signature_dim, but the data has "
                 f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
             )
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the job logs its whole config
         self.compatibility = BilinearCompatibility(feature_dim, signature_dim, float(margin))
         self.negative_pool: Tensor | None = None
         self._epoch_means = EpochMeans([f"train/{name}" for name in LOSS_PARTS])

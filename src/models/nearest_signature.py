@@ -55,7 +55,7 @@ class NearestSignatureClassifier(ZSLClassifier):
                 f"feature_dim={feature_dim} and signature_dim={signature_dim}: use model=eszsl "
                 "or model=metric, which learn a map between the two spaces."
             )
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the job logs its whole config
 
     def class_distances(self, features: Tensor) -> Tensor:
         """``1 − cos`` of every image to every class of the dataset (N × C)."""

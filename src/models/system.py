@@ -86,7 +86,7 @@ class MetricZSLSystem(ZSLClassifier):
         ):
             if not ok:
                 raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the job logs its whole config
         self.metric = BilinearMetric(feature_dim, signature_dim, rank)
         if init == "identity" and feature_dim != signature_dim:
             raise ValueError(

@@ -12,4 +12,6 @@ After it (:mod:`src.report`, ``python -m src.report <sweep>``):
   different settings;
 - :mod:`~src.sweeps.tables`: the per-setting table (``report.csv``, ``report.md``);
 - :mod:`~src.sweeps.curves`: the learning curves (``curves.png``).
+
+Both: :mod:`~src.sweeps.warmup` names the jobs that never left the pool's random warm-up.
 """

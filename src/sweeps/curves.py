@@ -2,7 +2,8 @@
 
 Validation curves when the jobs validated (``data.split_mode=val``), otherwise the training
 loss and the ``pool/`` diagnostics a test-mode job logs per epoch; each line is the mean over
-the setting's seeds, with a shaded ± 1 sample std band.
+the setting's seeds, with a shaded ± 1 sample std band; a curve of a few epochs marks each
+epoch, and a single epoch (a 1-epoch sweep) is a point with an error bar.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from src.sweeps.jobs import (
 )
 
 BAND_NOTE = "line: mean over seeds; shaded band: ± 1 sample std over seeds (none when n = 1)"
+#: curves of at most this many epochs mark each epoch (a single epoch is a point)
+FEW_EPOCHS = 10
 
 
 def curve_keys(jobs: list[Job]) -> list[str]:
@@ -52,6 +55,7 @@ def draw_curves(jobs: list[Job]):
         for col, data in enumerate(datasets):
             ax = axes[row][col]
             runs: dict[tuple[str, ...], list[dict[int, float]]] = defaultdict(list)
+            plotted: set[int] = set()
             for job in jobs:
                 if job.data == data and key in job.curves:
                     runs[setting_of(job, settings)].append(job.curves[key])
@@ -66,10 +70,17 @@ def draw_curves(jobs: list[Job]):
                 name = setting[2] if setting[1] == "metric" else setting[1]
                 extra = [f"{k}={v}" for k, v in zip(settings, setting[3:], strict=True)]
                 label = ", ".join([name, *extra]) + f" (n={len(curves)})"
-                line = ax.plot(epochs, mean, label=label)[0]
+                plotted.update(epochs)
+                if len(epochs) == 1:  # a point (a 1-epoch sweep): its ± 1 std as an error bar
+                    ax.errorbar(epochs, mean, yerr=std, marker="o", capsize=3, label=label)
+                    continue
+                few = len(epochs) <= FEW_EPOCHS
+                line = ax.plot(epochs, mean, marker="o" if few else None, ms=3, label=label)[0]
                 ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
             ax.set_title(f"data={data}")
             ax.set_xlabel("epoch")
+            if plotted:  # whole epochs only, half an epoch of margin (not ±0.045 around one)
+                ax.set_xlim(min(plotted) - 0.5, max(plotted) + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(CURVES[key])
             ax.grid(alpha=0.3)

@@ -24,6 +24,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from src.sweeps.warmup import warmup_notes, warmup_status
+
 
 def say(line: str) -> None:
     """A sweep line on stdout: not through logging, whose handlers belong to the running job
@@ -42,15 +44,17 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def total_jobs(config: DictConfig) -> int | None:
-    """How many jobs the sweep runs: the basic sweeper's grid, Optuna's ``n_trials``."""
+def total_jobs(config: DictConfig) -> tuple[int | None, bool]:
+    """How many jobs the sweep runs, and whether that count includes the jobs a resumed sweep
+    finds finished: the basic sweeper's whole grid (yes), Optuna's ``n_trials`` of this
+    invocation (no: a resumed search adds as many again)."""
     from src.sweeps.check import grid_points
 
     grid = grid_points(config)
     if grid is not None:
-        return len(grid)
+        return len(grid), True
     n_trials = config.hydra.sweeper.get("n_trials")
-    return int(n_trials) if isinstance(n_trials, int) else None
+    return (int(n_trials) if isinstance(n_trials, int) else None), False
 
 
 def short(value: str) -> str:
@@ -106,7 +110,9 @@ class JobFolder:
             for name, short in (("zsl_acc", "ZSL"), ("gzsl_H", "H"))
             if self.value(name) is not None
         ]
-        return f"{stage} {' '.join(parts)}" if parts else self.status
+        warmup = warmup_status(self.metrics)
+        result = f"{stage} {' '.join(parts)}" if parts else self.status
+        return f"{result} ({warmup})" if warmup else result
 
 
 class SweepProgress(Callback):
@@ -129,7 +135,7 @@ class SweepProgress(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._pid, self._started = os.getpid(), time.time()
         self._dir = Path(str(config.hydra.sweep.dir))
-        self._total = total_jobs(config)
+        self._total, self._total_counts_before = total_jobs(config)
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         self._fixed = {o for o in map(str, overrides) if "," not in o and "(" not in o}
         self._reported: set[str] = set()
@@ -155,7 +161,8 @@ class SweepProgress(Callback):
         self._report()
         jobs = [JobFolder(p, self._fixed) for p in self._folders()]
         jobs = [j for j in jobs if j.num not in self._before or j.status != "finished"]
-        print_summary(jobs, self._dir, time.time() - self._started)
+        before = sum(p.name in self._before for p in self._folders())
+        print_summary(jobs, self._dir, time.time() - self._started, before)
         failed = [j for j in jobs if j.status == "failed"]
         if failed:
             named = "; ".join(
@@ -187,14 +194,18 @@ class SweepProgress(Callback):
                     self._line(JobFolder(path, self._fixed))
             if time.time() - self._last_line >= self.heartbeat_s:
                 running = sum((p / ".running.json").is_file() for p in self._folders())
-                done = len(self._reported) + len(self._before)
+                done = self._done()
                 total = f"/{self._total}" if self._total else ""
                 elapsed = clock(time.time() - self._started)
                 say(f"[sweep] {done}{total} done · {elapsed} elapsed · {running} running")
                 self._last_line = time.time()
 
+    def _done(self) -> int:
+        """Jobs done, in the count of ``self._total``."""
+        return len(self._reported) + (len(self._before) if self._total_counts_before else 0)
+
     def _line(self, job: JobFolder) -> None:
-        done = len(self._reported) + len(self._before)
+        done = self._done()
         elapsed = time.time() - self._started
         position = f"job {done}/{self._total}" if self._total else f"job {done}"
         parts = [position, f"{clock(elapsed)} elapsed"]
@@ -206,27 +217,39 @@ class SweepProgress(Callback):
         self._last_line = time.time()
 
 
-def print_summary(jobs: list[JobFolder], folder: Path, seconds: float) -> None:
-    """The sweep's jobs in a table (≤ 80 columns), and how to get the full report."""
+def print_summary(jobs: list[JobFolder], folder: Path, seconds: float, before: int = 0) -> None:
+    """The sweep's jobs in a table (≤ 80 columns), the jobs that never left the pool's random
+    warm-up, and how to get the full report. ``before``: jobs of a resumed sweep that had
+    finished earlier (skipped); when no job was left to run, one line says so instead."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Sweep: {len(jobs)} jobs in {clock(seconds)}", title_justify="left")
+    report = f"Report: python -m src.report {folder}"
+    if not jobs:
+        say(f"Sweep: no job ran: all {before} had finished in an earlier run. {report}")
+        return
+    earlier = f" (+{before} finished in an earlier run)" if before else ""
+    title = f"Sweep: {len(jobs)} jobs in {clock(seconds)}{earlier}"
+    table = Table(title=title, title_justify="left")
     for name, justify in (("job", "right"), ("setting", "left"), ("status", "left")):
         table.add_column(name, justify=justify, overflow="fold")
     for name in ("zsl_acc", "gzsl_H", "gzsl_H_cal"):
         table.add_column(name, justify="right")
     for job in jobs:
         values = [job.value(n) for n in ("zsl_acc", "gzsl_H", "gzsl_H_cal")]
+        warmup = warmup_status(job.metrics)
         table.add_row(
             job.num,
             job.setting.replace(" ", "\n") or "–",
-            job.status,
+            f"{job.status}\n({warmup})" if warmup else job.status,
             *("–" if v is None or math.isnan(v) else f"{v:.3f}" for v in values),
         )
     console = Console(width=min(Console().width, 100))
     console.print(table)
-    console.print(f"Report: python -m src.report {folder}", soft_wrap=True, markup=False)
+    labels = {f"job {j.num} ({j.setting or 'no override'})": j.metrics for j in jobs}
+    for note in warmup_notes(labels):
+        console.print(note, soft_wrap=True, markup=False)
+    console.print(report, soft_wrap=True, markup=False)
 
 
 def _optuna_through_logging() -> None:

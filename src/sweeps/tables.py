@@ -1,7 +1,8 @@
 """The report table: one row per setting, final metrics as mean ± sample std over its seeds.
 
-Written as ``report.csv`` (plain numbers) and ``report.md`` (mean ± std, with the failed and
-the not-yet-finished jobs listed under the table).
+Written as ``report.csv`` (plain numbers; the std of a single run is ``nan``) and ``report.md``
+(mean ± std, ``± –`` for a single run, with the failed and the not-yet-finished jobs listed
+under the table).
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ METRIC_ORDER = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H")
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std; the std of a single run is NaN (one run has no spread)."""
     array = np.asarray(values, dtype=float)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else math.nan
+
+
+def mean_pm_std(mean: float, std: float) -> str:
+    """``0.914 ± 0.008``; ``0.914 ± –`` where there is no spread to show (one run)."""
+    return f"{mean:.3f} ± {'–' if math.isnan(std) else f'{std:.3f}'}"
 
 
 def metric_keys(jobs: list[Job]) -> list[str]:
@@ -90,7 +97,7 @@ def write_tables(
     ]
     for row in rows:
         cells = [str(row[c]) for c in names]
-        cells += [f"{row[f'{k} mean']:.3f} ± {row[f'{k} std']:.3f}" for k in keys]
+        cells += [mean_pm_std(row[f"{k} mean"], row[f"{k} std"]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "Failed:", "", *[f"- {s}" for s in failed]]

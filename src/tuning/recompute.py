@@ -66,7 +66,7 @@ def read_csv(folder: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     for row in rows:
         for key, value in row.items():
-            if key not in ("name", "kind", "chosen"):
+            if key not in ("name", "kind", "chosen", "code"):
                 row[key] = float(value) if value != "" else math.nan
         row["runs"] = int(row["runs"])
     return rows
@@ -75,7 +75,7 @@ def read_csv(folder: Path) -> list[dict]:
 def differences(old: dict, new: dict) -> list[str]:
     out = []
     for key, value in new.items():
-        if key in ("name", "kind", "chosen"):
+        if key in ("name", "kind", "chosen", "code"):
             continue
         before = old.get(key, math.nan)
         same = (math.isnan(before) and math.isnan(value)) or before == value

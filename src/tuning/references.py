@@ -14,13 +14,14 @@ ALE, DeViSE and SJE are trained, so they are searched and refitted like the stra
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from src.cli.env import config_dir
+
+CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 #: references evaluated here (the trained ones are searched like the strategies)
 UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
 #: references trained with the pool (``miner=all``: every other seen class a negative)

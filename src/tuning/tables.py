@@ -55,16 +55,20 @@ def columns() -> list[str]:
         "runs",
         "val_score",
         "chosen",
+        "code",
     ]
 
 
 def write_csv(rows: Sequence[dict], path: Path) -> Path:
+    from src.cli.provenance import provenance
+
+    code = json.dumps(provenance(), sort_keys=True)  # the code that wrote it (commit, dirty)
     tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill
     with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns())
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row.get(k, "") for k in columns()})
+            writer.writerow({**{k: row.get(k, "") for k in columns()}, "code": code})
     tmp.replace(path)
     return path
 
