@@ -250,9 +250,12 @@ class Protocol:
         chosen = self.chosen = self.choose()
         plan = self.refits(chosen)
         if parallel(self.p):  # every refit (row × seed), concurrently
-            model = {name: OmegaConf.to_container(m, resolve=True) for name, _, _, m, _ in plan}
-            run_tasks(self, [("refit", name, strategy, pick, model[name], int(seed))
-                             for name, strategy, pick, _, _ in plan for seed in self.p.seeds])  # fmt: skip
+            tasks = [
+                ("refit", name, strategy, pick, OmegaConf.to_container(model, resolve=True), seed)
+                for name, strategy, pick, model, _ in plan
+                for seed in map(int, self.p.seeds)
+            ]
+            run_tasks(self, tasks)
         for name, strategy, pick, model, kind in plan[: len(self.specs)]:
             runs = self.runs[name] = self.refit(name, strategy, pick, model)
             rows.append(summarise(name, kind, runs, pick["score"], chosen_settings(pick)))

@@ -203,7 +203,7 @@ def run_tasks(protocol: Any, tasks: list[tuple]) -> None:
         for job in jobs:
             try:
                 job.result()
-            except Exception as error:  # noqa: BLE001 (raised below, after the other jobs)
+            except Exception as error:  # raised below, after the other jobs
                 errors.append(error)
     if errors:
         raise errors[0]
