@@ -16,7 +16,8 @@ Reads every job folder of the sweep (its Hydra config and command-line overrides
   diagnostics.
 
 Works on a sweep that is still running or was cut short: the jobs without results are named,
-as running, interrupted or unreadable, and left out of the table.
+as running, interrupted or unreadable, and left out of the table. A multirun of ``src.protocol``
+(one protocol per dataset) gets one leaderboard instead (:mod:`src.tuning.leaderboard`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,13 @@ def main() -> None:
     parser.add_argument(
         "sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)"
     )
-    report(parser.parse_args().sweep_dir)
+    folder = parser.parse_args().sweep_dir
+    from src.tuning.leaderboard import is_protocol_multirun, leaderboard
+
+    if is_protocol_multirun(folder):  # a protocol per dataset: one leaderboard
+        leaderboard(folder)
+        return
+    report(folder)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def run(cfg: DictConfig) -> float | None:
     """The job of ``python -m src.train``: train, and return the metric a sweeper optimises."""
+    if cfg.get("replaced_by"):  # a retired config group says what replaces it
+        from src.cli.errors import ConfigError
+
+        raise ConfigError(str(cfg.replaced_by))
     metrics = train(cfg)
     selected = cfg.get("optimized_metric")
     return metrics.get(selected) if selected else None

@@ -66,6 +66,11 @@ class DataModules:
 
     @property
     def has_folds(self) -> bool:
+        """Whether ``data.val_split`` chooses among the benchmarks' three validation folds:
+        xlsa17 data, and synthetic data shaped like it (``data.like``; the embedded task has one
+        validation split)."""
+        if "like" in self.data_cfg:
+            return self.data_cfg.like is not None
         return "val_split" in self.data_cfg
 
     def config(
