@@ -120,8 +120,9 @@ def slurm_parameters(cfg: DictConfig) -> dict[str, Any]:
     with one GPU when ``trainer.accelerator`` is a GPU one."""
     launcher = OmegaConf.load(CONF / "hydra" / "launcher" / "slurm.yaml")
     launcher.pop("defaults", None)
-    merged = OmegaConf.merge({"trainer": cfg.trainer}, {"launcher": launcher})
-    s = OmegaConf.to_container(merged, resolve=True)["launcher"]
+    trainer = {"devices": 1, "num_nodes": 1}  # its tasks and GPUs are set below, per step
+    root = OmegaConf.create({"trainer": trainer, "launcher": launcher})
+    s = OmegaConf.to_container(root, resolve=True)["launcher"]
     gpu = str(cfg.trainer.get("accelerator", "cpu")) in ("gpu", "cuda", "auto")
     params = {
         "timeout_min": s["timeout_min"],
