@@ -75,21 +75,22 @@ def _log_to(log_file: str | None) -> None:
     root.setLevel(logging.INFO)
 
 
-def run_task(config: dict, task: tuple, threads: int, log_file: str | None = None) -> str:
+def run_task(
+    protocol_class: type, config: dict, task: tuple, threads: int, log_file: str | None = None
+) -> str:
     """Run one task in this process (a worker or a SLURM job); its label.
 
+    ``protocol_class``: :class:`src.protocol.Protocol` (passed, not imported: no import cycle);
     ``config``: the protocol's resolved config; ``task``: ``("reference", name)``,
     ``("search", name)`` or ``("refit", name, strategy, chosen, model, seed)``.
     """
-    from src.protocol import Protocol
-
     _log_to(log_file)  # a SLURM job's or submitit's process: nothing was set up
     key = OmegaConf.to_yaml(OmegaConf.create(config))
     if key not in _WORKER:
         cfg = OmegaConf.create(config)
         cfg.protocol.threads = threads
         _WORKER.clear()
-        _WORKER[key] = Protocol(cfg, quiet=True)
+        _WORKER[key] = protocol_class(cfg, quiet=True)
     protocol = _WORKER[key]
     kind, name = task[0], task[1]
     protocol.where = label = f"{kind} {name}" + (f" seed {task[5]}" if kind == "refit" else "")
@@ -181,7 +182,7 @@ def run_tasks(protocol: Any, tasks: list[tuple]) -> None:
         from concurrent.futures import wait
 
         pool = local_pool(protocol, workers, threads)
-        futures = [pool.submit(run_task, config, t, threads) for t in tasks]
+        futures = [pool.submit(run_task, type(protocol), config, t, threads) for t in tasks]
         try:
             wait(futures)
         except BaseException:
@@ -199,7 +200,10 @@ def run_tasks(protocol: Any, tasks: list[tuple]) -> None:
         if launcher == "slurm":
             executor.update_parameters(slurm_array_parallelism=workers)
         with executor.batch():
-            jobs = [executor.submit(run_task, config, t, threads, _log_file()) for t in tasks]
+            jobs = [
+                executor.submit(run_task, type(protocol), config, t, threads, _log_file())
+                for t in tasks
+            ]
         errors = []
         for job in jobs:
             try:
