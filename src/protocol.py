@@ -8,8 +8,11 @@
 4. one test evaluation of every refit and reference, γ fixed from validation, kept;
 5. bootstrap intervals; ``protocol.csv``, ``comparisons.csv``, ``protocol.md``, ``.png``.
 
-Every finished step is saved in the folder (JSON files and one SQLite study per strategy), so a
-stopped protocol continues where it stopped when run again with ``hydra.run.dir=<its folder>``.
+Every finished step is saved in the folder (JSON files and one Optuna study per strategy, in
+SQLite by default), so a stopped protocol continues where it stopped when run again with
+``hydra.run.dir=<its folder>``. The independent steps (references, studies, refits) run on
+``protocol.workers`` processes or SLURM jobs (:mod:`src.tuning.parallel`), with the serial run's
+results.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ RANDOM_STRATEGIES = ("random", "random_fixed")
 class Protocol:
     """The stages of one protocol run, each skipped when its results are already saved."""
 
-    def __init__(self, cfg: DictConfig) -> None:
+    def __init__(self, cfg: DictConfig, quiet: bool = False) -> None:
+        """``quiet``: a worker's Protocol (:mod:`src.tuning.parallel`), which says nothing the
+        main process says too (the folds' note)."""
         from src.tuning.runs import DataModules, quiet_lightning
 
         quiet_lightning()
@@ -49,8 +54,17 @@ class Protocol:
 
             torch.set_num_threads(int(self.p.threads))
         self.folder = Path(cfg.paths.output_dir)
+        self.where: str | None = None  # a worker's task, named in its progress lines
+        self.pool = None  # the local worker processes, while the protocol runs
         self.data = DataModules(cfg.data)
         self.folds = list(self.p.folds) if self.data.has_folds else [1]
+        if not self.data.has_folds and list(self.p.folds) != [1] and not quiet:
+            log.warning(
+                "data=%s has one validation split: protocol.folds=%s runs as [1] "
+                "(set protocol.folds=[1] to silence this)",
+                _data_name(cfg.data),
+                list(self.p.folds),
+            )
         test_dm = self.data.get("test", self.folds[0], int(cfg.seed), {})
         self.source, self.test_dm = test_dm.arrays.source, test_dm
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
@@ -64,7 +78,10 @@ class Protocol:
     # ----------------------------------------------------------------------------- helpers
     def progress(self, message: str) -> None:
         elapsed = time.perf_counter() - self.started
-        log.info("[stage %d/%d · %.0f s] %s", self.stage, self.stages, elapsed, message)
+        if self.where:  # a worker's task
+            log.info("[%s · %.0f s] %s", self.where, elapsed, message)
+        else:
+            log.info("[stage %d/%d · %.0f s] %s", self.stage, self.stages, elapsed, message)
 
     def next_stage(self, title: str) -> None:
         self.stage += 1
@@ -116,14 +133,15 @@ class Protocol:
 
     def search(self, name: str) -> list[dict]:
         """Run (or continue) the row's study; the finished trials' records, in order."""
-        from src.tuning.search import default_params, finished_records, run_study
+        from src.tuning.search import default_params, finished_records, run_study, storage_for
 
         self.next_stage(f"search `{name}` on validation folds {self.folds}")
         ctx, miner = self.context(name), self.miner_cfg(self.specs[name][0])
         (self.folder / "search").mkdir(parents=True, exist_ok=True)
+        storage, study_name = storage_for(self.p.get("storage"), self.folder, name)
         study = run_study(
-            name,
-            self.folder / "search" / f"{name}.db",
+            study_name,
+            storage,
             ctx,
             miner,
             int(self.p.n_trials),
@@ -154,18 +172,23 @@ class Protocol:
             )
         return extend_chosen(self, chosen)
 
-    def refit(self, name: str, strategy: str, chosen: dict, model: DictConfig) -> list[dict]:
+    def refit(
+        self, name: str, strategy: str, chosen: dict, model: DictConfig, seeds=None
+    ) -> list[dict]:
+        """The refits of row ``name`` on trainval, one per seed (``seeds``: a worker's share of
+        ``protocol.seeds``), each tested once."""
         from src.tuning.runs import final_metrics
         from src.tuning.search import apply
 
-        self.next_stage(f"refit `{name}` on trainval for seeds {list(self.p.seeds)}, then test")
+        seeds = list(self.p.seeds) if seeds is None else seeds
+        self.next_stage(f"refit `{name}` on trainval for seeds {seeds}, then test")
         values = dict(chosen["values"])
         miner = self.miner_cfg(strategy)
         if "temperature" not in miner:
             values.pop("miner.temperature", None)
         data, model_cfg, miner = apply(values, model, miner)
         runs = []
-        for seed in self.p.seeds:
+        for seed in seeds:
 
             def run(seed=int(seed)) -> dict:
                 dm = self.data.get("test", self.folds[0], seed, data)
@@ -184,36 +207,64 @@ class Protocol:
             self.progress(f"`{name}` seed {seed}: test ZSL {runs[-1]['test/zsl_acc']:.4f}")
         return runs
 
+    def refits(self, chosen: dict[str, dict]) -> list[tuple[str, str, dict, DictConfig, str]]:
+        """(row, strategy, its choice, model config, kind) of every refit, in the table's order:
+        the searched rows, then the ablation (``random`` at the best mined strategy's setting)."""
+        plan = [
+            (name, strategy, chosen[name], model,
+             "reference" if name in TRAINED_REFERENCES else "tuned")
+            for name, (strategy, model) in self.specs.items()
+        ]  # fmt: skip
+        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
+        if self.p.ablation and mined:
+            best_mined = max(mined, key=lambda s: chosen[s]["score"])
+            plan.append(
+                (f"random@{best_mined}", "random", chosen[best_mined], self.cfg.model, "ablation")
+            )
+        return plan
+
     def run(self) -> list[dict]:
-        from src.tuning.references import reference_rows
+        from src.tuning.parallel import close_pool
+
+        try:
+            return self._run()
+        finally:
+            close_pool(self)
+
+    def _run(self) -> list[dict]:
+        from src.tuning.parallel import parallel, run_tasks
+        from src.tuning.references import UNTRAINED, reference_rows
         from src.tuning.tables import chosen_settings, summarise
 
+        if parallel(self.p):  # every study and untrained reference, concurrently
+            untrained = [("reference", str(n)) for n in self.p.references if n in UNTRAINED]
+            run_tasks(self, [("search", name) for name in self.specs] + untrained)
         refs = self.refs = self.references()
         self.runs = {name: [r["test"]] for name, r in refs.items()}
         rows = reference_rows(refs)
         self.trials = {name: self.search(name) for name in self.specs}
         chosen = self.chosen = self.choose()
-        for name, (strategy, model) in self.specs.items():
-            runs = self.runs[name] = self.refit(name, strategy, chosen[name], model)
-            kind = "reference" if name in TRAINED_REFERENCES else "tuned"
-            rows.append(
-                summarise(name, kind, runs, chosen[name]["score"], chosen_settings(chosen[name]))
-            )
+        plan = self.refits(chosen)
+        if parallel(self.p):  # every refit (row × seed), concurrently
+            tasks = [
+                ("refit", name, strategy, pick, OmegaConf.to_container(model, resolve=True), seed)
+                for name, strategy, pick, model, _ in plan
+                for seed in map(int, self.p.seeds)
+            ]
+            run_tasks(self, tasks)
+        for name, strategy, pick, model, kind in plan[: len(self.specs)]:
+            runs = self.runs[name] = self.refit(name, strategy, pick, model)
+            rows.append(summarise(name, kind, runs, pick["score"], chosen_settings(pick)))
         self.best = max(self.p.strategies, key=lambda s: chosen[s]["score"])
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         self.pairs = [(m, "random") for m in mined if "random" in self.p.strategies]
         for objective in self.p.get("objectives", ["metric"]):  # does mining help ALE, …?
             if objective != "metric" and "random" in self.p.strategies:
                 self.pairs += [(f"{objective}-{m}", f"{objective}-random") for m in mined]
-        if self.p.ablation and mined:
-            best_mined = max(mined, key=lambda s: chosen[s]["score"])
-            name = f"random@{best_mined}"
-            runs = self.refit(name, "random", chosen[best_mined], self.cfg.model)
-            self.runs[name] = runs
-            rows.append(
-                summarise(name, "ablation", runs, float("nan"), chosen_settings(chosen[best_mined]))
-            )
-            self.pairs.append((best_mined, name))
+        for name, strategy, pick, model, _ in plan[len(self.specs) :]:  # the ablation
+            runs = self.runs[name] = self.refit(name, strategy, pick, model)
+            rows.append(summarise(name, "ablation", runs, float("nan"), chosen_settings(pick)))
+            self.pairs.append((name.split("@", 1)[1], name))
         from src.tuning.verdicts import intervals_and_comparisons
 
         self.next_stage("bootstrap intervals and paired comparisons")
@@ -226,6 +277,15 @@ class Protocol:
         self.next_stage("report: protocol.csv, protocol.md, protocol.png")
         path = write_report(self, rows)
         self.progress(f"done: {path}\n{path.read_text()}")
+
+
+def _data_name(data_cfg: DictConfig) -> str:
+    """The dataset's name in a message: the ``data=`` choice, else its datamodule's class."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.choices.get("data"))
+    return str(data_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
 
 
 def run(cfg: DictConfig) -> None:

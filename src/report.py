@@ -17,7 +17,9 @@ Reads every job folder of the sweep (its Hydra config and command-line overrides
 
 Works on a sweep that is still running or was cut short: the jobs without results are named,
 as running, interrupted or unreadable, and left out of the table. Jobs whose strategy never
-mined (every epoch, or the selected one, in the pool's random warm-up) are named under it.
+mined (every epoch, or the selected one, in the pool's random warm-up) are named under it. A
+multirun of ``src.protocol`` (one protocol per dataset) gets one leaderboard instead
+(:mod:`src.tuning.leaderboard`).
 """
 
 from __future__ import annotations
@@ -76,8 +78,14 @@ def main() -> None:
     parser.add_argument(
         "sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)"
     )
+    folder = parser.parse_args().sweep_dir
+    from src.tuning.leaderboard import is_protocol_multirun, leaderboard
+
     try:
-        report(parser.parse_args().sweep_dir)
+        if is_protocol_multirun(folder):  # a protocol per dataset: one leaderboard
+            leaderboard(folder)
+        else:
+            report(folder)
     except FileNotFoundError as error:  # a missing, empty or non-sweep folder: one line
         parser.exit(1, f"Error: {error}\n")
 

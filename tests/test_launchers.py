@@ -1,4 +1,5 @@
-"""Launchers (joblib, submitit local/SLURM) and the Optuna search: configs, plugins, real sweeps."""
+"""Launchers (joblib, submitit local/SLURM) and the retired Optuna sweeper: configs, plugins,
+real sweeps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import hydra
 import pytest
-import yaml
 from cli_utils import run_cli
 from hydra import compose, initialize_config_dir
 from hydra_utils import CONF_DIR
@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = {
     "joblib": "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
     "submitit": "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
-    "optuna": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper",
 }
 QUIET_CLI = ["print_config=false", "callbacks.rich_progress_bar=null"]
 
@@ -35,16 +34,6 @@ def require_plugin(name: str):
         if os.environ.get("CI"):
             pytest.fail(f"Hydra plugin {name} is needed under CI: {error}")
         pytest.skip(f"Hydra plugin {name} is not installed: {error}")
-
-
-def sqlite_storage_works() -> bool:
-    """optuna < 3 (hydra-optuna-sweeper pins it) cannot create SQLite studies with
-    SQLAlchemy ≥ 2 (its schema stamp is never committed)."""
-    import optuna
-    import sqlalchemy
-
-    major = lambda version: int(version.split(".")[0])  # noqa: E731
-    return not (major(optuna.__version__) < 3 and major(sqlalchemy.__version__) >= 2)
 
 
 def compose_with_hydra(overrides: list[str], log_dir: Path) -> DictConfig:
@@ -116,41 +105,12 @@ def test_slurm_launcher_takes_tasks_from_the_trainer_and_the_rest_from_env(tmp_p
     assert all(f"ZSL_SLURM_{n}=" in example for n in ("PARTITION", "TIMEOUT_MIN", "MEM_GB"))
 
 
-def test_optuna_search_config(tmp_path):
-    require_plugin("optuna")
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
-
-    cfg = compose_with_hydra(["+hparams_search=optuna"], tmp_path)
-    sweeper = cfg.hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
-    assert cfg.data.split_mode == "val" and cfg.optimized_metric.startswith("val/")
-    assert "temperature" in cfg.miner  # the searched miner has T
-    distributions, fixed = create_params_from_overrides(
-        [f"{k}={v}" for k, v in sweeper.params.items()]
-    )
-    assert not fixed
-    assert set(distributions) == {
-        "model.lr",
-        "model.attribute_weight",
-        "model.rank",
-        "miner.num_negatives",
-        "miner.temperature",
-    }
-    # The study lives in the sweep folder (created for it, so a search can be resumed).
-    url = hydra.utils.instantiate(sweeper.storage)
-    sweep_dir = Path(cfg.hydra.sweep.dir).resolve()
-    assert url == f"sqlite:///{sweep_dir}/optuna.db" and sweep_dir.is_dir()
-    assert str(sweep_dir).startswith(str(tmp_path))
-
-
-@pytest.mark.xfail(
-    condition=not sqlite_storage_works(),
-    reason="optuna<3 (pinned by hydra-optuna-sweeper) needs SQLAlchemy<2 for SQLite storage",
-    strict=True,
-)
-def test_optuna_sqlite_storage_creates_and_resumes_a_study(tmp_path):
+def test_optuna_is_current_and_its_sqlite_storage_resumes_a_study(tmp_path):
     import optuna
+    import sqlalchemy
 
+    assert int(optuna.__version__.split(".")[0]) >= 4
+    assert int(sqlalchemy.__version__.split(".")[0]) >= 2
     url = sqlite_url(str(tmp_path / "sweep" / "optuna.db"))
     study = optuna.create_study(study_name="s", storage=url, direction="maximize")
     study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
@@ -158,6 +118,19 @@ def test_optuna_sqlite_storage_creates_and_resumes_a_study(tmp_path):
         study_name="s", storage=url, direction="maximize", load_if_exists=True
     )
     assert len(resumed.trials) == 2
+
+
+def test_retired_optuna_sweeper_says_what_replaces_it_in_one_line(tmp_path):
+    """hydra-optuna-sweeper pins optuna<3: +hparams_search=optuna stops before any work and
+    names the protocol command that replaces it."""
+    result = run_cli(
+        "src.train", ["+hparams_search=optuna", f"hydra.run.dir={tmp_path}/run"], check=False
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: +hparams_search=optuna is retired")
+    assert "python -m src.protocol protocol.strategies=[uncertainty_correlation]" in lines[0]
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 # --------------------------------------------------------------------- real sweeps (slow)
@@ -176,22 +149,3 @@ def test_submitit_local_sweep_runs_each_job_in_its_own_folder(tmp_path):
     metrics = [json.loads((j / "metrics.json").read_text()) for j in jobs]
     assert all(0.0 < m["test/zsl_acc"] <= 1.0 for m in metrics)
     assert metrics[0] != metrics[1]
-
-
-@pytest.mark.slow
-def test_optuna_search_runs_trials_on_the_validation_metric(tmp_path):
-    require_plugin("optuna")
-    args = ["+hparams_search=optuna", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1"]
-    if not sqlite_storage_works():
-        args.append("hydra.sweeper.storage=null")  # see test_optuna_sqlite_storage_…
-    result = run_sweep(args, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (sweep,) = (tmp_path / "hparams_search" / "multiruns").iterdir()
-    jobs = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
-    assert len(jobs) == 2
-    scores = [json.loads((j / "metrics.json").read_text())["val/zsl_acc"] for j in jobs]
-    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["best_value"] == pytest.approx(max(scores))
-    assert set(best["best_params"]) >= {"model.lr", "miner.num_negatives", "miner.temperature"}
-    if sqlite_storage_works():
-        assert (sweep / "optuna.db").is_file()

@@ -63,8 +63,8 @@ def context() -> SearchContext:
 
 def fake_score(ctx, values, miner_cfg) -> dict:
     """A smooth function of the setting (its best near lr = 1e-3), shaped like score_setting's."""
-    if values["model.lr"] > 5e-3:
-        raise FloatingPointError("diverged")  # a diverged trial: COMPLETE with its error
+    if values["model.lr"] > 3e-3:
+        raise FloatingPointError("diverged")  # a diverged trial: PRUNED with its error
     score = 1 / (1 + (math.log10(values["model.lr"]) + 3) ** 2) - 0.01 * values["miner.temperature"]
     return {"score": score, "best_epoch": 1, "fold_gammas": [[0.0]], "fold_curves": [[score]]}
 
@@ -73,9 +73,10 @@ def study_at(path: Path, name: str = "s") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
 
 
-def complete(study: optuna.Study) -> list[tuple[dict, float]]:
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [(t.params, t.value) for t in trials]
+def complete(study: optuna.Study) -> list[tuple[dict, float | None]]:
+    """(setting, score) of the finished trials, in order: scored, or diverged (``None``)."""
+    trials = study.get_trials(deepcopy=False, states=search.FINISHED)
+    return [(t.params, t.value) for t in sorted(trials, key=lambda t: t.number)]
 
 
 def run(path: Path, n_trials: int = N_TRIALS) -> optuna.Study:
@@ -91,8 +92,9 @@ def uninterrupted(tmp_path_factory) -> optuna.Study:
 
 def killed_at(monkeypatch, trial: int, where: str) -> None:
     """Make the next run die inside finished trial number ``trial`` (0-based), as SIGKILL would:
-    while drawing its setting (``draw``), while scoring it (``score``), or between Optuna storing
-    its value and its state (``tell``); the trial is left RUNNING, as a killed process leaves it."""
+    while drawing its setting (``draw``), while scoring it (``score``), or scored, just before
+    Optuna stores its value and state (``tell``; one write since optuna 3); the trial is left
+    RUNNING, as a killed process leaves it."""
     calls = {"score": 0}
     tell = optuna.Study.tell
 
@@ -106,7 +108,6 @@ def killed_at(monkeypatch, trial: int, where: str) -> None:
         if state == TrialState.FAIL:  # nothing runs after a kill: the trial stays RUNNING
             return None
         if where == "tell" and calls["score"] == trial + 1:
-            study._storage.set_trial_values(t._trial_id, [values])
             raise Killed
         return tell(study, t, values, state)
 
@@ -156,9 +157,11 @@ def test_the_uninterrupted_study_tries_distinct_settings_with_tpe(uninterrupted)
     params = [p for p, _ in complete(uninterrupted)]
     assert len(params) == N_TRIALS
     assert len({tuple(sorted(p.items())) for p in params}) == N_TRIALS  # no setting twice
-    errors = [t.user_attrs.get("error") for t in uninterrupted.trials]
-    # a diverged setting stays COMPLETE (score 0.0) with its error, not in the records
-    assert len(finished_records(uninterrupted)) == N_TRIALS - sum(e is not None for e in errors)
+    diverged = [t for t in uninterrupted.trials if t.state == TrialState.PRUNED]
+    # a diverged setting is PRUNED with its error (never a made-up score), not in the records
+    assert diverged and all(t.user_attrs["error"] == "diverged" for t in diverged)
+    assert all(t.value is None for t in diverged)
+    assert len(finished_records(uninterrupted)) == N_TRIALS - len(diverged)
 
 
 def test_a_kill_between_queueing_the_defaults_and_running_them_queues_them_once(

@@ -6,9 +6,17 @@ a weaker imprint on the image features. Random negatives rarely come from the sa
 model trained on them separates groups but confuses siblings; mined negatives target siblings.
 Features follow one signature→feature map for every class, seen or unseen, so the task is a fair
 zero-shot task. Each group contributes classes to every split (train, val, test unseen).
+
+``data.like=apy|awa1|awa2|cub|sun`` generates the same kind of task at a benchmark's scale
+(:func:`make_benchmark_arrays`): its classes, seen/unseen and validation class counts, split
+sizes and signature dimension (xlsa17's proposed splits), with 2,048-d features like the
+release's ResNet-101 ones, and the three validation folds. It times a protocol and shows its
+memory before real data or a cluster is at hand; its accuracies mean nothing.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -86,17 +94,149 @@ def make_synthetic_arrays(
     )
 
 
+#: xlsa17's proposed splits (Xian et al.): seen (trainval) and unseen (test) classes, the
+#: validation classes of each fold (valclassesK.txt), images per split, signature dimension k
+BENCHMARK_KEYS = ("seen", "unseen", "val", "trainval", "test_seen", "test_unseen", "k")
+BENCHMARKS = {
+    name: dict(zip(BENCHMARK_KEYS, sizes, strict=True))
+    for name, sizes in {
+        "apy": (20, 12, 5, 5932, 1483, 7924, 64),
+        "awa1": (40, 10, 13, 19832, 4958, 5685, 85),
+        "awa2": (40, 10, 13, 23527, 5882, 7913, 85),
+        "cub": (150, 50, 50, 7057, 1764, 2967, 312),
+        "sun": (645, 72, 65, 10320, 2580, 1440, 102),
+    }.items()
+}
+#: feature dimension of the release's ResNet-101 features
+BENCHMARK_FEATURE_DIM = 2048
+
+
+def make_benchmark_arrays(
+    like: str,
+    val_split: int = 1,
+    seed: int = 0,
+    feature_dim: int = BENCHMARK_FEATURE_DIM,
+    classes_per_group: int = 5,
+    fine_share: float = 0.3,
+    num_flips: int = 3,
+    fine_gain: float = 0.4,
+    instance_noise: float = 0.35,
+    feature_noise: float = 0.5,
+) -> ZSLArrays:
+    """A task shaped like benchmark ``like`` (:data:`BENCHMARKS`), generated like
+    :func:`make_synthetic_arrays`: groups of ``classes_per_group`` confusable classes (the last
+    ``fine_share`` of the k attributes tell siblings apart). The classes, images and splits are
+    fixed by ``seed``; ``val_split`` (1, 2, 3) draws that fold's validation classes among the
+    seen ones. The same arguments always give the same arrays."""
+    if like not in BENCHMARKS:
+        raise ValueError(f"data.like={like!r} is invalid: use one of {sorted(BENCHMARKS)} or null.")
+    if val_split not in (1, 2, 3):
+        raise ValueError(f"data.val_split={val_split!r} is invalid: use 1, 2 or 3.")
+    b = BENCHMARKS[like]
+    features, labels, signatures, seen, test_seen, trainval = _benchmark_images(
+        like, seed, feature_dim, classes_per_group, fine_share, num_flips, fine_gain,
+        instance_noise, feature_noise,
+    )  # fmt: skip
+    fold_rng = np.random.default_rng([seed, val_split])  # the fold's validation classes
+    val_classes = fold_rng.choice(seen, size=b["val"], replace=False)
+    is_val = np.isin(labels[trainval], val_classes)
+    splits = {
+        "train": trainval[~is_val],
+        "val": trainval[is_val],
+        "trainval": trainval,
+        "test_seen": test_seen,
+        "test_unseen": np.arange(b["trainval"] + b["test_seen"], len(labels)),
+    }
+    names = [
+        f"{like}_g{c // classes_per_group}_c{c % classes_per_group}" for c in range(len(signatures))
+    ]
+    return ZSLArrays(
+        features,
+        labels,
+        signatures,
+        names,
+        splits,
+        source=f"synthetic(like={like}, seed={seed}, fold {val_split})",
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _benchmark_images(
+    like: str,
+    seed: int,
+    feature_dim: int,
+    classes_per_group: int,
+    fine_share: float,
+    num_flips: int,
+    fine_gain: float,
+    instance_noise: float,
+    feature_noise: float,
+) -> tuple[np.ndarray, ...]:
+    """(features, labels, signatures, seen classes, test-seen images, trainval images) of
+    :func:`make_benchmark_arrays`, generated once per process: every fold and preprocessing
+    shares them (nothing writes to them; the datamodules build their own tensors)."""
+    b = BENCHMARKS[like]
+    rng = np.random.default_rng(seed)
+    num_classes, k = b["seen"] + b["unseen"], b["k"]
+    fine_dims = max(num_flips, round(fine_share * k))
+    coarse_dims = k - fine_dims
+    group = np.arange(num_classes) // classes_per_group
+    prototypes = rng.random((group[-1] + 1, k)) < 0.35
+    binary = prototypes[group].copy()
+    for c in range(num_classes):
+        binary[c, coarse_dims + rng.choice(fine_dims, size=num_flips, replace=False)] ^= True
+    signatures = np.clip(binary + rng.normal(0.0, 0.05, binary.shape), 0.0, 1.0)
+    unseen = np.sort(rng.permutation(num_classes)[: b["unseen"]])  # spread over the groups
+    seen = np.setdiff1d(np.arange(num_classes), unseen)
+
+    # images: the seen ones spread evenly over the seen classes, likewise the unseen ones
+    def spread(classes: np.ndarray, total: int) -> np.ndarray:
+        return np.repeat(
+            classes, [len(part) for part in np.array_split(np.arange(total), len(classes))]
+        )
+
+    seen_labels = spread(seen, b["trainval"] + b["test_seen"])
+    labels = np.r_[seen_labels, spread(unseen, b["test_unseen"])]
+    gains = np.r_[np.ones(coarse_dims), np.full(fine_dims, fine_gain)]
+    mixing = rng.normal(0.0, 1.0, (k, feature_dim)) * gains[:, None] / np.sqrt(k)
+    offset = rng.normal(0.0, 0.3, feature_dim)
+    attributes = signatures[labels] + rng.normal(0.0, instance_noise, (len(labels), k))
+    features = np.maximum(attributes @ mixing + offset, 0.0).astype(np.float32)
+    noise = rng.standard_normal(features.shape, dtype=np.float32)
+    features += np.float32(feature_noise / np.sqrt(feature_dim)) * noise
+    del noise
+
+    seen_images = np.arange(len(seen_labels))
+    test_seen = np.sort(rng.choice(seen_images, size=b["test_seen"], replace=False))
+    trainval = np.setdiff1d(seen_images, test_seen)
+    return features, labels, signatures.astype(np.float32), seen, test_seen, trainval
+
+
 class SyntheticDataModule(ZSLDataModule):
-    """``data=synthetic``: the embedded default dataset, generated in memory from a seed.
+    """``data=synthetic``: the embedded default dataset, generated in memory from a seed; with
+    ``like``, a task at a benchmark's scale (:func:`make_benchmark_arrays`).
 
     Args:
         generator: keyword arguments of :func:`make_synthetic_arrays` (sizes, noise, seed).
+        like: ``apy``, ``awa1``, ``awa2``, ``cub`` or ``sun``: that benchmark's shape instead
+            (seeded by ``generator.seed``; the other generator arguments do not apply).
+        val_split: with ``like``, the validation fold (1, 2, 3).
         **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
     """
 
-    def __init__(self, generator: dict | None = None, **kwargs) -> None:
+    def __init__(
+        self, generator: dict | None = None, like: str | None = None, val_split: int = 1, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.generator = dict(generator or {})
+        if like is not None and like not in BENCHMARKS:
+            raise ValueError(
+                f"data.like={like!r} is invalid: use one of {sorted(BENCHMARKS)} or null."
+            )
+        self.like, self.val_split = like, val_split
 
     def load_arrays(self) -> ZSLArrays:
+        if self.like is not None:
+            seed = int(self.generator.get("seed", 0))
+            return make_benchmark_arrays(self.like, self.val_split, seed)
         return make_synthetic_arrays(**self.generator)

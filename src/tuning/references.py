@@ -56,12 +56,12 @@ def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str,
     return [first, *[o for o in options if o != first]]
 
 
-def evaluate_references(protocol: Any) -> dict[str, dict]:
-    """Each untrained reference searched over the preprocessing on the validation folds, then
-    tested once; saved per reference in ``references/<name>.json``."""
+def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[str, dict]:
+    """Each untrained reference (``only``: these) searched over the preprocessing on the
+    validation folds, then tested once; saved per reference in ``references/<name>.json``."""
     from src.tuning.runs import final_metrics
 
-    names = [str(n) for n in protocol.p.references if n in UNTRAINED]
+    names = [str(n) for n in protocol.p.references if n in UNTRAINED and (not only or n in only)]
     protocol.next_stage(f"references: {', '.join(names) or 'none'} (preprocessing on validation)")
     if (
         protocol.test_dm.feature_dim != protocol.test_dm.signature_dim

@@ -38,8 +38,20 @@ class EpochMetrics(L.Callback):
 
 
 def quiet_lightning() -> None:
-    """One protocol makes hundreds of Trainers: keep their start-up lines out of the console."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    """One protocol makes hundreds of Trainers: keep their start-up lines out of the console,
+    with the warnings training filters too (:func:`~src.cli.env.quiet_known_warnings`), and the
+    closed-form models' "only configured γ, λ" lines (the protocol chose them on validation
+    and names them in its own line)."""
+    from src.cli.env import quiet_known_warnings
+
+    quiet_known_warnings()
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.checkpoint_connector",  # `weights_only` not set
+        "src.models.eszsl",
+        "src.models.sae",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
@@ -54,6 +66,11 @@ class DataModules:
 
     @property
     def has_folds(self) -> bool:
+        """Whether ``data.val_split`` chooses among the benchmarks' three validation folds:
+        xlsa17 data, and synthetic data shaped like it (``data.like``; the embedded task has one
+        validation split)."""
+        if "like" in self.data_cfg:
+            return self.data_cfg.like is not None
         return "val_split" in self.data_cfg
 
     def config(

@@ -1,4 +1,4 @@
-"""The validation search of one mining strategy: an Optuna (TPE) study, resumable from SQLite.
+"""The validation search of one mining strategy: an Optuna (TPE) study, resumable from its storage.
 
 A trial samples the settings below, trains on the ``train`` classes of every validation fold for
 ``max_epochs`` epochs, and scores the mean validation curve over the folds: its best epoch is the
@@ -11,7 +11,12 @@ A study continues exactly where it stopped, even after ``kill -9``: trial i's se
 a TPE sampler seeded from ``(seed, i)`` from the finished trials 0…i−1 alone
 (:func:`trial_sampler`), and a trial a stopped process left running is closed as failed, which
 TPE ignores (:func:`open_study`). The continued study then holds the same finished trials, in
-the same order, as an uninterrupted one (:func:`finished_records`).
+the same order, as an uninterrupted one (:func:`finished_records`). A diverged setting finishes
+PRUNED (TPE ranks it below every scored trial), never COMPLETE with a made-up score.
+
+The storage (:func:`storage_for`): by default one SQLite file per study in the run folder;
+``protocol.storage`` names a shared one instead (an RDB URL, or a JournalStorage file for a
+network disk), whose studies are then named after the run folder as well.
 """
 
 from __future__ import annotations
@@ -101,14 +106,60 @@ def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictCon
 STARTUP_TRIALS = 8
 #: what a trial left running by a stopped process records when it is closed
 STOPPED = "stopped: the process ended during this trial; the trial ran again"
+#: the states of a finished trial: scored (COMPLETE) or diverged (PRUNED, with its ``error``)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: file endings of ``protocol.storage`` that name a JournalStorage file
+JOURNAL_SUFFIXES = (".journal", ".log")
+
+
+def storage_for(setting: str | None, folder: Path, name: str) -> tuple[str, str]:
+    """(storage, study name) of row ``name`` in the protocol folder ``folder``.
+
+    ``setting`` is ``protocol.storage``: ``None`` gives ``<folder>/search/<name>.db`` (SQLite,
+    study ``name``); an RDB URL (``sqlite:///…``, ``postgresql://…``, ``mysql://…``) or a
+    JournalStorage file (a path ending in ``.journal`` or ``.log``, for a shared disk where
+    SQLite locks fail) holds every row of every protocol pointed at it, so there a study is
+    named ``<folder>:<name>`` (``folder`` absolute: the protocol's identity). Example::
+
+        >>> storage_for(None, Path("/runs/a"), "random")
+        ('sqlite:////runs/a/search/random.db', 'random')
+        >>> storage_for("/shared/zsl.journal", Path("/runs/a"), "random")
+        ('/shared/zsl.journal', '/runs/a:random')
+    """
+    if setting is None:
+        return f"sqlite:///{folder / 'search' / f'{name}.db'}", name
+    return str(setting), f"{folder.resolve()}:{name}"
+
+
+def _storage(url: str):
+    """The Optuna storage of ``url``: a JournalStorage for a journal file, else the URL (RDB).
+
+    A SQLite study written by optuna 2.x must be upgraded first (one-way): a
+    :class:`~src.cli.errors.ConfigError` says so in one line."""
+    from src.cli.errors import ConfigError
+
+    if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(url, JournalFileOpenLock(url)))
+    try:
+        return optuna.storages.RDBStorage(url)
+    except RuntimeError as error:
+        if "storage upgrade" not in str(error):
+            raise
+        raise ConfigError(
+            f"{url} holds a study written by an older Optuna: run `optuna storage upgrade "
+            f"--storage {url}` once (one-way; back the file up first), then run again."
+        ) from None
 
 
 def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESampler:
     """The sampler of a study's ``index``-th finished trial (0-based): TPE seeded from
     ``(seed, index)``, created afresh for that trial alone.
 
-    Optuna 2.10's TPE reads the COMPLETE (and PRUNED) trials of the study, in trial order, and
-    two random states of its own (its candidates' and its warm-up's RandomSampler), which advance
+    Optuna's TPE reads the COMPLETE and PRUNED trials of the study, in trial order, and two
+    random states of its own (its candidates' and its warm-up's RandomSampler), which advance
     with every draw. One sampler per trial, seeded from the trial's index among the finished
     trials, makes a trial's setting a function of ``(seed, index, the finished trials)`` alone:
     a protocol continued after a kill draws the settings an uninterrupted one would have.
@@ -117,20 +168,23 @@ def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESa
     return optuna.samplers.TPESampler(seed=entropy, n_startup_trials=min(STARTUP_TRIALS, n_trials))
 
 
-def open_study(name: str, storage: Path, seed: int, n_trials: int, defaults: dict):
+def open_study(
+    name: str, storage: Path | str, seed: int, n_trials: int, defaults: dict
+) -> tuple[optuna.Study, int, int]:
     """(study, its finished trials, how many trials a stopped process had left running).
 
-    A trial left RUNNING by a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED
-    trials only, so it is forgotten and its setting is drawn again, identically); the defaults
-    are queued while no trial has finished (a kill inside the first trial used up the queued one).
+    ``storage``: a SQLite file, or a storage URL (:func:`storage_for`). A trial left RUNNING by
+    a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED trials only, so it is
+    forgotten and its setting is drawn again, identically); the defaults are queued while no
+    trial has finished (a kill inside the first trial used up the queued one).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # enqueue_trial is "experimental" in optuna 2.x, and its int distribution warns about `step`.
+    # JournalFileOpenLock and friends are "experimental" in some optuna releases.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message=".*`step` argument is deprecated.*")
+    url = storage if isinstance(storage, str) else f"sqlite:///{storage}"
     study = optuna.create_study(
         study_name=name,
-        storage=f"sqlite:///{storage}",
+        storage=_storage(url),
         direction="maximize",
         load_if_exists=True,
         sampler=trial_sampler(seed, 0, n_trials),
@@ -139,15 +193,14 @@ def open_study(name: str, storage: Path, seed: int, n_trials: int, defaults: dic
     for trial in stopped:
         study._storage.set_trial_user_attr(trial._trial_id, "error", STOPPED)
         study.tell(trial.number, state=TrialState.FAIL)
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
     if not done and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.enqueue_trial(defaults)
     return study, done, len(stopped)
 
 
 def finished_records(study: optuna.Study) -> list[dict]:
-    """The records (``user_attrs``) of the study's finished trials, in trial order: COMPLETE
-    trials that scored a setting (a diverged one records only its ``error``)."""
+    """The records (``user_attrs``) of the study's scored trials (COMPLETE), in trial order."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return [
         t.user_attrs
@@ -158,7 +211,7 @@ def finished_records(study: optuna.Study) -> list[dict]:
 
 def run_study(
     name: str,
-    storage: Path,
+    storage: Path | str,
     ctx: SearchContext,
     miner_cfg: DictConfig,
     n_trials: int,
@@ -170,8 +223,9 @@ def run_study(
     Trial i (0-based, counting finished trials) draws its setting with :func:`trial_sampler`
     ``(ctx.seed, i)`` from the trials 0…i−1, so a study continued after a stop at any moment (a
     kill included) holds the same finished trials, in the same order, as an uninterrupted one.
-    A diverged setting (``FloatingPointError``/``ValueError``) finishes as COMPLETE with the
-    score 0.0 and its ``error``: deterministic, so a continued study sees the same history.
+    A diverged setting (``FloatingPointError``/``ValueError``) finishes PRUNED with its
+    ``error``: it counts as a finished trial (deterministic, so a continued study sees the same
+    history), and TPE, which ranks pruned trials below the scored ones, learns to avoid it.
     """
     study, done, stopped = open_study(name, storage, ctx.seed, n_trials, defaults)
     if stopped and done < n_trials:
@@ -186,7 +240,10 @@ def run_study(
         except BaseException:  # stopped (Ctrl-C) or a bug: the trial did not finish
             study.tell(trial, state=TrialState.FAIL)
             raise
-        study.tell(trial, score)
+        if score is None:  # diverged
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, score)
         done += 1
     return study
 
@@ -197,16 +254,17 @@ def _run_trial(
     miner_cfg: DictConfig,
     label: str,
     progress: Callable[[str], None],
-) -> float:
-    """Score the trial's setting; its record goes to ``trial.user_attrs``; the score."""
+) -> float | None:
+    """Score the trial's setting; its record goes to ``trial.user_attrs``; the score (``None``:
+    the setting diverged, its ``error`` recorded)."""
     start = time.perf_counter()
     values = space(trial, ctx, miner_cfg)
     try:
         result = score_setting(ctx, values, miner_cfg)
     except (FloatingPointError, ValueError) as error:  # e.g. diverged at a too-high lr
         trial.set_user_attr("error", str(error).splitlines()[0])
-        progress(f"{label} failed: {error}")
-        return 0.0
+        progress(f"{label} diverged (pruned): {str(error).splitlines()[0]}")
+        return None
     for key, value in result.items():
         trial.set_user_attr(key, value)
     trial.set_user_attr("values", dict(values))

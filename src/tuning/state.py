@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.runs.config_diff import canonical_target, is_target
 
 #: settings that change how fast a protocol runs, not what it computes
-NOT_RESULTS = {"protocol.threads"}
+NOT_RESULTS = {"protocol.threads", "protocol.workers", "protocol.launcher", "protocol.storage"}
 
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
@@ -147,6 +147,13 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     threads = values.get("threads")
     if threads is not None and not (_is_int(threads) and threads >= 1):
         fail("threads", "use null (torch's default) or an integer ≥ 1")
+    if "workers" in values:
+        check_int("workers", 1)
+    if values.get("launcher", "local") not in ("local", "submitit_local", "slurm"):
+        fail("launcher", "use local, slurm or submitit_local")
+    storage = values.get("storage")
+    if storage is not None and not (isinstance(storage, str) and storage):
+        fail("storage", "use null (SQLite in the run folder), an RDB URL or a .journal file")
     if not isinstance(values.get("ablation"), bool):
         fail("ablation", "use true or false")
     bootstrap = values.get("bootstrap")
