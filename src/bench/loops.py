@@ -34,17 +34,18 @@ class RandomProblem(ZSLDataModule):
     def load_arrays(self) -> ZSLArrays:
         images, dim, classes, sig_dim = self.sizes
         rng = np.random.default_rng(0)
-        # images training images, then 2 test_seen images of seen classes, then 2 unseen ones.
-        labels = np.r_[rng.integers(0, classes, images + 2), [classes, classes + 1]]
+        # images training images, then one test_seen image per seen class, then 2 unseen ones.
+        labels = np.r_[rng.integers(0, classes, images), np.arange(classes), [classes, classes + 1]]
+        total = images + classes + 2
         return ZSLArrays(
-            rng.standard_normal((images + 4, dim), dtype=np.float32),
+            rng.standard_normal((total, dim), dtype=np.float32),
             labels,
             rng.random((classes + 2, sig_dim), dtype=np.float32),
             [f"c{i}" for i in range(classes + 2)],
             {
                 "trainval": np.arange(images),
-                "test_seen": np.array([images, images + 1]),
-                "test_unseen": np.array([images + 2, images + 3]),
+                "test_seen": np.arange(images, images + classes),
+                "test_unseen": np.arange(images + classes, total),
             },
             source="random benchmark problem",
         )

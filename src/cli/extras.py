@@ -3,9 +3,9 @@
 - :func:`install_command`: ``pip install -e '.[<extra>]'`` in a clone (where ``pyproject.toml``
   lies beside ``src/``), ``pip install 'zsl-hardneg[<extra>]'`` for an installed package;
 - :func:`missing_plugin`: before Hydra starts, the Hydra launcher or sweeper plugin that the
-  command line selects (``hydra/launcher=joblib``, ``+hparams_search=optuna``…) and that is not
-  installed, named with its extra; without it Hydra answers "Could not find
-  'hydra/sweeper/optuna'" or a long traceback. Whether a plugin is installed is whether its
+  command line selects (``hydra/launcher=joblib``, a preset that overrides ``hydra/launcher``…)
+  and that is not installed, named with its extra; without it Hydra answers "Could not find
+  'hydra/launcher/joblib'" or a long traceback. Whether a plugin is installed is whether its
   ``hydra_plugins`` module can be found, whatever versions it or Optuna have.
 """
 
@@ -24,7 +24,6 @@ PLUGIN_OF_OPTION = {
     ("launcher", "joblib"): "hydra_joblib_launcher",
     ("launcher", "submitit_local"): "hydra_submitit_launcher",
     ("launcher", "submitit_slurm"): "hydra_submitit_launcher",
-    ("sweeper", "optuna"): "hydra_optuna_sweeper",
 }
 #: the extra that brings a plugin when the package's metadata cannot say (a bare clone)
 DEFAULT_EXTRA = "sweeps"
