@@ -17,7 +17,7 @@ from hydra_utils import QUIET, compose_config
 
 from src.data import arrays as arrays_module
 from src.data.arrays import ZSLArrays
-from src.data.cache import cached_arrays
+from src.data.cache import cached_arrays, known_digests
 from src.runs.checkpoints import (
     RUN_KEY,
     CheckpointError,
@@ -152,3 +152,25 @@ def test_a_cached_array_is_rebuilt_when_its_source_file_changes(tmp_path):
     source.write_text("1 2 4\n")  # the same name and size, other content
     again = cached_arrays(tmp_path / "cache", "toy", [source], {}, build)
     assert len(builds) == 2 and again["x"].tolist() == [1, 2, 4]
+
+
+def test_a_cached_feature_hash_is_computed_once_when_the_entry_is_built(tmp_path, monkeypatch):
+    source = tmp_path / "features.txt"
+    source.write_text("1 2 3\n4 5 6\n")
+
+    def build():
+        return {"features": np.loadtxt(source, dtype=np.float32), "labels": np.array([0, 1])}
+
+    cached_arrays(tmp_path / "cache", "toy", [source], {}, build)  # an entry of older versions
+    built = cached_arrays(tmp_path / "cache", "toy", [source], {}, build, digests=("features",))
+    expected = arrays_module.array_digest(build()["features"])
+    assert known_digests(built) == {"features": expected}  # the old entry was completed
+    calls = []
+    monkeypatch.setattr(arrays_module, "_digest", lambda *v: calls.append(1) or "x")
+    loaded = cached_arrays(tmp_path / "cache", "toy", [source], {}, build, digests=("features",))
+    assert calls == [] and known_digests(loaded) == {"features": expected}
+    # the fingerprint takes the stored hash, and it is the hash it would compute
+    monkeypatch.undo()
+    fresh = toy(features=np.arange(24, dtype=np.float32).reshape(8, 3))
+    stored = toy(known_digests={"features": fresh.fingerprint()["features"]})
+    assert stored.fingerprint() == fresh.fingerprint()

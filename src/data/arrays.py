@@ -26,6 +26,11 @@ def _digest(*values: bytes | np.ndarray) -> str:
     return digest.hexdigest()[:12]
 
 
+def array_digest(array: np.ndarray) -> str:
+    """The content hash of one array, as :meth:`ZSLArrays.fingerprint` computes it."""
+    return _digest(np.asarray(array))
+
+
 def check_unique_names(names: list[str], where: str) -> None:
     """Class names name one class each: a repeated name would merge two classes wherever
     classes are looked up by name (the split lists), and one of them would leave training."""
@@ -59,6 +64,9 @@ class ZSLArrays:
     class_names: list[str]
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "arrays"
+    #: content hashes already known for some parts (``{"features": …}``, from the disk cache,
+    #: computed when the entry was built); the others are computed by :meth:`fingerprint`
+    known_digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.features = np.asarray(self.features)
@@ -80,7 +88,7 @@ class ZSLArrays:
         if getattr(self, "_fingerprint", None) is None:
             parts = {
                 "classes": _digest(json.dumps(list(self.class_names)).encode()),
-                "features": _digest(self.features),
+                "features": self.known_digests.get("features") or _digest(self.features),
                 "labels": _digest(self.labels),
                 "signatures": _digest(self.signatures),
                 "splits": _digest(

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from src.data.arrays import array_digest
+
 log = logging.getLogger(__name__)
 
 # Bump when the meaning of cached arrays changes, so that old entries are no longer found.
@@ -52,6 +54,7 @@ def cached_arrays(
     sources: Sequence[Path],
     options: Mapping[str, Any],
     build: Callable[[], dict[str, np.ndarray]],
+    digests: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Return ``build()``, from ``cache_dir`` when an entry for these sources and options exists.
 
@@ -61,23 +64,35 @@ def cached_arrays(
         sources: the files ``build`` reads; their bytes are part of the key.
         options: everything else that changes ``build``'s result (JSON-serialisable).
         build: parses the sources; returns named arrays (no object arrays).
+        digests: arrays whose content hash (:func:`~src.data.arrays.array_digest`) is computed
+            once, when the entry is built, and stored in it as ``digest.<name>``: a dataset's
+            fingerprint then reads it instead of hashing a large array again in every process.
     """
     if cache_dir is None:
-        return build()
+        return build()  # nothing kept: the fingerprint hashes the arrays itself
     folder = Path(cache_dir).expanduser()
     path = folder / f"{name}-{cache_key(sources, options)[:20]}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
-            log.info("Loaded %s from the cache %s", name, path)
+            if all(f"digest.{key}" in arrays for key in digests):
+                log.info("Loaded %s from the cache %s", name, path)
+                return arrays
+            arrays = with_digests(arrays, digests)  # an entry of an older version: completed
+            store(arrays, folder, path, name)
             return arrays
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
             # A half-written or damaged entry is rebuilt rather than trusted.
             log.warning("Ignoring the unreadable cache entry %s (%s); rebuilding it", path, err)
-    arrays = build()
+    arrays = with_digests(build(), digests)
     store(arrays, folder, path, name)
     return arrays
+
+
+def with_digests(arrays: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``arrays`` plus ``digest.<name>`` (a 0-d string array) for each of ``names``."""
+    return arrays | {f"digest.{key}": np.array(array_digest(arrays[key])) for key in names}
 
 
 def store(arrays: dict[str, np.ndarray], folder: Path, path: Path, name: str) -> None:
@@ -105,3 +120,8 @@ def store(arrays: dict[str, np.ndarray], folder: Path, path: Path, name: str) ->
                 folder,
                 err.strerror or err,
             )
+
+
+def known_digests(arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """``{name: digest}`` of the ``digest.<name>`` entries of a cached entry's arrays."""
+    return {k.removeprefix("digest."): str(v) for k, v in arrays.items() if k.startswith("digest.")}

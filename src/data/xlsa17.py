@@ -22,7 +22,7 @@ from src.data.att_splits import (
     validation_splits,
 )
 from src.data.base import ZSLDataModule
-from src.data.cache import cached_arrays
+from src.data.cache import cached_arrays, known_digests
 from src.data.mat_files import dataset_folder, load_mat, one_based_indices, require_file
 
 
@@ -91,6 +91,7 @@ class Xlsa17DataModule(ZSLDataModule):
             sources=[feature_path],
             options={"parser": "xlsa17_features"},
             build=lambda: read_features(feature_path),
+            digests=("features",),
         )
         labels = one_based_indices(
             raw["labels"], feature_path, "labels", len(names), f"classes in {att_path}"
@@ -109,4 +110,5 @@ class Xlsa17DataModule(ZSLDataModule):
             names,
             splits,
             source=f"{self.dataset} ({feature_path}, {att_path.name})",
+            known_digests=known_digests(raw),
         )
