@@ -80,3 +80,31 @@ def run_cli(
     if check:
         assert result.returncode == 0, output_tail(result)
     return result
+
+
+def launch_in_process(job, config: str, argv: Sequence[str], capfd) -> tuple[int, str]:
+    """``(exit status, console text)`` of an entry point run in this process, as
+    ``python <argv…>`` would (``argv[0]`` names the script): Hydra's global state, ``sys.argv``
+    and the root logger are restored afterwards; ``capfd`` is pytest's fixture."""
+    import logging
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from src.cli.entry import launch
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    saved_argv, sys.argv = sys.argv, list(argv)
+    GlobalHydra.instance().clear()
+    try:
+        launch(job, config)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        sys.argv = saved_argv
+        GlobalHydra.instance().clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out, err = capfd.readouterr()
+    return code, out + err

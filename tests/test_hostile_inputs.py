@@ -8,20 +8,17 @@ in this process (as ``tests/test_user_errors.py`` does); ``src.report`` also as 
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_utils import run_cli
-from hydra.core.global_hydra import GlobalHydra
+from cli_utils import launch_in_process, run_cli
 from hydra_utils import QUIET, compose_config
 from omegaconf import OmegaConf
 
 from src.cli.config_checks import check_common, check_train_config
-from src.cli.entry import launch
 from src.cli.errors import ConfigError
 from src.data.arrays import DataError, ZSLArrays
 from src.runs.folder import RunFolderError
@@ -33,24 +30,9 @@ def cli(tmp_path, capfd):
     """``cli(*args)`` → (exit status, console text): ``python -m src.train`` in-process."""
     from src.train import run as train_job
 
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-
     def run(*args: str) -> tuple[int, str]:
-        argv = sys.argv
-        sys.argv = ["src/train.py", *args, "print_config=false", f"paths.log_dir={tmp_path}"]
-        GlobalHydra.instance().clear()
-        try:
-            launch(train_job, "train.yaml")
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        finally:
-            sys.argv = argv
-            GlobalHydra.instance().clear()
-            root.handlers[:], _ = saved[0], root.setLevel(saved[1])
-        out, err = capfd.readouterr()
-        return code, out + err
+        argv = ["src/train.py", *args, "print_config=false", f"paths.log_dir={tmp_path}"]
+        return launch_in_process(train_job, "train.yaml", argv, capfd)
 
     return run
 

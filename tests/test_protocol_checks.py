@@ -9,16 +9,11 @@ data error instead of the refusal it expects.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import pytest
-from cli_utils import run_cli
-from hydra.core.global_hydra import GlobalHydra
+from cli_utils import launch_in_process, run_cli
 from hydra_utils import compose_config
 
 from src.cli.config_checks import VALIDATION_METRICS
-from src.cli.entry import launch
 from src.cli.errors import ConfigError, user_message
 from src.protocol import CONF, check_same_config
 from src.runs.folder import RunFolderError
@@ -41,8 +36,6 @@ def protocol_job(cfg):
 def cli(tmp_path, capfd, monkeypatch):
     """``cli(*overrides)`` → (exit status, console text): ``python -m src.protocol`` in-process,
     in ``tmp_path/run``; any data read fails the test."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
     empty = tmp_path / "empty"
     empty.mkdir()
 
@@ -52,21 +45,9 @@ def cli(tmp_path, capfd, monkeypatch):
     monkeypatch.setattr(DataModules, "get", no_data)
 
     def run(*overrides: str) -> tuple[int, str]:
-        argv = sys.argv
         args = [o.format(empty=empty) for o in (*NO_DATA, *overrides)]
-        sys.argv = ["src/protocol.py", *args, f"hydra.run.dir={tmp_path / 'run'}"]
-        GlobalHydra.instance().clear()
-        try:
-            launch(protocol_job, "protocol.yaml")
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        finally:
-            sys.argv = argv
-            GlobalHydra.instance().clear()
-            root.handlers[:], _ = saved[0], root.setLevel(saved[1])
-        out, err = capfd.readouterr()
-        return code, out + err
+        argv = ["src/protocol.py", *args, f"hydra.run.dir={tmp_path / 'run'}"]
+        return launch_in_process(protocol_job, "protocol.yaml", argv, capfd)
 
     return run
 

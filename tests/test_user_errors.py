@@ -7,15 +7,12 @@ interpreter start; ``test_cli_*`` start real processes.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from cli_utils import run_cli
+from cli_utils import launch_in_process, run_cli
 from conftest import ToyDataset
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra_utils import QUIET, compose_config
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -27,7 +24,6 @@ from src.cli.config_checks import (
     check_trainer,
     trainer_parameters,
 )
-from src.cli.entry import launch
 from src.cli.errors import ConfigError, user_message
 from src.data.arrays import DataError
 from src.models import MetricZSLSystem
@@ -147,24 +143,10 @@ def test_weights_of_other_shapes_are_named():
 @pytest.fixture
 def cli(tmp_path, capfd):
     """``cli(*overrides)`` → (exit status, console text): ``python -m src.train`` in-process."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
 
     def run(*overrides: str, job=train_job, config: str = "train.yaml") -> tuple[int, str]:
-        argv = sys.argv
-        sys.argv = ["src/train.py", *overrides, "print_config=false", f"paths.log_dir={tmp_path}"]
-        GlobalHydra.instance().clear()
-        try:
-            launch(job, config)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        finally:
-            sys.argv = argv
-            GlobalHydra.instance().clear()
-            root.handlers[:], _ = saved[0], root.setLevel(saved[1])
-        out, err = capfd.readouterr()
-        return code, out + err
+        argv = ["src/train.py", *overrides, "print_config=false", f"paths.log_dir={tmp_path}"]
+        return launch_in_process(job, config, argv, capfd)
 
     return run
 
