@@ -129,6 +129,11 @@ def complete(line: str) -> list[str]:
 def test_tab_completion_of_the_console_script_offers_options_and_keys():
     assert complete("zsl-train miner=h") == ["miner=hardest"]
     assert "model=eszsl" in complete("zsl-train model=")
+    # the file the xlsa17 datasets share is no dataset to offer
+    assert complete("zsl-train data=") == [
+        f"data={name}"
+        for name in ("apy", "apy_annotations", "awa1", "awa2", "cub", "sun", "synthetic")
+    ]
     code = "import sys; sys.argv[0] = 'zsl-train'; from src.cli.commands import train; train()"
     done = subprocess.run(
         [sys.executable, "-c", code, "-sc", "install=bash"],

@@ -10,9 +10,6 @@
   multirun a job's console shows warnings and errors only (its log file keeps everything):
   :class:`~src.sweeps.progress.SweepProgress` reports each job in one line.
 - :func:`config_lines`: the composed config in about 40 lines of at most 80 columns.
-- :func:`app_config_groups` (resolver ``${app_config_groups:}`` of ``--help``'s template in
-  ``conf/hydra/default.yaml``): the config groups and their options, without the files that
-  only hold options shared by other options (:data:`NOT_OPTIONS`), which are no choice.
 """
 
 from __future__ import annotations
@@ -29,39 +26,6 @@ WIDTH = 80
 LIGHTNING_NOISE = re.compile(
     r"^(💡 Tip: |[GTH]PU available: False|`Trainer\.fit` stopped: `max_epochs=\d+` reached)"
 )
-
-
-#: config files that hold what other options of their group share: not options themselves
-NOT_OPTIONS = {"data/xlsa17_defaults"}
-
-
-def app_config_groups() -> str:
-    """``group: option, …`` per config group outside ``hydra/`` (as Hydra's help lists them),
-    without :data:`NOT_OPTIONS`."""
-    from src.cli.env import config_dir
-
-    root = config_dir()
-    lines = []
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        group = folder.relative_to(root).as_posix()
-        if group == "hydra" or group.startswith("hydra/"):
-            continue
-        options = sorted(
-            p.stem for p in folder.glob("*.yaml") if f"{group}/{p.stem}" not in NOT_OPTIONS
-        )
-        if options:
-            lines.append(f"{group}: {', '.join(options)}")
-    return "\n".join(lines)
-
-
-def register_help_resolver() -> None:
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("app_config_groups"):
-        OmegaConf.register_new_resolver("app_config_groups", app_config_groups)
-
-
-register_help_resolver()
 
 
 def quiet_hydra(conf_dir: str | Path) -> None:
