@@ -134,6 +134,32 @@ def test_curves_of_one_epoch_are_points_on_an_epoch_axis(tmp_path):
     assert axis.get_xlim() == (-0.5, 2.5)
 
 
+def test_the_protocol_and_leaderboard_bars_keep_their_legend_beside_the_axes(tmp_path, monkeypatch):
+    """Bars that reach 0.8–1.0 (APY's first row) were covered by a legend drawn inside."""
+    import matplotlib.pyplot as plt
+
+    from src.tuning import leaderboard, tables
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    metrics = ("test/zsl_acc", "test/gzsl_H_cal")
+    rows = [{"name": f"row{i}"} | {m: 0.95 for m in metrics} for i in range(4)]
+    tables.plot(rows, "title", tmp_path / "protocol.png")
+    board = [
+        {"dataset": "apy", "row": r["name"], "chosen": i == 0}
+        | {f"{m}{end}": 0.95 for m in metrics for end in ("", "_ci_low", "_ci_high")}
+        for i, r in enumerate(rows)
+    ]
+    leaderboard.plot(board, ["apy"], tmp_path / "leaderboard.png")
+    assert len(figures) == 2
+    for figure in figures:
+        figure.canvas.draw()
+        axis = figure.axes[0]
+        legend = axis.get_legend().get_window_extent()
+        assert legend.x0 >= axis.get_window_extent().x1  # right of the bars, not over them
+        assert (tmp_path / "protocol.png").stat().st_size > 10_000
+
+
 # --------------------------------------------------------------------- W&B (item 5)
 def test_per_class_cells_reach_wandb_as_numbers():
     assert [_cell(c) for c in ("3", "1.000000", "", "bird", "0.25")] == [3, 1.0, None, "bird", 0.25]

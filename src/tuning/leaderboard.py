@@ -148,9 +148,9 @@ def plot(rows: list[dict], datasets: list[str], path: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.set_title(dataset, fontsize=9)
         ax.set_ylabel("test accuracy")
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
