@@ -47,6 +47,7 @@ from src.evaluation.reports import write_eval_reports
 from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
 from src.runs.checkpoints import (
+    RESTRICTED,
     RUN_KEY,
     check_same_dataset,
     dataset_identity,
@@ -117,7 +118,7 @@ def load_checkpoint(ckpt_path: str, feature_dim: int, signature_dim: int) -> ZSL
     path = Path(ckpt_path)
     checkpoint = read_checkpoint(path)
     cls = checkpoint_class(checkpoint, ckpt_path)
-    model = cls.load_from_checkpoint(path, map_location="cpu")
+    model = cls.load_from_checkpoint(path, map_location="cpu", **RESTRICTED)
     expected = (model.hparams.get("feature_dim"), model.hparams.get("signature_dim"))
     if expected != (feature_dim, signature_dim):
         raise ValueError(

@@ -16,10 +16,13 @@ Reads every job folder of the sweep (its Hydra config and command-line overrides
   diagnostics.
 
 Works on a sweep that is still running or was cut short: the jobs without results are named,
-as running, interrupted or unreadable, and left out of the table. Jobs whose strategy never
-mined (every epoch, or the selected one, in the pool's random warm-up) are named under it. A
-multirun of ``src.protocol`` (one protocol per dataset) gets one leaderboard instead
-(:mod:`src.tuning.leaderboard`).
+as running, interrupted or unreadable, and left out of the table, and so is every job of the
+grid that has not started (no folder yet). A single run's or a protocol's folder is refused
+in one line, pointing to its own results: the report writes only into multirun folders, its
+own files (``report.*``, ``curves.png``, ``leaderboard.*``) and nothing else. Jobs whose
+strategy never mined (every epoch, or the selected one, in the pool's random warm-up) are
+named under it. A multirun of ``src.protocol`` (one protocol per dataset) gets one
+leaderboard instead (:mod:`src.tuning.leaderboard`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import argparse
 from pathlib import Path
 
 from src.sweeps.curves import curve_keys, plot_curves
-from src.sweeps.jobs import VAL_CURVES, find_jobs, job_label, setting_keys
+from src.sweeps.jobs import VAL_CURVES, find_jobs, job_label, not_started, setting_keys
 from src.sweeps.tables import summarise, write_tables
 from src.sweeps.warmup import warmup_notes
 
@@ -39,11 +42,35 @@ NO_VAL_CURVES = (
 )
 
 
+class NotASweepError(ValueError):
+    """The folder is one run or one protocol: its own files are its report, and a report
+    never writes into a folder that a command other than a sweep made."""
+
+
+def refuse_single_runs(folder: Path) -> None:
+    """Raise :class:`NotASweepError` for a run's or a protocol's folder (nothing is written)."""
+    if (folder / "protocol_config.yaml").is_file():
+        raise NotASweepError(
+            f"{folder} is one protocol run, not a sweep: its results are {folder}/protocol.md "
+            "and protocol.csv; nothing was written. src.report reads a multirun folder "
+            "(outputs/<task>/multiruns/<date>_<time>_<tag>; one protocol per dataset gives a "
+            "leaderboard)."
+        )
+    if (folder / ".hydra").is_dir() or (folder / "metrics.json").is_file():
+        raise NotASweepError(
+            f"{folder} is one run, not a sweep: its results are {folder}/metrics.json (and its "
+            "log, train.log); nothing was written. src.report reads a multirun folder "
+            "(outputs/<task>/multiruns/<date>_<time>_<tag>)."
+        )
+
+
 def report(sweep_dir: Path) -> list[dict]:
     """Write the report files of ``sweep_dir`` and return the table rows."""
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: no such multirun folder.")
+    refuse_single_runs(sweep_dir)
     jobs, skipped = find_jobs(sweep_dir)
+    skipped += not_started(sweep_dir)
     if not jobs:
         raise FileNotFoundError(
             f"{sweep_dir}: no job folders (with a .hydra/ folder) found; give the folder of a "
@@ -86,7 +113,7 @@ def main() -> None:
             leaderboard(folder)
         else:
             report(folder)
-    except FileNotFoundError as error:  # a missing, empty or non-sweep folder: one line
+    except (FileNotFoundError, NotASweepError) as error:  # a missing, empty or non-sweep folder
         parser.exit(1, f"Error: {error}\n")
 
 

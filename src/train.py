@@ -39,7 +39,12 @@ from src.cli.job import (
 from src.cli.provenance import provenance_fields
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
-from src.runs.checkpoints import check_same_dataset, dataset_identity, read_checkpoint
+from src.runs.checkpoints import (
+    RESTRICTED,
+    check_same_dataset,
+    dataset_identity,
+    read_checkpoint,
+)
 from src.runs.folder import (
     mark_running,
     plan_run_folder,
@@ -117,7 +122,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log_config(loggers, cfg)
 
     if model.trainable:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), **RESTRICTED)
     else:
         log.info(
             "%s has nothing to train by gradient: evaluating it directly.", type(model).__name__
@@ -133,7 +138,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             selected_epoch = int(read_checkpoint(best, "best checkpoint")["epoch"])
         # A separate trainer without loggers: the per-epoch validation curve stays as trained.
         evaluator = make_trainer(cfg.trainer, logger=False, callbacks=[])
-        evaluator.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        evaluator.validate(
+            model, datamodule=datamodule, ckpt_path=best, verbose=False, **RESTRICTED
+        )
         final = scalar_metrics(evaluator.callback_metrics)
     else:
         trainer.callbacks.append(TestGammaFromValidation())  # configured γ, or from validation

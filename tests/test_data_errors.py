@@ -162,7 +162,7 @@ def write_toy_apy(root, lines_by_file=None):
         folder / "att_splits.mat",
         {
             "allclasses_names": np.array([["a"], ["b"], ["z"]], dtype=object),
-            "original_att": np.zeros((64, 3)),
+            "original_att": np.eye(64, 3),  # one attribute per class: distinct, non-zero
             "trainval_loc": np.array([[1], [2]]),
             "test_seen_loc": np.array([[4], [5]]),
             "test_unseen_loc": np.array([[3], [6]]),

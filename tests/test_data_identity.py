@@ -26,6 +26,8 @@ from src.runs.checkpoints import (
 )
 
 LABELS = [0, 0, 1, 1, 2, 2, 3, 3]
+#: one distinct, non-zero signature per class
+SIGNATURES = np.array([[1, 0], [0, 1], [1, 1], [1, -1]], dtype=np.float32)
 
 
 def toy(**changes) -> ZSLArrays:
@@ -33,7 +35,7 @@ def toy(**changes) -> ZSLArrays:
     parts = {
         "features": np.arange(24, dtype=np.float32).reshape(8, 3),
         "labels": np.array(LABELS),
-        "signatures": np.eye(4, 2, dtype=np.float32),
+        "signatures": SIGNATURES,
         "class_names": ["a", "b", "c", "d"],
         "splits": {"trainval": [0, 2], "test_seen": [1, 3], "test_unseen": [4, 5, 6, 7]},
         "source": "toy",
@@ -55,7 +57,7 @@ def test_each_part_has_its_own_hash_of_values_dtype_and_shape():
     other_features[7, 2] += 1.0
     variants = {
         "features": toy(features=other_features),
-        "signatures": toy(signatures=np.eye(4, 2, dtype=np.float32)[[1, 0, 2, 3]]),
+        "signatures": toy(signatures=SIGNATURES[[1, 0, 2, 3]]),
         "classes": toy(class_names=["a", "b", "c", "e"]),
         # the same split sizes, other images: what the old identity could not see
         "splits": toy(
@@ -83,7 +85,7 @@ def test_other_content_under_the_same_name_and_sizes_is_refused_naming_the_parts
     check_same_dataset(trained, identity(toy()), "x.ckpt", "evaluate")
     features = toy().features.copy()
     features[0, 0] = -1.0
-    other = toy(features=features, signatures=np.eye(4, 2, dtype=np.float32) * 2)
+    other = toy(features=features, signatures=SIGNATURES * 2)
     with pytest.raises(
         CheckpointError,
         match=r"ckpt_path=x.ckpt was trained on toy \[\w+\], but the configured data toy has "

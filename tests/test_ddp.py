@@ -145,11 +145,11 @@ def run_module(module: str, args: list[str], log_dir: Path) -> Path:
 
 
 def probe(run: Path, epoch: int, rank: int) -> dict:
-    return torch.load(run / "probe" / f"epoch{epoch}_rank{rank}.pt", weights_only=False)
+    return torch.load(run / "probe" / f"epoch{epoch}_rank{rank}.pt", weights_only=True)
 
 
 def final_pool(run: Path) -> torch.Tensor:
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     return checkpoint["callbacks"]["NegativePoolRefresh"]["pool"]
 
 
@@ -224,8 +224,8 @@ def test_ddp_run_follows_the_single_process_run(runs):
     or μ = 0.01 the two runs end within 7e-7; only the μ = 1e-4 trajectory passes a sampling
     boundary where the 1e-7 noise flips mined negatives."""
     single, ddp = runs["single"], runs["ddp"]
-    one = torch.load(single / "checkpoints" / "last.ckpt", weights_only=False)
-    two = torch.load(ddp / "checkpoints" / "last.ckpt", weights_only=False)
+    one = torch.load(single / "checkpoints" / "last.ckpt", weights_only=True)
+    two = torch.load(ddp / "checkpoints" / "last.ckpt", weights_only=True)
     assert one["global_step"] == two["global_step"] == EPOCHS * 24  # ceil(5966 / 256) steps
     for name, value in one["state_dict"].items():
         # Measured with weight decay towards the initialisation: W within 1.2e-4 (with decay

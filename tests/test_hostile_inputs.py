@@ -67,6 +67,32 @@ def test_a_class_name_listed_twice_is_named(cli, toy, tmp_path):
         ZSLArrays(np.zeros((3, 2)), [0, 1, 2], np.eye(3), ["a", "b", "a"], source="arrays")
 
 
+def test_an_all_zero_signature_stops_before_training(cli, toy, tmp_path):
+    """A class whose signature is all zeros scores 0 against every image: it would report
+    ZSL 1.0 (winning every tie) or 0, meaning nothing. Refused in one line, naming it."""
+    for key in ("att", "original_att"):
+        toy.att_splits[key][:, 4] = 0.0  # the unseen class c4
+    data = toy.write()
+    line = one_error(*cli("data=cub", "data.dataset=TOY", f"data.data_dir={data}"))
+    assert "1 class signature(s) are all zeros ('c4')" in line, line
+    assert line.endswith("give it a signature (a missing attribute row?), or leave the class out.")
+    no_training(tmp_path)
+
+
+def test_identical_signatures_are_named_in_one_warning(caplog):
+    signatures = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with caplog.at_level("WARNING", logger="src.data.arrays"):
+        ZSLArrays(np.zeros((5, 2)), np.arange(5), signatures, list("abcde"), source="toy")
+    (record,) = caplog.records
+    assert "toy: 2 group(s) of classes share one signature ('a' = 'c'; 'b' = 'd')" in (
+        record.getMessage()
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="src.data.arrays"):
+        ZSLArrays(np.zeros((3, 2)), np.arange(3), np.eye(3), list("abc"), source="toy")
+    assert not caplog.records
+
+
 def test_a_seen_class_without_test_seen_images_stops_before_training(cli, toy, tmp_path):
     labels = np.repeat(np.arange(6), 10)
     test_seen = toy.att_splits["test_seen_loc"].reshape(-1)

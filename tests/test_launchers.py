@@ -16,8 +16,6 @@ from hydra import compose, initialize_config_dir
 from hydra_utils import CONF_DIR
 from omegaconf import DictConfig, OmegaConf
 
-from src.sweeps.storage import sqlite_url
-
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = {
     "joblib": "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
@@ -111,7 +109,7 @@ def test_optuna_is_current_and_its_sqlite_storage_resumes_a_study(tmp_path):
 
     assert int(optuna.__version__.split(".")[0]) >= 4
     assert int(sqlalchemy.__version__.split(".")[0]) >= 2
-    url = sqlite_url(str(tmp_path / "sweep" / "optuna.db"))
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="s", storage=url, direction="maximize")
     study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
     resumed = optuna.create_study(

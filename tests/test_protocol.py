@@ -221,3 +221,29 @@ def test_held_out_check_scores_each_fold_with_choices_made_on_the_others():
     assert held_out_check([t0, t1], 1) == pytest.approx((0.5 + 0.5 + 0.1) / 3)
     assert selection_window([t0, t1], 3) == 3
     assert selection_window([t0, t1], "auto") == 1  # a tie keeps the raw curve
+
+
+def test_report_on_a_finished_protocol_is_one_line_and_writes_nothing(
+    protocol_run, capsys, monkeypatch
+):
+    """src.report on one protocol's folder points to its tables; the folder stays byte-identical
+    (it once gained a row `miner=None … incomplete` and report files)."""
+    from src.report import main
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p): p.read_bytes() for p in sorted(protocol_run.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    capsys.readouterr()
+    monkeypatch.setattr("sys.argv", ["src/report.py", str(protocol_run)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    console = capsys.readouterr()
+    assert stop.value.code == 1 and not console.out
+    assert console.err.strip() == (
+        f"Error: {protocol_run} is one protocol run, not a sweep: its results are "
+        f"{protocol_run}/protocol.md and protocol.csv; nothing was written. src.report reads a "
+        "multirun folder (outputs/<task>/multiruns/<date>_<time>_<tag>; one protocol per dataset "
+        "gives a leaderboard)."
+    )
+    assert snapshot() == before

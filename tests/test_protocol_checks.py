@@ -96,6 +96,20 @@ REFUSED = [
     ("protocol.max_epochs=false", "protocol.max_epochs=False is invalid"),
     ("protocol.smoothing=-1", "protocol.smoothing=-1 is invalid"),
     ("protocol.smoothing=true", "protocol.smoothing=True is invalid"),
+    ("protocol.smoothing=2", "protocol.smoothing=2 is invalid: use auto or an odd number"),
+    ("protocol.smoothing=4", "protocol.smoothing=4 is invalid: use auto or an odd number"),
+    (
+        "protocol.storage=/nonexistent/dir/x.journal",
+        "protocol.storage='/nonexistent/dir/x.journal' is invalid: its folder /nonexistent/dir "
+        "does not exist",
+    ),
+    (
+        "protocol.storage=sqlite:////nonexistent/dir/x.db",
+        "protocol.storage='sqlite:////nonexistent/dir/x.db' is invalid: its folder "
+        "/nonexistent/dir does not exist",
+    ),
+    ("protocol.storage=studies.db", "protocol.storage='studies.db' is invalid: use null"),
+    ("protocol.storage=sqlite:///", "protocol.storage='sqlite:///' is invalid: use a SQLite"),
     (
         "protocol.max_epochs_limit=10",
         "protocol.max_epochs_limit=10 is invalid: it must be an integer ≥ protocol.max_epochs (15)",
@@ -142,6 +156,21 @@ def test_check_protocol_settings_raises_a_config_error_naming_the_key(override, 
 )
 def test_good_protocol_settings_pass(overrides, tmp_path):
     check_protocol_settings(compose_config(overrides, tmp_path / "r", "protocol").protocol, CONF)
+
+
+def test_storages_in_existing_folders_pass_and_a_missing_folder_is_never_created(tmp_path, cli):
+    for storage in (
+        f"{tmp_path}/zsl.journal",
+        f"sqlite:///{tmp_path}/zsl.db",
+        "postgresql://user@host/zsl",
+        "protocol.smoothing=5",
+    ):
+        override = storage if storage.startswith("protocol.") else f"protocol.storage={storage}"
+        cfg = compose_config([override], tmp_path / "r", "protocol")
+        check_protocol_settings(cfg.protocol, CONF)
+    missing = tmp_path / "typo" / "dir"
+    assert_one_line(*cli(f"protocol.storage={missing}/x.journal"), "protocol.storage=")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_the_selection_metrics_are_what_validation_runs_log():

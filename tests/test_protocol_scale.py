@@ -54,6 +54,7 @@ def test_storage_is_the_run_folders_sqlite_file_unless_a_shared_one_is_named(tmp
 def test_a_study_in_a_journal_file_holds_the_sqlite_studys_trials(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "score_setting", fake_score)
     sqlite = run_study("s", tmp_path / "s.db", context(), MINER, N_TRIALS, DEFAULTS, print)
+    (tmp_path / "shared").mkdir()  # a storage path needs its folder (checked on the config)
     journal = str(tmp_path / "shared" / "zsl.journal")
     first = run_study("s", journal, context(), MINER, 4, DEFAULTS, print)
     assert len(finished_records(first)) <= 4

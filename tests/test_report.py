@@ -313,3 +313,66 @@ def test_resume_sweep_with_another_grid_or_a_missing_folder_stops_before_writing
     assert f"resume_sweep={tmp_path / 'typo'}: no such folder" in missing.stderr
     assert not (tmp_path / "typo").exists()
     assert list((tmp_path / "train" / "multiruns").iterdir()) == [folder]  # no new sweep
+
+
+# ------------------------------------------------- what the report writes, and where (issue 35)
+def test_a_half_written_grid_names_the_jobs_that_never_started(tmp_path, capsys):
+    """The grid comes from multirun.yaml: jobs 2 and 3 never got a folder (the sweep was
+    killed during job 1), and the report names them beside the interrupted one."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    hydra = {
+        "sweeper": {
+            "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+            "max_batch_size": None,
+            "params": None,
+        },
+        "sweep": {"dir": str(sweep), "subdir": "${hydra.job.num}"},
+        "overrides": {"task": ["miner=random,hardest", "seed=1,2", "trainer.max_epochs=2"]},
+    }
+    OmegaConf.save(OmegaConf.create({"hydra": hydra}), sweep / "multirun.yaml")
+    fixed = "trainer.max_epochs=2"
+    make_override_job(sweep, 0, ["miner=random", "seed=1", fixed], {"val/zsl_acc": 0.5})
+    make_override_job(sweep, 1, ["miner=random", "seed=2", fixed], None)
+    report(sweep)
+    markdown, console = (sweep / "report.md").read_text(), capsys.readouterr().out
+    assert "- 1 (miner=random, seed=2): incomplete, no metrics.json" in markdown
+    for num, point in ((2, "miner=hardest, seed=1"), (3, "miner=hardest, seed=2")):
+        note = f"job {num} ({point}): not started, no folder"
+        assert f"- {note}" in markdown and note in console
+    assert "job 0 (" not in markdown and "job 1 (" not in markdown
+
+
+def report_command(folder: Path, capsys, monkeypatch) -> tuple[int, str]:
+    from src.report import main
+
+    capsys.readouterr()  # what ran before
+    monkeypatch.setattr(sys, "argv", ["src/report.py", str(folder)])
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_report_on_a_finished_run_is_one_line_and_leaves_it_byte_identical(
+    tmp_path, capsys, monkeypatch
+):
+    from hydra_utils import compose_config
+
+    from src.train import train
+
+    run = tmp_path / "run"
+    train(compose_config([*QUIET_ARGS, "trainer.max_epochs=1"], run))
+    (run / ".hydra").mkdir(exist_ok=True)  # as Hydra's launch leaves it
+    before = snapshot(run)
+    code, console = report_command(run, capsys, monkeypatch)
+    assert code == 1 and "Traceback" not in console
+    assert console.strip() == (
+        f"Error: {run} is one run, not a sweep: its results are {run}/metrics.json (and its "
+        "log, train.log); nothing was written. src.report reads a multirun folder "
+        "(outputs/<task>/multiruns/<date>_<time>_<tag>)."
+    )
+    assert snapshot(run) == before

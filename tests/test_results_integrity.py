@@ -121,7 +121,7 @@ def test_ckpt_path_resume_keeps_the_history_and_applies_the_new_lr(first, tmp_pa
     for epoch in (0, 1):
         assert history[epoch]["train/loss"] == earlier[epoch]["train/loss"]
     assert len([r for r in rows(out) if r.get("test/zsl_acc")]) == 1  # only the new test
-    optimiser = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    optimiser = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     lrs = {g["lr"] for state in optimiser["optimizer_states"] for g in state["param_groups"]}
     assert lrs == {0.05}  # the new lr reached the optimiser, as config.yaml says
     assert "lr: 0.05" in (out / "config.yaml").read_text()
@@ -280,7 +280,7 @@ def test_a_kill_during_a_checkpoint_save_never_damages_last_ckpt(tmp_path, monke
     except Killed:
         pass
     monkeypatch.undo()
-    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["epoch"] in (0, 1)
 
 

@@ -14,7 +14,7 @@ BASE = [*QUIET, "+experiment=hard_neg", "data.split_mode=val"]
 
 
 def final_pool(run_dir):
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     (state,) = [v for k, v in checkpoint["callbacks"].items() if "NegativePoolRefresh" in k]
     return state["pool"]
 

@@ -241,7 +241,7 @@ def test_eval_loads_a_checkpoint_of_another_classifier(tmp_path):
     for key in ("test/zsl_acc", "test/gzsl_H", "test/gamma", "test/ausuc"):
         assert evaluated[key] == pytest.approx(expected[key], abs=1e-6)
     # an older checkpoint without the class path: found from its hyper-parameters
-    checkpoint = torch.load(ckpt, weights_only=False)
+    checkpoint = torch.load(ckpt, weights_only=True)
     del checkpoint["zsl_classifier_class"]
     torch.save(checkpoint, tmp_path / "old.ckpt")
     again = evaluate(

@@ -50,8 +50,10 @@ def test_each_sweep_job_is_its_own_wandb_run_in_the_sweep_group(tmp_path):
         assert miner.encode() in written  # job type: the strategy
 
 
-def wandb_summary(run_file: Path) -> dict:
-    """The final summary of an offline run: its ``summary`` records applied in order.
+def wandb_summary(run_file: Path, record_type: str = "summary") -> dict:
+    """The final summary (or, with ``record_type="config"``, config) of an offline run: its
+    ``summary`` (``config``) records applied in order. Offline, W&B keeps both in this log
+    only; ``files/wandb-summary.json`` and ``files/config.yaml`` are written by ``wandb sync``.
 
     The ``.wandb`` file is a LevelDB-style log (7-byte file header, 32 KiB blocks, records with a
     7-byte header and FULL/FIRST/MIDDLE/LAST chunks) of ``wandb_internal_pb2.Record`` messages.
@@ -76,8 +78,8 @@ def wandb_summary(run_file: Path) -> dict:
             continue
         record = wandb_internal_pb2.Record()
         record.ParseFromString(chunk if kind == 1 else pending + chunk)
-        if record.WhichOneof("record_type") == "summary":
-            for item in record.summary.update:
+        if record.WhichOneof("record_type") == record_type:
+            for item in getattr(record, record_type).update:
                 summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return summary
 
@@ -105,3 +107,10 @@ def test_validation_mode_wandb_summary_is_the_selected_checkpoint(tmp_path, monk
     summary = wandb_summary(run_file)
     for key, value in metrics.items():
         assert summary[key] == pytest.approx(value, abs=1e-7), key
+    # the W&B config is the run folder's resolved config.yaml, readable without syncing
+    from omegaconf import OmegaConf
+
+    config = wandb_summary(run_file, "config")
+    saved = OmegaConf.to_container(OmegaConf.load(out / "config.yaml"))
+    for key in ("data", "model", "miner", "seed", "selection_metric"):
+        assert config[key] == saved[key], key

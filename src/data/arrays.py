@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 SPLIT_NAMES = ("train", "val", "trainval", "test_seen", "test_unseen")
+
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -124,6 +127,7 @@ class ZSLArrays:
         check_unique_names(list(self.class_names), f"{src}: class_names")
         if not np.isfinite(self.signatures).all():
             raise DataError(f"{src}: signatures hold NaN or infinite values.")
+        self._check_signatures_tell_classes_apart()
         if n and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
             raise DataError(
                 f"{src}: labels must lie in [0, {self.num_classes}) after conversion, found "
@@ -145,6 +149,42 @@ class ZSLArrays:
         self._check_disjoint("trainval", "test_unseen")
         self._check_disjoint("train", "val")
         self._check_every_class_has_images()
+
+    def _check_signatures_tell_classes_apart(self) -> None:
+        """An all-zero signature is refused: the class scores 0 against every image under any
+        compatibility (and has no direction under cosine), so it is never recognised, or wins
+        every tie (a ZSL accuracy of 1.0 that means nothing). Identical signatures can be
+        legitimate (coarse binary attributes) but no signature-based model can tell those
+        classes apart: each group is named in one warning."""
+        zero = np.flatnonzero(~(self.signatures != 0).any(axis=1))
+        if zero.size:
+            names = ", ".join(f"'{self.class_names[c]}'" for c in zero[:5])
+            raise DataError(
+                f"{self.source}: {zero.size} class signature(s) are all zeros ({names}"
+                f"{', …' if zero.size > 5 else ''}); such a class scores 0 against every image, "
+                "so it is never told apart from the others: give it a signature (a missing "
+                "attribute row?), or leave the class out."
+            )
+        _, inverse, counts = np.unique(
+            self.signatures, axis=0, return_inverse=True, return_counts=True
+        )
+        groups = sorted(
+            (np.flatnonzero(inverse.reshape(-1) == g) for g in np.flatnonzero(counts > 1)),
+            key=lambda group: group[0],
+        )
+        if groups:
+            shown = "; ".join(
+                " = ".join(f"'{self.class_names[c]}'" for c in group) for group in groups[:3]
+            )
+            log.warning(
+                "%s: %d group(s) of classes share one signature (%s%s): no signature-based model "
+                "can tell them apart, so their images are assigned among them by tie-breaking; "
+                "give them distinct signatures if that is not intended.",
+                self.source,
+                len(groups),
+                shown,
+                "; …" if len(groups) > 3 else "",
+            )
 
     def _check_no_duplicates(self) -> None:
         """An image listed twice in a split would count twice in training or evaluation."""

@@ -6,7 +6,13 @@
   through a temporary file in the system temp folder, which is a copy, not a rename, when the
   outputs live on another filesystem).
 - :func:`read_checkpoint` loads one with a one-line error for a missing or damaged file, and
-  :func:`newest_valid_checkpoint` finds the newest readable one of a run.
+  :func:`newest_valid_checkpoint` finds the newest readable one of a run. Both read through
+  :func:`restricted_load`: torch's restricted unpickler (``weights_only=True``), which
+  reconstructs tensors, containers and numbers only; a file that holds an object of any other
+  type is refused, naming the types, and that object is never built (unpickling an arbitrary
+  class runs its code). Every checkpoint the framework writes holds plain types only, and
+  Lightning's own loads (resume, ``load_from_checkpoint``) are given ``weights_only=True``
+  (:data:`RESTRICTED`).
 - :func:`dataset_identity` is the dataset's name and a hash of its content (class names,
   features, labels, signatures, split indices); every training checkpoint records it
   (:class:`~src.callbacks.RunRecord`), and resuming or evaluating on other data is refused,
@@ -20,6 +26,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,8 +43,48 @@ RUN_KEY = "zsl_run"
 IDENTITY_SPLITS = ("trainval", "test_seen", "test_unseen")
 
 
+#: what the framework passes to Lightning's checkpoint loads (``Trainer.fit(ckpt_path=…)``,
+#: ``validate``, ``load_from_checkpoint``): torch's restricted unpickler, never the full one
+RESTRICTED = {"weights_only": True}
+
+
 class CheckpointError(ValueError):
     """A checkpoint cannot be used: damaged, of another dataset, or of other settings."""
+
+
+class ForeignTypesError(CheckpointError):
+    """A checkpoint holds objects of types the restricted unpickler does not build."""
+
+
+def restricted_load(path: str | Path, key: str = "ckpt_path") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU.
+
+    Raises:
+        ForeignTypesError: the file holds objects of other types than tensors, containers and
+            numbers, named in the message; none of them was reconstructed.
+        Exception: whatever torch raises for an unreadable file (see :func:`read_checkpoint`).
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        types = _foreign_types(path)
+        if not types:  # not a torch.save archive, or a damaged one: the caller names it
+            raise
+        raise ForeignTypesError(
+            f"{key}={path} holds objects of types that no checkpoint of this framework holds "
+            f"({', '.join(types)}): "
+            "refused without building them, since unpickling an object runs its class's code. "
+            "Use a checkpoint written by src.train or src.protocol, or re-save this one's "
+            "weights as plain tensors (torch.save({'state_dict': ...}))."
+        ) from None
+
+
+def _foreign_types(path: str | Path) -> list[str]:
+    """The classes and functions a torch file names that the restricted unpickler refuses."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:
+        return []
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -108,7 +155,9 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{key}={path}: no such checkpoint file.")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = restricted_load(path, key)
+    except ForeignTypesError:
+        raise
     except Exception as error:  # truncated zip, pickle error, empty file...
         raise CheckpointError(
             f"{key}={path} is not a readable checkpoint ({_unreadable(path, error)}). "
@@ -153,8 +202,8 @@ def newest_valid_checkpoint(
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception:
+            checkpoint = restricted_load(path)
+        except Exception:  # damaged, or holding foreign types: never a checkpoint to use
             continue
         if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
             continue

@@ -129,6 +129,36 @@ def find_jobs(sweep_dir: Path) -> tuple[list[Job], list[str]]:
     return jobs, skipped
 
 
+def not_started(sweep_dir: Path) -> list[str]:
+    """A note for every job of the sweep's grid that has no folder: the sweep stopped before
+    it (or is still running). The grid is rebuilt from ``multirun.yaml`` as Hydra's basic
+    sweeper numbers it (:func:`~src.sweeps.check.grid_points`); empty for another sweeper,
+    or when ``multirun.yaml`` is missing or unreadable."""
+    from src.sweeps.check import grid_points
+
+    try:
+        grid = grid_points(OmegaConf.load(sweep_dir / "multirun.yaml"))
+    except Exception:  # no multirun.yaml, or one this Hydra cannot parse: no grid to compare
+        return []
+    if not grid:
+        return []
+    points = [dict(override_key(o) for o in job) for job in grid]
+    varying = [
+        k
+        for k in dict.fromkeys(k for point in points for k in point)
+        if len({point.get(k) for point in points}) > 1
+    ]
+    missing = [n for n in range(len(grid)) if not (sweep_dir / str(n) / ".hydra").is_dir()]
+    notes = []
+    for n in missing:
+        setting = ", ".join(f"{k}={points[n].get(k, '-')}" for k in varying)
+        notes.append(
+            f"job {n} ({setting}): not started, no folder (the sweep stopped before it, or is "
+            f"still running; resume_sweep={sweep_dir} runs it)"
+        )
+    return notes
+
+
 def setting_keys(jobs: list[Job]) -> list[str]:
     """The overrides whose values differ between ``jobs`` (sorted), seed and bookkeeping aside."""
     keys = {k for job in jobs for k in job.overrides if is_setting(k)}

@@ -131,6 +131,40 @@ def storage_for(setting: str | None, folder: Path, name: str) -> tuple[str, str]
     return str(setting), f"{folder.resolve()}:{name}"
 
 
+def storage_problem(setting: Any) -> str | None:
+    """What is wrong with ``protocol.storage`` (``None``: nothing). A SQLite URL or a journal
+    file needs an existing parent folder: a protocol never creates folders outside its own, so
+    a mistyped path is named instead of appearing silently somewhere. Example::
+
+        >>> storage_problem("/nonexistent/dir/x.journal")  # doctest: +ELLIPSIS
+        'its folder /nonexistent/dir does not exist: create it first (mkdir -p ...'
+        >>> storage_problem("runs.db") is not None, storage_problem("postgresql://host/db")
+        (True, None)
+    """
+    if not isinstance(setting, str) or not setting:
+        return "use null (SQLite in the run folder), an RDB URL or a .journal file"
+    if "://" in setting:
+        if not setting.startswith("sqlite:///"):
+            return None  # a database server: Optuna names a connection failure itself
+        path = setting.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            return "use a SQLite file (sqlite:///path/to/file.db): an in-memory study is lost"
+    elif setting.endswith(JOURNAL_SUFFIXES):
+        path = setting
+    else:
+        return (
+            "use null (SQLite in the run folder), an RDB URL (sqlite:///path.db, "
+            "postgresql://…) or a JournalStorage file ending in .journal or .log"
+        )
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        return (
+            f"its folder {folder} does not exist: create it first (mkdir -p {folder}), or use "
+            "null (SQLite in the run folder)"
+        )
+    return None
+
+
 def _storage(url: str):
     """The Optuna storage of ``url``: a JournalStorage for a journal file, else the URL (RDB).
 
@@ -141,7 +175,6 @@ def _storage(url: str):
     if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(url, JournalFileOpenLock(url)))
     try:
         return optuna.storages.RDBStorage(url)

@@ -137,8 +137,12 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     low, high = SEED_RANGE
     check_list("seeds", lambda s: _is_int(s) and low <= s <= high, f"integers in [{low}, {high}]")
     smoothing = values.get("smoothing", 1)
-    if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1):
-        fail("smoothing", "use auto or an integer ≥ 1")
+    if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1 or smoothing % 2 == 0):
+        fail(
+            "smoothing",
+            "use auto or an odd number of epochs (1, 3, 5…): the window is centred on the "
+            "epoch, (w - 1) / 2 epochs on each side",
+        )
     metric = values.get("selection_metric")
     if not (isinstance(metric, str) and metric.startswith("val/")):
         fail("selection_metric", "choose on a val/ metric, never a test one")
@@ -152,8 +156,12 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     if values.get("launcher", "local") not in ("local", "submitit_local", "slurm"):
         fail("launcher", "use local, slurm or submitit_local")
     storage = values.get("storage")
-    if storage is not None and not (isinstance(storage, str) and storage):
-        fail("storage", "use null (SQLite in the run folder), an RDB URL or a .journal file")
+    if storage is not None:
+        from src.tuning.search import storage_problem
+
+        problem = storage_problem(storage)
+        if problem:
+            fail("storage", problem)
     if not isinstance(values.get("ablation"), bool):
         fail("ablation", "use true or false")
     bootstrap = values.get("bootstrap")
