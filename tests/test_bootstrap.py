@@ -97,7 +97,8 @@ def test_a_paired_comparison_of_a_constant_shift_is_better_and_certain():
     base = np.linspace(0.2, 0.8, 100)
     record = compare(base + 0.1, base, 0.1, 0.95)
     assert record["ci_low"] == pytest.approx(0.1) and record["ci_high"] == pytest.approx(0.1)
-    assert record["p_improvement"] == 1.0
+    assert record["share_positive"] == 1.0
+    assert record["p_value"] == pytest.approx(2 / 101)  # every resample above 0: the floor
     assert verdict(record["ci_low"], record["ci_high"]) == "better"
     assert verdict(-0.1, 0.2) == "no detectable difference"
     assert verdict(-0.3, -0.01) == "worse"

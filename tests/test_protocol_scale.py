@@ -187,7 +187,8 @@ def test_the_leaderboard_marks_each_datasets_validation_choice(tmp_path):
     md = (tmp_path / "leaderboard.md").read_text()
     assert "| row | kind | synthetic | apy_annotations |" in md
     assert "| `random` | tuned | **0.700 [0.600, 0.800]** ★ | 0.450 [0.350, 0.550] |" in md
-    assert "| `eszsl` | reference | 0.800 | 0.400 |" in md  # H_cal, no interval
+    # H_cal, no interval; † the reference with the best validation score (its only one here)
+    assert "| `eszsl` | reference | 0.800 † | 0.400 † |" in md
     assert "- job 2 (cub)" in md
     assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
 

@@ -59,26 +59,38 @@ def test_comparisons_hold_each_stated_comparison_paired(run):
     with (run / "comparisons.csv").open() as f:
         records = list(csv.DictReader(f))
     assert list(records[0]) == [
-        "row", "against", "metric", "delta", "ci_low", "ci_high", "p_improvement", "resampled",
+        "row", "against", "metric", "delta", "ci_low", "ci_high", "share_positive", "p_value",
+        "stated", "p_holm", "prob_improvement", "prob_improvement_ci_low",
+        "prob_improvement_ci_high", "resampled",
     ]  # fmt: skip
     pairs = {(r["row"], r["against"]) for r in records}
     assert ("hardest", "random") in pairs and ("hardest", "random@hardest") in pairs
-    best = [p for p in pairs if p[1] in ("eszsl", "untrained")]
-    assert {p[1] for p in best} == {"eszsl", "untrained"} and len({p[0] for p in best}) == 1
+    assert len({p[0] for p in pairs if p[1] == "eszsl"}) == 1  # the best tuned row
+    # does training help? every trained row (tuned, or a fitted reference) faces `untrained`
+    assert {p[0] for p in pairs if p[1] == "untrained"} == {"eszsl", "hardest", "random"}
     assert {r["resampled"] for r in records} == {"classes", "images"}
     for r in records:
         a, b, metric = rows[r["row"]], rows[r["against"]], r["metric"]
         assert float(r["delta"]) == pytest.approx(float(a[metric]) - float(b[metric]))
         assert float(r["ci_low"]) <= float(r["ci_high"])
-        assert 0.0 <= float(r["p_improvement"]) <= 1.0
+        assert 0.0 <= float(r["share_positive"]) <= 1.0 and 0.0 < float(r["p_value"]) <= 1.0
     # AUSUC is resampled over classes only
     assert not [r for r in records if r["metric"] == "test/ausuc" and r["resampled"] == "images"]
     md = (run / "protocol.md").read_text()
-    verdicts = [line for line in md.splitlines() if line.startswith("- `") and " vs " in line]
-    assert verdicts
+    verdicts = [
+        line for line in md.splitlines() if line.lstrip().startswith("- `") and " vs " in line
+    ]
+    assert len([line for line in verdicts if "vs `untrained`" in line]) == 3
     for line in verdicts:
-        words = ("**better**", "**worse**", "**no detectable difference**")
+        words = ("**better**", "**worse**", "**no detectable difference**", "not a verdict")
         assert any(w in line for w in words), line
+    # one family: the stated records' p_holm are Holm's adjustment of their p-values
+    stated = [r for r in records if r["stated"] == "True"]
+    assert len(stated) == 2 * len({(r["row"], r["against"]) for r in stated})  # ZSL, H_cal
+    from src.metrics.bootstrap import holm
+
+    p = [float(r["p_value"]) for r in stated]
+    assert [float(r["p_holm"]) for r in stated] == pytest.approx(holm(p))
 
 
 def test_recompute_reproduces_every_row_from_the_folder(run, capsys):

@@ -177,7 +177,8 @@ def interval(samples: np.ndarray, level: float) -> tuple[float, float]:
 
 def verdict(low: float, high: float) -> str:
     """``better`` when the interval of a difference lies above 0, ``worse`` below, else
-    ``no detectable difference``."""
+    ``no detectable difference`` (the interval alone, uncorrected: :func:`holm_verdict` is the
+    word ``protocol.md`` states)."""
     if low > 0:
         return "better"
     if high < 0:
@@ -185,13 +186,103 @@ def verdict(low: float, high: float) -> str:
     return "no detectable difference"
 
 
+def bootstrap_p_value(diff: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of ``diff`` (a − b per resample) against "no difference":
+    twice the smaller share of resamples on either side of 0 (0 counted on both sides), with the
+    +1 of a Monte-Carlo p-value so that it is never 0, at most 1. Identical rows (every
+    difference 0) give 1."""
+    if np.isnan(diff).any():
+        return float("nan")
+    n = len(diff)
+    below, above = int(np.sum(diff <= 0)), int(np.sum(diff >= 0))
+    return float(min(1.0, 2.0 * (min(below, above) + 1) / (n + 1)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values of one family of tests, in the given order: the i-th
+    smallest p (1-based) times (m − i + 1), made non-decreasing in that order, capped at 1.
+    A test is rejected at level α when its adjusted p is below α; this controls the chance of
+    any false claim in the family at α (Holm 1979)."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return [float(v) for v in adjusted]
+
+
+def holm_verdict(p_holm: float, delta: float, alpha: float) -> str:
+    """The word of a stated comparison: ``better``/``worse`` (by the sign of ``delta``) when its
+    Holm-adjusted p-value is below ``alpha`` (1 − level), else ``no detectable difference``."""
+    if not p_holm < alpha or delta == 0:
+        return "no detectable difference"
+    return "better" if delta > 0 else "worse"
+
+
 def compare(a: np.ndarray, b: np.ndarray, delta: float, level: float) -> dict[str, float]:
     """Paired comparison of two rows' resampled values (same plan): the point difference
-    ``delta``, the interval of ``a − b``, and the share of resamples where ``a`` is above."""
+    ``delta``, the interval of ``a − b``, the share of resamples where ``a`` is above
+    (``share_positive``, about one minus a one-sided p-value) and the two-sided ``p_value``."""
     diff = a - b
     low, high = interval(diff, level)
-    p = float(np.mean(diff > 0)) if not np.isnan(diff).any() else float("nan")
-    return {"delta": delta, "ci_low": low, "ci_high": high, "p_improvement": p}
+    share = float(np.mean(diff > 0)) if not np.isnan(diff).any() else float("nan")
+    return {"delta": delta, "ci_low": low, "ci_high": high, "share_positive": share,
+            "p_value": bootstrap_p_value(diff)}  # fmt: skip
+
+
+# ------------------------------------------------------ probability of improvement (rliable)
+#: per metric, the classes whose accuracies it averages: (credits of the seen side or None,
+#: credits of the unseen side or None); AUSUC has no per-class value
+PER_CLASS = {
+    "zsl_acc": (None, "zsl"),
+    "gzsl_s": ("gzsl_seen", None),
+    "gzsl_u": (None, "gzsl_unseen"),
+    "gzsl_H": ("gzsl_seen", "gzsl_unseen"),
+    "gzsl_H_cal": ("cal_seen", "cal_unseen"),
+}
+
+
+def class_accuracies(runs: Sequence[Credits], metric: str) -> np.ndarray | None:
+    """Per-class accuracy behind ``metric`` (seen classes first, then unseen, as
+    :data:`PER_CLASS` names them), the mean over the row's refits; ``None`` without one."""
+    if metric not in PER_CLASS:
+        return None
+    per_run = []
+    for run in runs:
+        parts = []
+        for side, name in zip(("seen", "unseen"), PER_CLASS[metric], strict=True):
+            if name is None:
+                continue
+            credits = getattr(run, name)
+            if credits is None:
+                return None
+            classes = getattr(run, f"{side}_class")
+            n = run.sizes[0 if side == "seen" else 1]
+            sizes = np.bincount(classes, minlength=n).astype(np.float64)
+            parts.append(np.bincount(classes, weights=credits, minlength=n) / sizes)
+        per_run.append(np.concatenate(parts))
+    return np.mean(per_run, axis=0)
+
+
+def class_weights(plan: Plan, metric: str) -> np.ndarray:
+    """The class multiplicities (R × classes) of a class plan, in :func:`class_accuracies`'
+    order."""
+    seen, unseen = PER_CLASS[metric]
+    return np.concatenate(
+        [w for w, side in ((plan.seen, seen), (plan.unseen, unseen)) if side], axis=1
+    )
+
+
+def prob_improvement(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None):
+    """P(X > Y) over paired classes (rliable's probability of improvement, Agarwal et al. 2021):
+    the share of classes where row X's accuracy is above row Y's, a tie counting 1/2. With
+    ``weights`` (R × classes, a class plan), its value in every resample (R)."""
+    score = (x > y).astype(np.float64) + 0.5 * (x == y)
+    if weights is None:
+        return float(score.mean())
+    return weights @ score / weights.sum(axis=1)
 
 
 # ------------------------------------------------------------- per-image credits of an evaluation

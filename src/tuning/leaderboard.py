@@ -31,6 +31,7 @@ COLUMNS = [
     *[f"{m}{suffix}" for m in METRICS for suffix in ("", "_ci_low", "_ci_high")],
     "val_score",
     "chosen",
+    "best_reference",
     "folder",
 ]
 
@@ -65,6 +66,12 @@ def _number(text: str) -> float:
     return float(text) if text not in ("", None) else math.nan
 
 
+def _score(text: str) -> float:
+    """A validation score to maximise (a missing one last)."""
+    value = _number(text)
+    return -math.inf if math.isnan(value) else value
+
+
 def job_rows(job: Path) -> list[dict]:
     """The leaderboard lines of one finished job, the chosen row marked."""
     config = OmegaConf.load(job / "protocol_config.yaml")
@@ -73,6 +80,13 @@ def job_rows(job: Path) -> list[dict]:
         table = list(csv.DictReader(f))
     scores = {r["name"]: _number(r["val_score"]) for r in table if r["name"] in strategies}
     chosen = max(strategies, key=lambda s: scores.get(s, -math.inf))  # as src.protocol's best
+    refs = [r for r in table if r["kind"] in ("reference", "untrained")]
+    best_ref = max(  # on validation, as protocol.md's verdicts (a tie: the earlier row)
+        range(len(refs)),
+        key=lambda i: (_score(refs[i]["val_score"]), -i),
+        default=None,
+    )
+    best_ref_name = refs[best_ref]["name"] if best_ref is not None else None
     label = dataset_label(job)
     rows = []
     for r in table:
@@ -82,6 +96,7 @@ def job_rows(job: Path) -> list[dict]:
                 row[f"{metric}{suffix}"] = _number(r.get(f"{metric}{suffix}", ""))
         row["val_score"] = _number(r["val_score"])
         row["chosen"] = r["name"] == chosen
+        row["best_reference"] = r["name"] == best_ref_name
         rows.append(row)
     return rows
 
@@ -91,6 +106,8 @@ def _cell(row: dict | None, metric: str) -> str:
         return "–"
     low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
     text = f"{row[metric]:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+    if row["best_reference"]:
+        text += " †"
     return f"**{text}** ★" if row["chosen"] else text
 
 
@@ -104,7 +121,8 @@ def markdown(rows: list[dict], datasets: list[str], missing: list[str]) -> str:
         f"{len(datasets)} datasets, one protocol each (`protocol.md` in each job folder). Test "
         "metrics: means over the refit seeds with their bootstrap interval (classes "
         "resampled); ★ marks each dataset's validation-chosen row (the strategy with the best "
-        "validation score); the references ran on the same splits.",
+        "validation score), † the reference with the best validation score (the one its verdicts "
+        "face); the references ran on the same splits.",
     ]
     for metric, short in METRICS.items():
         head = ["row", "kind", *datasets]

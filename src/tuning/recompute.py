@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+#: protocol.csv's columns that are not numbers
+TEXT = ("name", "kind", "chosen", "code", "same_as")
+
 
 def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
     """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed."""
@@ -31,6 +34,7 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
         add_intervals,
         bootstrap_settings,
         load_credits,
+        mark_aliases,
         prediction_files,
         resampled_rows,
     )
@@ -55,6 +59,16 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
         rows[-1]["chosen"] = old["chosen"]
         runs[old["name"]] = load_credits(paths)
     add_intervals(rows, resampled_rows(runs, resamples, seed), level)
+    files = {
+        r["name"]: prediction_files(folder, r["name"], r["kind"], settings.seeds) for r in rows
+    }
+    mark_aliases(rows, files)
+    for row in rows:  # the aliases of a --row selection are among the selected rows only
+        old = next(o for o in saved if o["name"] == row["name"])
+        if names is None and old.get("same_as", "") != row["same_as"]:
+            row["alias_differs"] = (
+                f"same_as: protocol.csv {old.get('same_as')!r}, recomputed {row['same_as']!r}"
+            )
     return rows
 
 
@@ -66,7 +80,7 @@ def read_csv(folder: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     for row in rows:
         for key, value in row.items():
-            if key not in ("name", "kind", "chosen", "code"):
+            if key not in TEXT:
                 row[key] = float(value) if value != "" else math.nan
         row["runs"] = int(row["runs"])
     return rows
@@ -75,7 +89,10 @@ def read_csv(folder: Path) -> list[dict]:
 def differences(old: dict, new: dict) -> list[str]:
     out = []
     for key, value in new.items():
-        if key in ("name", "kind", "chosen", "code"):
+        if key in TEXT:
+            continue
+        if key == "alias_differs":
+            out.append(value)
             continue
         before = old.get(key, math.nan)
         same = (math.isnan(before) and math.isnan(value)) or before == value

@@ -37,8 +37,20 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             tables.markdown_table(rows),
             "Verdicts: each difference with its paired interval (the same class resamples for "
             "both rows; `comparisons.csv` also holds every metric, and images resampled within "
-            "classes). A difference whose interval holds 0 is *no detectable difference*.",
-            tables.verdict(rows, protocol.best, protocol.pairs, protocol.comparisons),
+            "classes) and P(X > Y), the share of paired test classes where the first row is "
+            "more accurate (ties count 1/2). The verdicts below are one family of tests: each "
+            "is **better** or **worse** only when its two-sided bootstrap p-value, "
+            f"Holm–Bonferroni-corrected for their number, is below {1 - level:.2g}; otherwise "
+            "*no detectable difference*. Rows that are the same predictor (`= …`) are not "
+            "compared.",
+            tables.verdict(
+                rows,
+                protocol.best,
+                protocol.pairs,
+                protocol.comparisons,
+                level,
+                no_training_chosen(protocol),
+            ),
             "## Evidence",
             diagnosis(protocol, rows),
             split_similarity(protocol),
@@ -57,15 +69,35 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
     return path
 
 
+def no_training_chosen(protocol: Any) -> list[str]:
+    """The searched rows whose chosen mean validation curve never rises above the untrained
+    metric's validation score: the search chose (in effect) no training, so their comparisons
+    are with the untrained metric, whatever their names say."""
+    import math
+
+    untrained = protocol.refs.get("untrained")
+    if not untrained or not math.isfinite(untrained.get("val_score", math.nan)):
+        return []
+    level = float(untrained["val_score"])
+    flat = []
+    for name, pick in protocol.chosen.items():
+        curve = [v for v in pick.get("curve", []) if math.isfinite(v)]
+        if curve and max(curve) <= level:
+            flat.append(name)
+    return flat
+
+
 def diagnosis(protocol: Any, rows: list[dict]) -> str:
     """Where the best tuned strategy and the best reference differ, class by class."""
-    refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
-    ref = max(refs, key=lambda r: r["test/zsl_acc"])
+    ref = tables.best_reference(rows)  # chosen on validation, like everything else
+    if ref is None:
+        return "No reference in this protocol: no per-class comparison."
     best = next(r for r in rows if r["name"] == protocol.best)
     runs = protocol.runs
     return "\n\n".join(
         [
-            f"Per unseen class (test ZSL), `{protocol.best}` against `{ref['name']}`, the "
+            f"Per unseen class (test ZSL), `{protocol.best}` against `{ref['name']}` (the "
+            "reference with the best validation score), the "
             "classes that differ most (a class weighs 1/(number of unseen classes) in the mean):",
             tables.per_class_differences(best, ref, runs[protocol.best], runs[ref["name"]]),
         ]

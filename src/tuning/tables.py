@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ def columns() -> list[str]:
         *[c for m in METRICS for c in (m, f"{m}_std", f"{m}_ci_low", f"{m}_ci_high")],
         "runs",
         "val_score",
+        "same_as",
         "chosen",
         "code",
     ]
@@ -87,44 +88,129 @@ def markdown_table(rows: Sequence[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         val = "–" if math.isnan(row["val_score"]) else f"{row['val_score']:.3f}"
-        cells = [f"`{row['name']}`", row["kind"], *[_cell(row, m) for m in METRICS]]
+        name = f"`{row['name']}`"
+        if row.get("same_as"):
+            name += f" (= `{row['same_as']}`)"
+        cells = [name, row["kind"], *[_cell(row, m) for m in METRICS]]
         lines.append("| " + " | ".join([*cells, val, str(row["runs"])]) + " |")
     return "\n".join(lines)
 
 
+#: the metrics of the verdicts ``protocol.md`` states (``test/<name>``)
+STATED_METRICS = ("zsl_acc", "gzsl_H_cal")
+
+
+def best_reference(rows: Sequence[dict]) -> dict | None:
+    """The reference (or untrained) row with the best validation score, never chosen by a test
+    number; a tie goes to the earlier row, a row without a score (nan) comes last."""
+    refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
+    if not refs:
+        return None
+
+    def key(i: int) -> tuple[float, int]:
+        score = refs[i]["val_score"]
+        return (-math.inf if score != score else score, -i)
+
+    return refs[max(range(len(refs)), key=key)]
+
+
+def are_aliases(rows: Sequence[dict], a: str, b: str) -> bool:
+    """Whether rows ``a`` and ``b`` are the same predictor (``same_as``, :func:`~src.tuning.
+    verdicts.mark_aliases`)."""
+    named = {r["name"]: r for r in rows}
+    root_a = named.get(a, {}).get("same_as") or a
+    root_b = named.get(b, {}).get("same_as") or b
+    return root_a == root_b
+
+
+#: the row every trained row faces: does training help at all?
+UNTRAINED_ROW = "untrained"
+#: references that fit nothing to the data (not asked whether training helped)
+NOT_TRAINED = ("nearest_signature", UNTRAINED_ROW)
+
+
+def against_untrained(rows: Sequence[dict]) -> list[tuple[str, str]]:
+    """``(row, "untrained")`` for every tuned row and every trained reference (ESZSL, SAE,
+    ALE, DeViSE, SJE, crossed objectives) when the protocol has the untrained metric; the
+    ablation rows (``random@…``) repeat a tuned row's setting and are left out."""
+    if not any(r["name"] == UNTRAINED_ROW for r in rows):
+        return []
+    return [
+        (r["name"], UNTRAINED_ROW)
+        for r in rows
+        if r["kind"] == "tuned" or (r["kind"] == "reference" and r["name"] not in NOT_TRAINED)
+    ]
+
+
+def stated_pairs(
+    rows: Sequence[dict], best: str, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The comparisons ``protocol.md`` states as verdicts (one family): the best tuned row
+    against the best reference (by validation), then ``pairs``, then every trained row against
+    the untrained metric (:func:`against_untrained`); aliases left out."""
+    ref = best_reference(rows)
+    stated = ([(best, ref["name"])] if ref else []) + list(pairs) + against_untrained(rows)
+    return [p for p in dict.fromkeys(stated) if not are_aliases(rows, *p)]
+
+
 def verdict(
-    rows: Sequence[dict], best: str, pairs: Sequence[tuple[str, str]], records: Sequence[dict]
+    rows: Sequence[dict],
+    best: str,
+    pairs: Sequence[tuple[str, str]],
+    records: Sequence[dict],
+    level: float = 0.95,
+    no_training: Collection[str] = (),
 ) -> str:
-    """The protocol's questions, each answered with its paired interval (classes resampled):
-    better, worse, or no detectable difference. ``best`` was chosen on validation; ``pairs``
-    are the (mined, random) comparisons; ``records`` those of ``comparisons.csv``."""
-    from src.metrics.bootstrap import verdict as word
+    """The protocol's questions, each answered with its paired interval (classes resampled)
+    and its Holm-adjusted p-value: better, worse, or no detectable difference (the word follows
+    ``p_holm`` at 1 − ``level``). ``best`` was chosen on validation, the reference it faces
+    too; ``pairs`` are the (mined, random) comparisons; ``records`` those of
+    ``comparisons.csv``; ``no_training`` the rows whose chosen validation curve stays at or
+    below the untrained metric's validation score (labelled so)."""
+    from src.metrics.bootstrap import holm_verdict
 
     found = {(r["row"], r["against"], r["metric"], r["resampled"]): r for r in records}
     named = {r["name"]: r for r in rows}
+    alpha = 1.0 - level
 
     def line(a: str, b: str, metric: str) -> str:
         text = f"{SHORT[metric]} {named[a][metric]:.3f} vs {named[b][metric]:.3f}"
         record = found.get((a, b, metric, "classes"))
         if record is None:
             return text
-        return (
-            f"{text}: Δ {record['delta']:+.3f} [{record['ci_low']:+.3f}, "
-            f"{record['ci_high']:+.3f}], P(Δ > 0) = {record['p_improvement']:.2f} → "
-            f"**{word(record['ci_low'], record['ci_high'])}**"
-        )
+        text += f": Δ {record['delta']:+.3f} [{record['ci_low']:+.3f}, {record['ci_high']:+.3f}]"
+        if record["prob_improvement"] == record["prob_improvement"]:
+            text += f", P(X > Y) = {record['prob_improvement']:.2f}"
+        if not record.get("stated"):
+            return text
+        word = holm_verdict(record["p_holm"], record["delta"], alpha)
+        return f"{text}, p = {record['p_value']:.3f}, p_Holm = {record['p_holm']:.3f} → **{word}**"
 
-    refs = [r for r in rows if r["kind"] in ("reference", "untrained")]
+    def answer(a: str, b: str) -> str:
+        if are_aliases(rows, a, b):
+            return f"the same predictor (= `{named[b].get('same_as') or b}`): not a verdict"
+        return "; ".join(line(a, b, f"test/{m}") for m in STATED_METRICS)
+
     lines = [f"- Best tuned strategy, chosen on validation: `{best}`."]
-    for metric in ("test/zsl_acc", "test/gzsl_H_cal"):
-        if not refs:
-            break
-        ref = max(refs, key=lambda r: r[metric])
-        compared = line(best, ref["name"], metric)
-        lines.append(f"- `{best}` vs best reference `{ref['name']}`: {compared}.")
+    ref = best_reference(rows)
+    if ref is not None:
+        lines.append(
+            f"- `{best}` vs the best reference on validation, `{ref['name']}` (val "
+            f"{ref['val_score']:.3f}): {answer(best, ref['name'])}."
+        )
     for a, b in pairs:
-        parts = "; ".join(line(a, b, m) for m in ("test/zsl_acc", "test/gzsl_H_cal"))
-        lines.append(f"- `{a}` vs `{b}`: {parts}.")
+        lines.append(f"- `{a}` vs `{b}`: {answer(a, b)}.")
+    untrained = against_untrained(rows)
+    if untrained:
+        lines.append("- Does training help at all? Each trained row against `untrained`:")
+    for a, b in untrained:
+        flat = (
+            " — **no training chosen**: its chosen validation curve never rises above the "
+            "untrained metric's validation score"
+            if a in no_training
+            else ""
+        )
+        lines.append(f"  - `{a}` vs `{b}`: {answer(a, b)}{flat}.")
     return "\n".join(lines)
 
 

@@ -22,19 +22,28 @@ import numpy as np
 from src.metrics.bootstrap import (
     RESAMPLED,
     Credits,
+    class_accuracies,
+    class_weights,
     compare,
     credits_from_scores,
+    holm,
     interval,
     make_plan,
     pooled,
+    prob_improvement,
 )
 from src.tuning.kept import load_scores
+from src.tuning.tables import STATED_METRICS, against_untrained, stated_pairs
 
 #: protocol.csv's metrics (``test/<name>``) and their resampled names
 COLUMNS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
 COMPARISON_COLUMNS = (
-    "row", "against", "metric", "delta", "ci_low", "ci_high", "p_improvement", "resampled",
+    "row", "against", "metric", "delta", "ci_low", "ci_high", "share_positive", "p_value",
+    "stated", "p_holm", "prob_improvement", "prob_improvement_ci_low",
+    "prob_improvement_ci_high", "resampled",
 )  # fmt: skip
+#: two rows are aliases when, image by image, their z-scored test distances agree to this
+ALIAS_ATOL = 1e-3
 
 
 def bootstrap_settings(p: Any) -> tuple[int, int, float]:
@@ -50,26 +59,38 @@ def prediction_files(folder: Path, name: str, kind: str, seeds: Sequence[int]) -
     return [folder / "refit" / name / f"seed{int(s)}.npz" for s in seeds]
 
 
-def load_credits(paths: Sequence[Path]) -> list[Credits]:
+def _check_present(paths: Sequence[Path]) -> None:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(
             f"kept test predictions missing: {', '.join(missing)} (a protocol folder written "
             "before they were kept: run the protocol again in a new folder)."
         )
+
+
+def load_credits(paths: Sequence[Path]) -> list[Credits]:
+    _check_present(paths)
     return [credits_from_scores(*load_scores(p)[:2]) for p in paths]
 
 
+def make_plans(runs: dict[str, list[Credits]], resamples: int, seed: int) -> dict:
+    """One plan per resampling kind, shared by every row (seeds ``seed``, ``seed + 1``)."""
+    example = next(iter(runs.values()))[0]
+    return {
+        resampled: make_plan(example, resampled, resamples, seed + k)
+        for k, resampled in enumerate(RESAMPLED)
+    }
+
+
 def resampled_rows(
-    runs: dict[str, list[Credits]], resamples: int, seed: int
+    runs: dict[str, list[Credits]], resamples: int, seed: int, plans: dict | None = None
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """``{resampled: {row: {metric: values per resample}}}`` on plans shared by every row."""
-    example = next(iter(runs.values()))[0]
-    out = {}
-    for k, resampled in enumerate(RESAMPLED):
-        plan = make_plan(example, resampled, resamples, seed + k)
-        out[resampled] = {name: pooled(credits, plan) for name, credits in runs.items()}
-    return out
+    plans = plans or make_plans(runs, resamples, seed)
+    return {
+        resampled: {name: pooled(credits, plan) for name, credits in runs.items()}
+        for resampled, plan in plans.items()
+    }
 
 
 def add_intervals(rows: list[dict], samples: dict, level: float) -> None:
@@ -80,22 +101,73 @@ def add_intervals(rows: list[dict], samples: dict, level: float) -> None:
             row[f"test/{metric}_ci_low"], row[f"test/{metric}_ci_high"] = low, high
 
 
+def _z_scored(paths: Sequence[Path]) -> list[np.ndarray]:
+    """Every kept evaluation's test distances (seen then unseen images × classes), each image's
+    row z-scored: equal for two predictors whose distances differ by a positive affine map per
+    image (same rankings, same predictions at γ = 0)."""
+    out = []
+    for path in paths:
+        scores = load_scores(path)[0]
+        d = np.concatenate(
+            [scores.seen_distances.double().numpy(), scores.unseen_distances.double().numpy()]
+        )
+        centred = d - d.mean(axis=1, keepdims=True)
+        spread = centred.std(axis=1, keepdims=True)
+        out.append(centred / np.where(spread > 0, spread, 1.0))
+    return out
+
+
+def mark_aliases(rows: list[dict], files: dict[str, list[Path]]) -> None:
+    """``same_as`` of every row, in place: the first earlier row whose every kept evaluation
+    (the same number of them, in seed order) agrees with this row's up to a positive affine map
+    of each image's distances (:data:`ALIAS_ATOL` on z-scores), e.g. the untrained metric and
+    nearest signature when d = k, or ``random`` and ``random_fixed`` when both chose the same
+    setting; ``""`` when none does. Comparing two aliases is not a verdict."""
+    seen: list[tuple[str, list[np.ndarray]]] = []
+    for row in rows:
+        row["same_as"] = ""
+        mine = _z_scored(files[row["name"]])
+        for name, theirs in seen:
+            if len(theirs) == len(mine) and all(
+                a.shape == b.shape and np.abs(a - b).max() <= ALIAS_ATOL
+                for a, b in zip(mine, theirs, strict=True)
+            ):
+                row["same_as"] = name
+                break
+        if not row["same_as"]:
+            seen.append((row["name"], mine))
+
+
 def comparison_pairs(protocol: Any, rows: list[dict]) -> list[tuple[str, str]]:
-    """What ``protocol.md`` states: the best tuned row against every reference, every other
-    strategy against ``random``, each mined strategy against ``random@`` it, and each crossed
-    objective's mined rows against its ``random`` row (``protocol.pairs``)."""
+    """What ``comparisons.csv`` holds: the best tuned row against every reference, every other
+    strategy against ``random``, each mined strategy against ``random@`` it, each crossed
+    objective's mined rows against its ``random`` row (``protocol.pairs``), and every trained
+    row against ``untrained``."""
     refs = [r["name"] for r in rows if r["kind"] in ("reference", "untrained")]
     pairs = [(protocol.best, ref) for ref in refs]
     if "random" in protocol.p.strategies:
         pairs += [(s, "random") for s in protocol.p.strategies if s != "random"]
     pairs += list(protocol.pairs)
+    pairs += against_untrained(rows)  # does training help at all?
     return list(dict.fromkeys(pairs))
 
 
 def comparisons(
-    pairs: Sequence[tuple[str, str]], rows: list[dict], samples: dict, level: float
+    pairs: Sequence[tuple[str, str]],
+    rows: list[dict],
+    samples: dict,
+    level: float,
+    stated: Sequence[tuple[str, str]] = (),
+    runs: dict[str, list[Credits]] | None = None,
+    class_plan: Any = None,
 ) -> list[dict]:
-    """One record per pair, metric and resampling kind (the columns of ``comparisons.csv``)."""
+    """One record per pair, metric and resampling kind (the columns of ``comparisons.csv``).
+
+    The records of ``stated`` pairs on :data:`~src.tuning.tables.STATED_METRICS`, classes
+    resampled, are the verdicts ``protocol.md`` states: one family, whose p-values are
+    Holm-adjusted together (``p_holm``; empty for the other records). With ``runs`` and the
+    ``class_plan``, ``prob_improvement`` is P(X > Y) over the paired test classes with its
+    interval over the same class resamples (classes resampled only)."""
     by_name = {r["name"]: r for r in rows}
     out = []
     for a, b in pairs:
@@ -107,10 +179,25 @@ def comparisons(
                     continue  # not resampled this way (AUSUC over images)
                 delta = by_name[a][f"test/{metric}"] - by_name[b][f"test/{metric}"]
                 record = compare(values_a, values_b, delta, level)
+                record.update(prob_improvement=np.nan, prob_improvement_ci_low=np.nan,
+                              prob_improvement_ci_high=np.nan, p_holm=np.nan)  # fmt: skip
+                x = class_accuracies(runs[a], metric) if runs else None
+                if x is not None and resampled == "classes" and class_plan is not None:
+                    y = class_accuracies(runs[b], metric)
+                    low, high = interval(
+                        prob_improvement(x, y, class_weights(class_plan, metric)), level
+                    )
+                    record["prob_improvement"] = prob_improvement(x, y)
+                    record["prob_improvement_ci_low"] = low
+                    record["prob_improvement_ci_high"] = high
+                is_stated = (a, b) in stated and metric in STATED_METRICS and resampled == "classes"
                 out.append(
                     {"row": a, "against": b, "metric": f"test/{metric}", **record,
-                     "resampled": resampled}
+                     "stated": is_stated, "resampled": resampled}
                 )  # fmt: skip
+    family = [r for r in out if r["stated"]]
+    for record, adjusted in zip(family, holm([r["p_value"] for r in family]), strict=True):
+        record["p_holm"] = adjusted
     return out
 
 
@@ -126,14 +213,19 @@ def write_comparisons(records: Sequence[dict], path: Path) -> Path:
 
 
 def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
-    """Add the intervals to ``rows``; return the comparisons (the protocol's last step)."""
+    """Add the intervals and ``same_as`` to ``rows``; return the comparisons (the protocol's
+    last step)."""
     resamples, seed, level = bootstrap_settings(protocol.p)
-    runs = {
-        r["name"]: load_credits(
-            prediction_files(protocol.folder, r["name"], r["kind"], protocol.p.seeds)
-        )
+    files = {
+        r["name"]: prediction_files(protocol.folder, r["name"], r["kind"], protocol.p.seeds)
         for r in rows
     }
-    samples = resampled_rows(runs, resamples, seed)
+    runs = {name: load_credits(paths) for name, paths in files.items()}
+    mark_aliases(rows, files)
+    plans = make_plans(runs, resamples, seed)
+    samples = resampled_rows(runs, resamples, seed, plans)
     add_intervals(rows, samples, level)
-    return comparisons(comparison_pairs(protocol, rows), rows, samples, level)
+    stated = stated_pairs(rows, protocol.best, protocol.pairs)
+    return comparisons(
+        comparison_pairs(protocol, rows), rows, samples, level, stated, runs, plans["classes"]
+    )
