@@ -42,9 +42,10 @@ RANDOM_STRATEGIES = ("random", "random_fixed")
 class Protocol:
     """The stages of one protocol run, each skipped when its results are already saved."""
 
-    def __init__(self, cfg: DictConfig, quiet: bool = False) -> None:
+    def __init__(self, cfg: DictConfig, quiet: bool = False, data=None) -> None:
         """``quiet``: a worker's Protocol (:mod:`src.tuning.parallel`), which says nothing the
-        main process says too (the folds' note)."""
+        main process says too (the folds' note); ``data``: data modules to share (a search
+        replicate's, :meth:`replica`)."""
         from src.tuning.runs import DataModules, quiet_lightning
 
         quiet_lightning()
@@ -56,7 +57,8 @@ class Protocol:
         self.folder = Path(cfg.paths.output_dir)
         self.where: str | None = None  # a worker's task, named in its progress lines
         self.pool = None  # the local worker processes, while the protocol runs
-        self.data = DataModules(cfg.data)
+        self.data = data if data is not None else DataModules(cfg.data)
+        self.parent: Protocol | None = None
         self.folds = list(self.p.folds) if self.data.has_folds else [1]
         if not self.data.has_folds and list(self.p.folds) != [1] and not quiet:
             log.warning(
@@ -71,20 +73,51 @@ class Protocol:
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         ablation = int(bool(self.p.ablation and mined))
         self.specs = searched_rows(self.p, cfg.model)
-        self.stage, self.stages = 0, 3 + 2 * len(self.specs) + ablation
+        searches = int(self.p.get("searches", 1))
+        self.stage, self.stages = 0, 3 + searches * (2 * len(self.specs) + ablation)
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
+        self.replicas: dict[int, Protocol] = {}  # the other searches (protocol.searches > 1)
+        self.label = ""  # "search seed k: " in a replica's progress lines
+
+    # ------------------------------------------------------------------- search replicates
+    def search_seeds(self) -> list[int]:
+        """The seed of each search (``protocol.searches``): ``seed``, ``seed + 1``, …"""
+        return [int(self.cfg.seed) + k for k in range(int(self.p.get("searches", 1)))]
+
+    def replica(self, seed: int) -> Protocol:
+        """The search with seed ``seed``: this protocol for its own seed, else a protocol on
+        the same config with that seed, in ``searches/seed<seed>/`` (its studies, extensions,
+        refits and kept predictions), sharing this one's data and workers."""
+        if seed == int(self.cfg.seed):
+            return self
+        if seed not in self.replicas:
+            config = OmegaConf.to_container(self.cfg, resolve=True)
+            config["seed"] = seed
+            config["paths"]["output_dir"] = str(self.folder / "searches" / f"seed{seed}")
+            config["protocol"]["searches"] = 1
+            replica = Protocol(OmegaConf.create(config), quiet=True, data=self.data)
+            replica.label, replica.where, replica.started = (
+                f"search seed {seed}: ",
+                self.where,
+                self.started,
+            )
+            replica.parent = self
+            self.replicas[seed] = replica
+        return self.replicas[seed]
 
     # ----------------------------------------------------------------------------- helpers
     def progress(self, message: str) -> None:
         elapsed = time.perf_counter() - self.started
+        message = self.label + message
         if self.where:  # a worker's task
             log.info("[%s · %.0f s] %s", self.where, elapsed, message)
         else:
-            log.info("[stage %d/%d · %.0f s] %s", self.stage, self.stages, elapsed, message)
+            stage, stages = (self.parent or self).stage, (self.parent or self).stages
+            log.info("[stage %d/%d · %.0f s] %s", stage, stages, elapsed, message)
 
     def next_stage(self, title: str) -> None:
-        self.stage += 1
+        (self.parent or self).stage += 1
         self.progress(title)
 
     def saved(self, path: Path, compute) -> dict:
@@ -207,17 +240,22 @@ class Protocol:
             self.progress(f"`{name}` seed {seed}: test ZSL {runs[-1]['test/zsl_acc']:.4f}")
         return runs
 
-    def refits(self, chosen: dict[str, dict]) -> list[tuple[str, str, dict, DictConfig, str]]:
+    def refits(
+        self, chosen: dict[str, dict], scores: dict[str, float] | None = None
+    ) -> list[tuple[str, str, dict, DictConfig, str]]:
         """(row, strategy, its choice, model config, kind) of every refit, in the table's order:
-        the searched rows, then the ablation (``random`` at the best mined strategy's setting)."""
+        the searched rows, then the ablation (``random`` at the best mined strategy's setting;
+        best by ``scores``, the mean validation score over the searches, default this
+        search's)."""
         plan = [
             (name, strategy, chosen[name], model,
              "reference" if name in TRAINED_REFERENCES else "tuned")
             for name, (strategy, model) in self.specs.items()
         ]  # fmt: skip
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
+        scores = scores or {s: chosen[s]["score"] for s in self.p.strategies}
         if self.p.ablation and mined:
-            best_mined = max(mined, key=lambda s: chosen[s]["score"])
+            best_mined = max(mined, key=lambda s: scores[s])
             plan.append(
                 (f"random@{best_mined}", "random", chosen[best_mined], self.cfg.model, "ablation")
             )
@@ -234,36 +272,68 @@ class Protocol:
     def _run(self) -> list[dict]:
         from src.tuning.parallel import parallel, run_tasks
         from src.tuning.references import UNTRAINED, reference_rows
-        from src.tuning.tables import chosen_settings, summarise
+        from src.tuning.tables import add_search_spread, chosen_settings, summarise
 
+        searches = [self.replica(seed) for seed in self.search_seeds()]  # this one first
         if parallel(self.p):  # every study and untrained reference, concurrently
             untrained = [("reference", str(n)) for n in self.p.references if n in UNTRAINED]
-            run_tasks(self, [("search", name) for name in self.specs] + untrained)
+            studies = [
+                ("search", name, int(search.cfg.seed)) for search in searches for name in self.specs
+            ]
+            run_tasks(self, studies + untrained)
         refs = self.refs = self.references()
         self.runs = {name: [r["test"]] for name, r in refs.items()}
         rows = reference_rows(refs)
-        self.trials = {name: self.search(name) for name in self.specs}
-        chosen = self.chosen = self.choose()
-        plan = self.refits(chosen)
-        if parallel(self.p):  # every refit (row × seed), concurrently
+        for search in searches:
+            search.refs = refs
+            search.trials = {name: search.search(name) for name in self.specs}
+        for search in searches:
+            search.chosen = search.choose()
+        chosen = self.chosen
+        # the mean validation score over the searches chooses the best strategy (and the
+        # ablation's mined strategy); each search keeps its own setting and epoch count
+        scores = {
+            name: sum(s.chosen[name]["score"] for s in searches) / len(searches)
+            for name in self.specs
+        }
+        self.search_scores = scores
+        plans = [search.refits(search.chosen, scores) for search in searches]
+        if parallel(self.p):  # every refit (search × row × seed), concurrently
             tasks = [
-                ("refit", name, strategy, pick, OmegaConf.to_container(model, resolve=True), seed)
+                ("refit", name, strategy, pick, OmegaConf.to_container(model, resolve=True), seed,
+                 int(search.cfg.seed))
+                for search, plan in zip(searches, plans, strict=True)
                 for name, strategy, pick, model, _ in plan
                 for seed in map(int, self.p.seeds)
-            ]
+            ]  # fmt: skip
             run_tasks(self, tasks)
-        for name, strategy, pick, model, kind in plan[: len(self.specs)]:
-            runs = self.runs[name] = self.refit(name, strategy, pick, model)
-            rows.append(summarise(name, kind, runs, pick["score"], chosen_settings(pick)))
-        self.best = max(self.p.strategies, key=lambda s: chosen[s]["score"])
+
+        def refit_all(index: int) -> tuple[str, str, list[list[dict]]]:
+            """Row ``index`` of the plan, refitted in every search: (name, kind, runs per
+            search)."""
+            per_search = []
+            for search, plan in zip(searches, plans, strict=True):
+                name, strategy, pick, model, _ = plan[index]
+                per_search.append(search.refit(name, strategy, pick, model))
+            return plan[index][0], plan[index][4], per_search
+
+        for index in range(len(self.specs)):
+            name, kind, per_search = refit_all(index)
+            runs = self.runs[name] = [run for runs in per_search for run in runs]
+            rows.append(summarise(name, kind, runs, scores[name], chosen_settings(chosen[name])))
+            add_search_spread(rows[-1], per_search)
+        self.best = max(self.p.strategies, key=lambda s: scores[s])
         mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
         self.pairs = [(m, "random") for m in mined if "random" in self.p.strategies]
         for objective in self.p.get("objectives", ["metric"]):  # does mining help ALE, …?
             if objective != "metric" and "random" in self.p.strategies:
                 self.pairs += [(f"{objective}-{m}", f"{objective}-random") for m in mined]
-        for name, strategy, pick, model, _ in plan[len(self.specs) :]:  # the ablation
-            runs = self.runs[name] = self.refit(name, strategy, pick, model)
+        for index in range(len(self.specs), len(plans[0])):  # the ablation
+            name, _, per_search = refit_all(index)
+            runs = self.runs[name] = [run for runs in per_search for run in runs]
+            pick = plans[0][index][2]
             rows.append(summarise(name, "ablation", runs, float("nan"), chosen_settings(pick)))
+            add_search_spread(rows[-1], per_search)
             self.pairs.append((name.split("@", 1)[1], name))
         from src.tuning.verdicts import intervals_and_comparisons
 

@@ -19,6 +19,7 @@ from src.metrics.bootstrap import (
     interval,
     pooled,
     resample_metrics,
+    search_plan,
     verdict,
 )
 
@@ -91,6 +92,47 @@ def test_pooled_rows_average_the_seeds_on_the_same_resamples():
     plan = class_plan(1, 2, 500, seed=0)
     both = pooled([a, b], plan)
     np.testing.assert_allclose(both["zsl_acc"], 0.5)  # the seeds' errors cancel in each resample
+
+
+def test_one_search_leaves_the_class_bootstrap_as_it_was():
+    runs = [_credits([1.0, 0.5], [1.0, 0.0, 0.5]), _credits([0.5, 0.5], [0.0, 1.0, 1.0])]
+    plan = class_plan(2, 3, 300, seed=4)
+    alone = pooled(runs, plan)
+    for name, values in pooled(runs, plan, search_plan(1, 300, seed=9)).items():
+        np.testing.assert_array_equal(values, alone[name])
+    # a row evaluated once (a reference) has no search to resample, whatever K
+    one = pooled(runs[:1], plan, search_plan(2, 300, seed=9))
+    np.testing.assert_array_equal(one["zsl_acc"], pooled(runs[:1], plan)["zsl_acc"])
+
+
+def test_the_two_level_bootstrap_matches_its_exact_enumeration():
+    """Two searches (one refit each) and three unseen classes. Exactly: the searches are drawn
+    (2, 0), (1, 1), (0, 2) with probabilities ¼, ½, ¼, and independently the classes (27
+    equally likely ordered draws); the value is the searches' weighted mean of their ZSL
+    accuracies on the drawn classes. The plan's distribution approaches that one."""
+    accuracies = [np.array([1.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0])]
+    runs = [_credits([1.0], acc) for acc in accuracies]
+    exact: dict[float, float] = {}
+    for searches, p_search in (((2, 0), 0.25), ((1, 1), 0.5), ((0, 2), 0.25)):
+        for draw in itertools.product(range(3), repeat=3):
+            classes = np.bincount(draw, minlength=3)
+            pairs = zip(searches, accuracies, strict=True)
+            value = sum(w * (classes @ acc) / 3 for w, acc in pairs) / 2
+            key = round(float(value), 9)
+            exact[key] = exact.get(key, 0.0) + p_search / 27
+    resamples = 40000
+    zsl = pooled(runs, class_plan(1, 3, resamples, 5), search_plan(2, resamples, 6))["zsl_acc"]
+    drawn = np.round(zsl, 9)
+    assert set(np.unique(drawn)) <= set(exact)
+    for value, probability in exact.items():
+        assert abs(np.mean(drawn == value) - probability) < 0.01, value
+    mean = sum(v * p for v, p in exact.items())
+    variance = sum((v - mean) ** 2 * p for v, p in exact.items())
+    assert np.mean(zsl) == pytest.approx(mean, abs=0.005)
+    assert np.var(zsl) == pytest.approx(variance, rel=0.05)
+    # the searches add their own spread: wider than the classes alone, the searches pooled
+    classes_only = pooled(runs, class_plan(1, 3, resamples, 5))["zsl_acc"]
+    assert np.var(zsl) > 1.2 * np.var(classes_only)
 
 
 def test_a_paired_comparison_of_a_constant_shift_is_better_and_certain():

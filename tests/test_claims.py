@@ -177,7 +177,8 @@ def test_every_trained_row_faces_the_untrained_metric_in_the_same_family():
     stated = tables.stated_pairs(rows, "hardest", [("hardest", "random")])
     assert stated == [("hardest", "eszsl"), ("hardest", "random"), *expected]
     assert tables.against_untrained([r for r in rows if r["name"] != "untrained"]) == []
-    text = tables.verdict(rows, "hardest", [("hardest", "random")], [], no_training=["random"])
+    flat = {"random": "**no training chosen**: …"}
+    text = tables.verdict(rows, "hardest", [("hardest", "random")], [], no_training=flat)
     assert "- Does training help at all? Each trained row against `untrained`:" in text
     assert "`random` vs `untrained`: " in text and "**no training chosen**" in text
     assert text.count("no training chosen") == 1
@@ -189,6 +190,7 @@ def test_a_search_whose_chosen_curve_stays_at_the_untrained_level_chose_no_train
     from src.tuning.report import no_training_chosen
 
     protocol = SimpleNamespace(
+        p=SimpleNamespace(strategies=["random", "hardest"]),
         refs={"untrained": {"val_score": 0.40}},
         chosen={
             "random": {"curve": [0.38, 0.40, 0.39]},  # never above: flat at the untrained level
@@ -196,5 +198,14 @@ def test_a_search_whose_chosen_curve_stays_at_the_untrained_level_chose_no_train
             "ale": {"curve": [float("nan"), 0.2]},
         },
     )
-    assert no_training_chosen(protocol) == ["random", "ale"]
-    assert no_training_chosen(SimpleNamespace(refs={}, chosen=protocol.chosen)) == []
+    flat = no_training_chosen(protocol)
+    assert list(flat) == ["random", "ale"]
+    assert flat["random"].startswith("**no training chosen**: its chosen validation curve")
+    assert flat["ale"].startswith("below the untrained metric on validation: ")  # it trained
+    assert no_training_chosen(SimpleNamespace(refs={}, chosen=protocol.chosen)) == {}
+    # with three searches: said with the number of searches that chose no training
+    other = SimpleNamespace(chosen={**protocol.chosen, "random": {"curve": [0.5]}})
+    protocol.replicas = {1: other, 2: SimpleNamespace(chosen=protocol.chosen)}
+    flat = no_training_chosen(protocol)
+    assert flat["random"].startswith("**no training chosen** in 2 of 3 searches: ")
+    assert flat["ale"].startswith("below the untrained metric on validation in 3 of 3 searches")

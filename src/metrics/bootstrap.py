@@ -160,10 +160,37 @@ def resample_metrics(credits: Credits, plan: Plan) -> dict[str, np.ndarray]:
     return out
 
 
-def pooled(runs: Sequence[Credits], plan: Plan) -> dict[str, np.ndarray]:
-    """A row's metrics per resample: the mean over its refits (seeds) on the same resamples."""
-    per_run = [resample_metrics(run, plan) for run in runs]
-    return {m: np.mean([r[m] for r in per_run], axis=0) for m in METRICS}
+def search_plan(searches: int, resamples: int, seed: int) -> np.ndarray:
+    """The outer level of the two-level bootstrap: ``resamples`` draws of ``searches`` searches
+    with replacement, as multiplicities (R × K, each row summing to K); one search: all ones
+    (the class bootstrap alone)."""
+    if searches == 1:
+        return np.ones((resamples, 1))
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(searches, np.full(searches, 1.0 / searches), size=resamples)
+    return draws.astype(np.float64)
+
+
+def pooled(
+    runs: Sequence[Credits], plan: Plan, searches: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """A row's metrics per resample: the mean over its refits (seeds) on the same resamples.
+
+    With ``searches`` (R × K, :func:`search_plan`) and K > 1 independent searches whose refits
+    ``runs`` hold search by search (K groups of equally many seeds), the two-level bootstrap:
+    in resample r the searches are drawn with multiplicities ``searches[r]``, and the row's value
+    is their weighted mean of each search's mean over its seeds, all on the classes (or images)
+    of ``plan``'s resample r. A row evaluated once (a reference) has no search to resample."""
+    metrics = [resample_metrics(run, plan) for run in runs]
+    per_run = np.stack([np.stack([r[m] for m in METRICS]) for r in metrics])  # runs × metrics × R
+    k = 1 if searches is None else searches.shape[1]
+    if k == 1 or len(runs) == 1 or len(runs) % k:
+        values = per_run.mean(axis=0)  # metrics × R
+    else:
+        by_search = per_run.reshape(k, len(runs) // k, *per_run.shape[1:]).mean(axis=1)
+        weights = searches.T[:, None, :]  # K × 1 × R
+        values = (weights * by_search).sum(axis=0) / searches.sum(axis=1)
+    return {m: values[i] for i, m in enumerate(METRICS)}
 
 
 def interval(samples: np.ndarray, level: float) -> tuple[float, float]:

@@ -82,7 +82,8 @@ def run_task(
 
     ``protocol_class``: :class:`src.protocol.Protocol` (passed, not imported: no import cycle);
     ``config``: the protocol's resolved config; ``task``: ``("reference", name)``,
-    ``("search", name)`` or ``("refit", name, strategy, chosen, model, seed)``.
+    ``("search", name[, search seed])`` or ``("refit", name, strategy, chosen, model, seed[,
+    search seed])`` (the search seed: which of ``protocol.searches``; default the protocol's).
     """
     _log_to(log_file)  # a SLURM job's or submitit's process: nothing was set up
     key = OmegaConf.to_yaml(OmegaConf.create(config))
@@ -91,9 +92,14 @@ def run_task(
         cfg.protocol.threads = threads
         _WORKER.clear()
         _WORKER[key] = protocol_class(cfg, quiet=True)
-    protocol = _WORKER[key]
+    main = _WORKER[key]
     kind, name = task[0], task[1]
-    protocol.where = label = f"{kind} {name}" + (f" seed {task[5]}" if kind == "refit" else "")
+    label = f"{kind} {name}" + (f" seed {task[5]}" if kind == "refit" else "")
+    search_seed = {"search": 2, "refit": 6}.get(kind)  # the task's search (protocol.searches)
+    protocol = main
+    if search_seed is not None and len(task) > search_seed:
+        protocol = main.replica(int(task[search_seed]))
+    main.where = protocol.where = label
     if kind == "reference":
         from src.tuning.references import evaluate_references
 
@@ -101,7 +107,7 @@ def run_task(
     elif kind == "search":
         protocol.search(name)
     elif kind == "refit":
-        _, name, strategy, chosen, model, seed = task
+        _, name, strategy, chosen, model, seed = task[:6]
         protocol.refit(name, strategy, chosen, OmegaConf.create(model), seeds=[seed])
     else:
         raise ValueError(f"unknown protocol task {task!r}")

@@ -37,19 +37,22 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
         mark_aliases,
         prediction_files,
         resampled_rows,
+        search_folders,
     )
 
     saved = read_csv(folder)
     unknown = sorted(set(names or []) - {r["name"] for r in saved})
     if unknown:
         raise SystemExit(f"--row {', '.join(unknown)}: not a row of {folder / 'protocol.csv'}.")
-    settings = OmegaConf.load(folder / "protocol_config.yaml").protocol
+    config = OmegaConf.load(folder / "protocol_config.yaml")
+    settings = config.protocol
+    folders = search_folders(folder, settings, int(config.get("seed", 0)))
     resamples, seed, level = bootstrap_settings(settings)
     rows, runs = [], {}
     for old in saved:
         if names and old["name"] not in names:
             continue
-        paths = prediction_files(folder, old["name"], old["kind"], settings.seeds)
+        paths = prediction_files(folder, old["name"], old["kind"], settings.seeds, folders)
         metrics = []
         for path in paths:
             scores, gamma, _ = load_scores(path)
@@ -58,9 +61,11 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
         rows.append(summarise(old["name"], old["kind"], metrics, old["val_score"], {}))
         rows[-1]["chosen"] = old["chosen"]
         runs[old["name"]] = load_credits(paths)
-    add_intervals(rows, resampled_rows(runs, resamples, seed), level)
+    searches = int(settings.get("searches", 1))
+    add_intervals(rows, resampled_rows(runs, resamples, seed, None, searches), level)
     files = {
-        r["name"]: prediction_files(folder, r["name"], r["kind"], settings.seeds) for r in rows
+        r["name"]: prediction_files(folder, r["name"], r["kind"], settings.seeds, folders)
+        for r in rows
     }
     mark_aliases(rows, files)
     for row in rows:  # the aliases of a --row selection are among the selected rows only

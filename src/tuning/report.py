@@ -28,7 +28,13 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             "# GBU protocol",
             f"Data: {title}. Folds {protocol.folds} (validation, trainval images only); "
             f"seeds {list(p.seeds)}; ≤ {p.max_epochs} epochs; {p.n_trials} trials per "
-            f"strategy on `{p.selection_metric}`. Test metrics: means over seeds with their "
+            f"strategy on `{p.selection_metric}`"
+            + (
+                f", in each of {int(p.searches)} independent searches (means over searches × seeds)"
+                if int(p.get("searches", 1)) > 1
+                else ""
+            )
+            + ". Test metrics: means over seeds with their "
             f"{level:.0%} bootstrap interval in brackets: the test classes resampled with "
             f"replacement ({resamples} resamples, seed {seed}; seen and unseen classes "
             "separately), every seed's refit on the same resamples (pooled); the std over seeds "
@@ -58,6 +64,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             selection_check(protocol),
             "## Settings chosen on validation (epochs: best epoch of the (smoothed) mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
+            search_choices(protocol),
             extension_note(protocol),
             warmup_note(protocol),
         ]
@@ -69,21 +76,64 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
     return path
 
 
-def no_training_chosen(protocol: Any) -> list[str]:
+def search_choices(protocol: Any) -> str:
+    """Each search's own choice per searched row (``protocol.searches`` > 1; else empty)."""
+    import json
+
+    replicas = getattr(protocol, "replicas", {})
+    if not replicas:
+        return ""
+    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
+    lines = [
+        f"## Each search's choice ({len(searches)} searches, seeds "
+        f"{[int(s.cfg.seed) for s in searches]}; the settings above are the first search's; "
+        "`<metric>_search_std` in `protocol.csv` is the spread of the rows over the searches)",
+        "",
+    ]
+    for name in protocol.specs:
+        for search in searches:
+            pick = search.chosen[name]
+            settings = json.dumps(tables.chosen_settings(pick), sort_keys=True)
+            lines.append(
+                f"- `{name}`, search seed {int(search.cfg.seed)}: val {pick['score']:.4f}, "
+                f"{settings}"
+            )
+    return "\n".join(lines)
+
+
+def no_training_chosen(protocol: Any) -> dict[str, str]:
     """The searched rows whose chosen mean validation curve never rises above the untrained
-    metric's validation score: the search chose (in effect) no training, so their comparisons
-    are with the untrained metric, whatever their names say."""
+    metric's validation score, in some search, with the words ``protocol.md`` adds to their
+    comparison with ``untrained``. For a mining strategy (the metric starts as the untrained
+    metric) that search chose, in effect, no training, so the row's comparisons are partly with
+    the untrained metric, whatever its name says."""
     import math
 
     untrained = protocol.refs.get("untrained")
     if not untrained or not math.isfinite(untrained.get("val_score", math.nan)):
-        return []
+        return {}
     level = float(untrained["val_score"])
-    flat = []
-    for name, pick in protocol.chosen.items():
-        curve = [v for v in pick.get("curve", []) if math.isfinite(v)]
-        if curve and max(curve) <= level:
-            flat.append(name)
+    replicas = getattr(protocol, "replicas", {}) or {}
+    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
+    flat: dict[str, str] = {}
+    for name in protocol.chosen:
+        count = 0
+        for search in searches:
+            curve = [v for v in search.chosen[name].get("curve", []) if math.isfinite(v)]
+            count += bool(curve) and max(curve) <= level
+        if not count:
+            continue
+        where = f" in {count} of {len(searches)} searches" if len(searches) > 1 else ""
+        if name in protocol.p.strategies:  # the metric, which starts as the untrained metric
+            flat[name] = (
+                f"**no training chosen**{where}: its chosen validation curve never rises above "
+                f"the untrained metric's validation score ({level:.4f}), where it starts"
+            )
+        else:  # another model (ALE, DeViSE, SJE, a crossed objective): it trained, from elsewhere
+            flat[name] = (
+                f"below the untrained metric on validation{where}: its chosen validation curve "
+                f"never rises above the untrained metric's score ({level:.4f})"
+            )
     return flat
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,15 @@ def summarise(name: str, kind: str, runs: Sequence[dict], val_score: float, chos
     return row
 
 
+def add_search_spread(row: dict, per_search: Sequence[Sequence[dict]]) -> None:
+    """``searches`` and ``<metric>_search_std`` of a searched row, in place: the sample std over
+    the searches of each search's mean over its refit seeds (``nan`` for one search)."""
+    row["searches"] = len(per_search)
+    for metric in METRICS:
+        means = [np.mean([r.get(metric, math.nan) for r in runs]) for runs in per_search]
+        row[f"{metric}_search_std"] = float(np.std(means, ddof=1)) if len(means) > 1 else math.nan
+
+
 def chosen_settings(chosen: dict) -> dict:
     """A searched row's ``chosen`` column: its settings, epoch count and γ."""
     return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
@@ -53,6 +62,8 @@ def columns() -> list[str]:
         "kind",
         *[c for m in METRICS for c in (m, f"{m}_std", f"{m}_ci_low", f"{m}_ci_high")],
         "runs",
+        "searches",
+        *[f"{m}_search_std" for m in METRICS],
         "val_score",
         "same_as",
         "chosen",
@@ -159,16 +170,18 @@ def verdict(
     pairs: Sequence[tuple[str, str]],
     records: Sequence[dict],
     level: float = 0.95,
-    no_training: Collection[str] = (),
+    no_training: Mapping[str, str] | None = None,
 ) -> str:
     """The protocol's questions, each answered with its paired interval (classes resampled)
     and its Holm-adjusted p-value: better, worse, or no detectable difference (the word follows
     ``p_holm`` at 1 − ``level``). ``best`` was chosen on validation, the reference it faces
     too; ``pairs`` are the (mined, random) comparisons; ``records`` those of
-    ``comparisons.csv``; ``no_training`` the rows whose chosen validation curve stays at or
-    below the untrained metric's validation score (labelled so)."""
+    ``comparisons.csv``; ``no_training`` the words added to a row's comparison with
+    ``untrained`` when its chosen validation curve stays at or below the untrained metric's
+    validation score (:func:`~src.tuning.report.no_training_chosen`)."""
     from src.metrics.bootstrap import holm_verdict
 
+    no_training = no_training or {}
     found = {(r["row"], r["against"], r["metric"], r["resampled"]): r for r in records}
     named = {r["name"]: r for r in rows}
     alpha = 1.0 - level
@@ -204,12 +217,7 @@ def verdict(
     if untrained:
         lines.append("- Does training help at all? Each trained row against `untrained`:")
     for a, b in untrained:
-        flat = (
-            " — **no training chosen**: its chosen validation curve never rises above the "
-            "untrained metric's validation score"
-            if a in no_training
-            else ""
-        )
+        flat = f" — {no_training[a]}" if a in no_training else ""
         lines.append(f"  - `{a}` vs `{b}`: {answer(a, b)}{flat}.")
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ from src.metrics.bootstrap import (
     make_plan,
     pooled,
     prob_improvement,
+    search_plan,
 )
 from src.tuning.kept import load_scores
 from src.tuning.tables import STATED_METRICS, against_untrained, stated_pairs
@@ -52,11 +53,21 @@ def bootstrap_settings(p: Any) -> tuple[int, int, float]:
     return int(b.get("resamples", 2000)), int(b.get("seed", 0)), float(b.get("level", 0.95))
 
 
-def prediction_files(folder: Path, name: str, kind: str, seeds: Sequence[int]) -> list[Path]:
-    """The kept test distances of one row: a reference's file, or one per refit seed."""
+def search_folders(folder: Path, p: Any, seed: int) -> list[Path]:
+    """The folder of each search (``protocol.searches``): the run folder for search 0 (seed
+    ``seed``), ``searches/seed<seed + k>/`` for search k."""
+    searches = int(p.get("searches", 1))
+    return [folder] + [folder / "searches" / f"seed{seed + k}" for k in range(1, searches)]
+
+
+def prediction_files(
+    folder: Path, name: str, kind: str, seeds: Sequence[int], searches: Sequence[Path] = ()
+) -> list[Path]:
+    """The kept test distances of one row: a reference's file, or one per search (the folders
+    ``searches``, default ``folder`` alone) and refit seed, search by search."""
     if kind in ("reference", "untrained") and not (folder / "refit" / name).is_dir():
         return [folder / "references" / f"{name}.npz"]  # evaluated once (no training seeds)
-    return [folder / "refit" / name / f"seed{int(s)}.npz" for s in seeds]
+    return [f / "refit" / name / f"seed{int(s)}.npz" for f in (searches or [folder]) for s in seeds]
 
 
 def _check_present(paths: Sequence[Path]) -> None:
@@ -83,12 +94,19 @@ def make_plans(runs: dict[str, list[Credits]], resamples: int, seed: int) -> dic
 
 
 def resampled_rows(
-    runs: dict[str, list[Credits]], resamples: int, seed: int, plans: dict | None = None
+    runs: dict[str, list[Credits]],
+    resamples: int,
+    seed: int,
+    plans: dict | None = None,
+    searches: int = 1,
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """``{resampled: {row: {metric: values per resample}}}`` on plans shared by every row."""
+    """``{resampled: {row: {metric: values per resample}}}`` on plans shared by every row; with
+    ``searches`` > 1 the searches are resampled too (the two-level bootstrap, seed
+    ``seed + 2``, the same search draws for every row and both kinds)."""
     plans = plans or make_plans(runs, resamples, seed)
+    drawn = search_plan(searches, resamples, seed + len(RESAMPLED))
     return {
-        resampled: {name: pooled(credits, plan) for name, credits in runs.items()}
+        resampled: {name: pooled(credits, plan, drawn) for name, credits in runs.items()}
         for resampled, plan in plans.items()
     }
 
@@ -216,14 +234,17 @@ def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
     """Add the intervals and ``same_as`` to ``rows``; return the comparisons (the protocol's
     last step)."""
     resamples, seed, level = bootstrap_settings(protocol.p)
+    folders = search_folders(protocol.folder, protocol.p, int(protocol.cfg.seed))
     files = {
-        r["name"]: prediction_files(protocol.folder, r["name"], r["kind"], protocol.p.seeds)
+        r["name"]: prediction_files(
+            protocol.folder, r["name"], r["kind"], protocol.p.seeds, folders
+        )
         for r in rows
     }
     runs = {name: load_credits(paths) for name, paths in files.items()}
     mark_aliases(rows, files)
     plans = make_plans(runs, resamples, seed)
-    samples = resampled_rows(runs, resamples, seed, plans)
+    samples = resampled_rows(runs, resamples, seed, plans, int(protocol.p.get("searches", 1)))
     add_intervals(rows, samples, level)
     stated = stated_pairs(rows, protocol.best, protocol.pairs)
     return comparisons(
