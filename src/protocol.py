@@ -78,6 +78,7 @@ class Protocol:
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
         self.replicas: dict[int, Protocol] = {}  # the other searches (protocol.searches > 1)
+        self.pruned: dict[str, int] = {}  # trials stopped by protocol.pruner, per study
         self.label = ""  # "search seed k: " in a replica's progress lines
 
     # ------------------------------------------------------------------- search replicates
@@ -156,6 +157,7 @@ class Protocol:
             min_train_classes=train_classes,
             attribute_signatures=dm.signature_kind != "text",
             smoothing=3 if self.p.get("smoothing", 1) == "auto" else int(self.p.smoothing),
+            pruner=str(self.p.get("pruner", "none")),
         )
 
     # ------------------------------------------------------------------------------ stages
@@ -181,6 +183,10 @@ class Protocol:
             default_params(ctx, miner, self.preprocessing),
             self.progress,
         )
+        self.pruned[name] = sum(
+            "pruned" in t.user_attrs for t in study.get_trials(deepcopy=False)
+            if t.state.name == "PRUNED"
+        )  # fmt: skip
         finished = finished_records(study)
         if not finished:
             raise RuntimeError(f"search `{name}`: no trial finished; see protocol.log.")

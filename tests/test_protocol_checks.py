@@ -97,6 +97,9 @@ REFUSED = [
     ("protocol.smoothing=-1", "protocol.smoothing=-1 is invalid"),
     ("protocol.smoothing=true", "protocol.smoothing=True is invalid"),
     ("protocol.smoothing=2", "protocol.smoothing=2 is invalid: use auto or an odd number"),
+    ("protocol.pruner=hyper", "protocol.pruner='hyper' is invalid: use none or median"),
+    ("protocol.searches=0", "protocol.searches=0 is invalid: it must be an integer ≥ 1"),
+    ("protocol.searches=[1,2]", "protocol.searches=[1, 2] is invalid: it must be an integer"),
     ("protocol.smoothing=4", "protocol.smoothing=4 is invalid: use auto or an odd number"),
     (
         "protocol.storage=/nonexistent/dir/x.journal",

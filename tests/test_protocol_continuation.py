@@ -308,3 +308,41 @@ def test_a_protocol_killed_inside_a_reference_an_extension_and_a_refit_continues
     assert not (refit / "seed2.json").exists()
     run_cli("src.protocol", protocol_args(b))
     check_same_outputs(uninterrupted_protocol, b)
+
+
+@pytest.mark.slow
+def test_a_two_search_protocol_killed_in_its_second_search_continues_to_the_same_csv(tmp_path):
+    """Issue 36: ``protocol.searches=2``, killed with SIGKILL inside a trial of the second
+    search (seed 1, in ``searches/seed1/``) and continued, ends with the uninterrupted run's
+    ``protocol.csv`` and every other file byte for byte, both searches' studies alike."""
+    extra = ["protocol.searches=2", "protocol.seeds=[1]"]
+
+    def args(folder: Path) -> list[str]:
+        return [*protocol_args(folder), *extra]
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_cli("src.protocol", args(a))
+    second = b / "searches" / "seed1" / "search" / "random.db"
+    process = subprocess.Popen(
+        cli_command("src.protocol", args(b)),
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while (1, "RUNNING") not in states(second):
+            assert process.poll() is None, "the protocol ended before its second search"
+            assert time.monotonic() < deadline, "the second search never started trial 1"
+            time.sleep(POLL_S)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (b / "protocol.csv").exists()
+    run_cli("src.protocol", args(b))
+    check_same_outputs(a, b)
+    for strategy in ("random", "hardest"):
+        db_a, db_b = (f / "searches" / "seed1" / "search" / f"{strategy}.db" for f in (a, b))
+        assert complete(study_at(db_b, strategy)) == complete(study_at(db_a, strategy))

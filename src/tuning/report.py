@@ -65,6 +65,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             "## Settings chosen on validation (epochs: best epoch of the (smoothed) mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
             search_choices(protocol),
+            pruning_note(protocol),
             extension_note(protocol),
             warmup_note(protocol),
         ]
@@ -99,6 +100,23 @@ def search_choices(protocol: Any) -> str:
                 f"{settings}"
             )
     return "\n".join(lines)
+
+
+def pruning_note(protocol: Any) -> str:
+    """How many trials ``protocol.pruner`` stopped early, per study (empty without a pruner)."""
+    if str(protocol.p.get("pruner", "none")) == "none":
+        return ""
+    replicas = getattr(protocol, "replicas", {}) or {}
+    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
+    n = int(protocol.p.n_trials)
+    parts = []
+    for name in protocol.specs:
+        counts = [search.pruned.get(name, 0) for search in searches]
+        parts.append(f"`{name}` {'+'.join(map(str, counts))} of {n * len(searches)}")
+    return (
+        f"Pruned (`protocol.pruner={protocol.p.pruner}`: stopped below the median of the "
+        "finished trials at an epoch, never chosen): " + ", ".join(parts) + " trials."
+    )
 
 
 def no_training_chosen(protocol: Any) -> dict[str, str]:

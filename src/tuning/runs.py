@@ -37,6 +37,29 @@ class EpochMetrics(L.Callback):
         self.epochs.append({k: float(v) for k, v in metrics.items() if k.startswith("val/")})
 
 
+class PruningReport(L.Callback):
+    """Reports a trial's validation metric to Optuna after every epoch of one fold, at step
+    ``offset + epoch`` (fold k of a trial starts at ``k × max_epochs``), and stops the trial
+    (``optuna.TrialPruned``) when the study's pruner says so."""
+
+    def __init__(self, trial: Any, metric: str, offset: int, last: int | None = None) -> None:
+        """``last``: the trial's last step, never pruned (stopping there saves nothing and
+        throws a whole curve away)."""
+        self.trial, self.metric, self.offset, self.last = trial, metric, offset, last
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import optuna
+
+        if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
+            return
+        step = self.offset + trainer.current_epoch
+        self.trial.report(float(trainer.callback_metrics[self.metric]), step)
+        if step != self.last and self.trial.should_prune():
+            raise optuna.TrialPruned(
+                f"pruned at step {step} (fold epoch {trainer.current_epoch + 1})"
+            )
+
+
 def quiet_lightning() -> None:
     """One protocol makes hundreds of Trainers: keep their start-up lines out of the console,
     with the warnings training filters too (:func:`~src.cli.env.quiet_known_warnings`), and the
@@ -133,13 +156,15 @@ def train_curve(
     trainer_cfg: DictConfig,
     epochs: int,
     seed: int,
+    callbacks: tuple = (),
 ) -> list[dict[str, float]]:
-    """Train in ``split_mode=val`` for ``epochs``; the ``val/`` metrics after every epoch."""
+    """Train in ``split_mode=val`` for ``epochs``; the ``val/`` metrics after every epoch
+    (``callbacks`` run after the recorder: e.g. :class:`PruningReport`)."""
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule)
     recorder = EpochMetrics()
     pool = NegativePoolRefresh(make_pool(miner_cfg, seed))
-    trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard(), recorder])
+    trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard(), recorder, *callbacks])
     trainer.fit(model, datamodule=datamodule)
     return recorder.epochs
 

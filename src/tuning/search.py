@@ -63,6 +63,7 @@ class SearchContext:
     min_train_classes: int
     attribute_signatures: bool
     smoothing: int = 1  # window of the search's objective (auto chooses the final one later)
+    pruner: str = "none"  # protocol.pruner: none | median (stops hopeless trials early)
 
 
 def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):
@@ -78,14 +79,26 @@ def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):
     return data, model_cfg, miner_cfg
 
 
-def score_setting(ctx: SearchContext, values: dict[str, Any], miner_cfg: DictConfig) -> dict:
-    """Validation curves of every fold → chosen epoch, its score, γ and the curves themselves."""
+def score_setting(
+    ctx: SearchContext, values: dict[str, Any], miner_cfg: DictConfig, trial: Any = None
+) -> dict:
+    """Validation curves of every fold → chosen epoch, its score, γ and the curves themselves.
+
+    With a ``trial`` (a search under ``protocol.pruner``), every epoch's validation score is
+    reported to it (fold k at steps ``k × max_epochs + epoch``) and ``optuna.TrialPruned``
+    stops the setting as soon as the pruner says so."""
+    from src.tuning.runs import PruningReport
+
     data, model_cfg, miner_cfg = apply(values, ctx.model_cfg, miner_cfg)
     curves, gammas = [], []
-    for fold in ctx.folds:
+    for k, fold in enumerate(ctx.folds):
         datamodule = ctx.data.get("val", fold, ctx.seed, data)
+        last = len(ctx.folds) * ctx.max_epochs - 1
+        report = (
+            () if trial is None else (PruningReport(trial, ctx.metric, k * ctx.max_epochs, last),)
+        )
         epochs = train_curve(
-            datamodule, model_cfg, miner_cfg, ctx.trainer_cfg, ctx.max_epochs, ctx.seed
+            datamodule, model_cfg, miner_cfg, ctx.trainer_cfg, ctx.max_epochs, ctx.seed, report
         )
         curves.append([e.get(ctx.metric, math.nan) for e in epochs])
         gammas.append([e.get("val/gamma", 0.0) for e in epochs])
@@ -201,8 +214,38 @@ def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESa
     return optuna.samplers.TPESampler(seed=entropy, n_startup_trials=min(STARTUP_TRIALS, n_trials))
 
 
+#: ``protocol.pruner``'s choices
+PRUNERS = ("none", "median")
+#: the median pruner's patience: finished trials before it prunes, and the first steps (the
+#: first fold's first epochs) it never prunes at (fold k's epochs count from k × max_epochs)
+PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS = 5, 2
+
+
+def make_pruner(kind: str, n_trials: int) -> optuna.pruners.BasePruner:
+    """``protocol.pruner``: ``none``, or ``median`` (Optuna's MedianPruner: stop a trial whose
+    score at an epoch is below the median of the finished trials' scores at that epoch, after
+    :data:`PRUNER_STARTUP_TRIALS` finished trials and past the first fold's first
+    :data:`PRUNER_WARMUP_EPOCHS` epochs). It reads finished (COMPLETE) trials only, in the
+    study's storage, so a continued or parallel protocol prunes exactly as an uninterrupted
+    serial one."""
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    if kind == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=min(PRUNER_STARTUP_TRIALS, n_trials),
+            n_warmup_steps=PRUNER_WARMUP_EPOCHS,
+            interval_steps=1,
+        )
+    raise ValueError(f"protocol.pruner={kind!r} is invalid: use one of {list(PRUNERS)}.")
+
+
 def open_study(
-    name: str, storage: Path | str, seed: int, n_trials: int, defaults: dict
+    name: str,
+    storage: Path | str,
+    seed: int,
+    n_trials: int,
+    defaults: dict,
+    pruner: str = "none",
 ) -> tuple[optuna.Study, int, int]:
     """(study, its finished trials, how many trials a stopped process had left running).
 
@@ -221,6 +264,7 @@ def open_study(
         direction="maximize",
         load_if_exists=True,
         sampler=trial_sampler(seed, 0, n_trials),
+        pruner=make_pruner(pruner, n_trials),
     )
     stopped = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stopped:
@@ -260,7 +304,7 @@ def run_study(
     ``error``: it counts as a finished trial (deterministic, so a continued study sees the same
     history), and TPE, which ranks pruned trials below the scored ones, learns to avoid it.
     """
-    study, done, stopped = open_study(name, storage, ctx.seed, n_trials, defaults)
+    study, done, stopped = open_study(name, storage, ctx.seed, n_trials, defaults, ctx.pruner)
     if stopped and done < n_trials:
         progress(f"continuing: {done}/{n_trials} trials done; trial {done + 1} runs again")
     elif done and done < n_trials:
@@ -273,7 +317,7 @@ def run_study(
         except BaseException:  # stopped (Ctrl-C) or a bug: the trial did not finish
             study.tell(trial, state=TrialState.FAIL)
             raise
-        if score is None:  # diverged
+        if score is None:  # diverged, or stopped by the pruner
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, score)
@@ -293,7 +337,12 @@ def _run_trial(
     start = time.perf_counter()
     values = space(trial, ctx, miner_cfg)
     try:
-        result = score_setting(ctx, values, miner_cfg)
+        pruning = {"trial": trial} if ctx.pruner != "none" else {}
+        result = score_setting(ctx, values, miner_cfg, **pruning)
+    except optuna.TrialPruned as stop:  # hopeless: below the median at an epoch
+        trial.set_user_attr("pruned", str(stop))
+        progress(f"{label} pruned: {stop} · {time.perf_counter() - start:.1f} s")
+        return None
     except (FloatingPointError, ValueError) as error:  # e.g. diverged at a too-high lr
         trial.set_user_attr("error", str(error).splitlines()[0])
         progress(f"{label} diverged (pruned): {str(error).splitlines()[0]}")

@@ -138,6 +138,8 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     check_list("seeds", lambda s: _is_int(s) and low <= s <= high, f"integers in [{low}, {high}]")
     if "searches" in values:
         check_int("searches", 1)
+    if values.get("pruner", "none") not in ("none", "median"):
+        fail("pruner", "use none or median")
     smoothing = values.get("smoothing", 1)
     if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1 or smoothing % 2 == 0):
         fail(
