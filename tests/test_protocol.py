@@ -18,6 +18,7 @@ from src.tuning.runs import DataModules
 CHANCE = 1 / 10  # 10 unseen classes in the default data
 TINY = [
     "protocol.n_trials=2",
+    "protocol.searches=1",  # the default is 3
     "protocol.max_epochs=3",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
@@ -132,7 +133,7 @@ def test_an_interrupted_protocol_continues_with_its_missing_trials(tmp_path, mon
     import src.tuning.search as search
 
     folder = tmp_path / "run"
-    overrides = ["protocol.n_trials=2", "protocol.max_epochs=2", "protocol.seeds=[1]"]
+    overrides = [*TINY[:2], "protocol.max_epochs=2", "protocol.seeds=[1]"]
     overrides.append("protocol.strategies=[random]")
     calls = []
     score = search.score_setting

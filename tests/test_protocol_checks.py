@@ -20,7 +20,12 @@ from src.runs.folder import RunFolderError
 from src.tuning.runs import DataModules
 from src.tuning.state import check_protocol_settings, validation_metrics
 
-TINY = ["protocol.n_trials=2", "protocol.max_epochs=3", "protocol.strategies=[random]"]
+TINY = [
+    "protocol.n_trials=2",
+    "protocol.searches=1",  # the default is 3
+    "protocol.max_epochs=3",
+    "protocol.strategies=[random]",
+]
 #: a dataset whose files are missing: reading it would fail with a data error
 NO_DATA = ["data=cub", "data.data_dir={empty}"]
 READ_DATA = "the protocol read data"

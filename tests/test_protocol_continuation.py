@@ -198,6 +198,7 @@ def test_ctrl_c_inside_a_trial_closes_it_as_failed(uninterrupted, tmp_path, monk
 # ------------------------------------------------ the protocol process, killed with SIGKILL
 TINY = [
     "protocol.n_trials=3",
+    "protocol.searches=1",  # the default is 3
     "protocol.max_epochs=4",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",

@@ -1,9 +1,10 @@
 """Issue 36, item 7: ``protocol.pruner=median`` stops hopeless trials early.
 
-A trial reports its validation score after every epoch of every fold (fold k at steps
-``k × max_epochs + epoch``); Optuna's MedianPruner stops it when it falls below the median of
-the finished trials at that step. A pruned trial is never chosen, the chosen one has its whole
-curve, and a study killed inside a trial and continued prunes exactly as the uninterrupted one.
+A trial reports its running validation estimate after every epoch of every fold (fold k at
+steps ``k × max_epochs + epoch``: the mean of folds 1…k at that epoch); Optuna's MedianPruner
+stops it when its best value so far falls below the median of the finished trials at that
+step. A pruned trial is never chosen, the chosen one has its whole curve, and a study killed
+inside a trial and continued prunes exactly as the uninterrupted one.
 The fast cases use a score function shaped like ``score_setting``; the slow one trains.
 """
 
@@ -121,6 +122,7 @@ def test_a_pruned_protocol_reports_every_epoch_and_chooses_a_whole_trial(tmp_pat
     folder = tmp_path / "run"
     overrides = [
         "protocol.n_trials=8",
+        "protocol.searches=1",  # the default is 3
         "protocol.max_epochs=3",
         "protocol.max_epochs_limit=3",
         "protocol.seeds=[1]",
@@ -136,8 +138,104 @@ def test_a_pruned_protocol_reports_every_epoch_and_chooses_a_whole_trial(tmp_pat
         steps = sorted(trial.intermediate_values)
         if trial.state == TrialState.COMPLETE:
             assert steps == [0, 1, 2]  # one report per epoch of the one fold
+            reported = [trial.intermediate_values[s] for s in steps]
+            assert reported == pytest.approx(trial.user_attrs["fold_curves"][0], abs=1e-6)
         elif "pruned" in trial.user_attrs:  # stopped early: never at its last epoch
             assert trial.state == TrialState.PRUNED and len(steps) < 3
     md = (folder / "protocol.md").read_text()
     pruned = sum("pruned" in t.user_attrs for t in trials)
     assert "Pruned (`protocol.pruner=median`: " in md and f"`hardest` {pruned} of 8" in md
+
+
+def _fold_reports(trial, curves: list[list[float]], last: int) -> bool:
+    """Feed a trial's fold curves through PruningReport as Lightning would; True if pruned."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from src.tuning.runs import PruningReport
+
+    earlier: list[list[float]] = []
+    for k, curve in enumerate(curves):
+        report = PruningReport(trial, "val/zsl_acc", k * len(curve), last, earlier=earlier)
+        for epoch, value in enumerate(curve):
+            trainer = SimpleNamespace(
+                sanity_checking=False,
+                current_epoch=epoch,
+                callback_metrics={"val/zsl_acc": torch.tensor(value, dtype=torch.float64)},
+            )
+            try:
+                report.on_validation_end(trainer, None)
+            except optuna.TrialPruned:
+                return True
+        earlier.append(curve)
+    return False
+
+
+def test_the_pruner_sees_the_running_mean_over_folds_not_a_folds_raw_value():
+    """Validation folds differ in difficulty, and Optuna compares a trial's best value so far
+    with the finished trials' values at this step: with raw fold values, a trial better on
+    the mean curve (0.75 > 0.70) is pruned in the easy fold 2 because its fold 1 (0.8) is below
+    the others' fold 2 (0.9). The running mean over the folds so far keeps it."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 24))
+    others = [[0.5, 0.5], [0.9, 0.9]]  # mean curve 0.70
+    for _ in range(5):  # the pruner's startup trials
+        trial = study.ask()
+        assert not _fold_reports(trial, others, last=3)
+        study.tell(trial, 0.7)
+    completed = study.get_trials(states=(TrialState.COMPLETE,))
+    assert completed[0].intermediate_values == {0: 0.5, 1: 0.5, 2: 0.7, 3: 0.7}
+    better = study.ask()
+    assert not _fold_reports(better, [[0.8, 0.8], [0.7, 0.7]], last=3)  # mean curve 0.75
+    assert better.storage.get_trial(better._trial_id).intermediate_values == {
+        0: 0.8,
+        1: 0.8,
+        2: pytest.approx(0.75),
+        3: pytest.approx(0.75),
+    }
+    study.tell(better, 0.75)
+    worse = study.ask()  # below the others on every fold: stopped at the first step it may be
+    assert _fold_reports(worse, [[0.4, 0.4], [0.8, 0.8]], last=3)
+    assert sorted(worse.storage.get_trial(worse._trial_id).intermediate_values) == [0, 1, 2]
+
+
+def _replay_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prune_replay.py"
+    spec = importlib.util.spec_from_file_location("prune_replay", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_replay_script_reports_as_the_protocol_and_finds_the_raw_values_flaw(tmp_path, capsys):
+    """scripts/prune_replay.py (the README's evidence for the running mean) replays stored
+    unpruned studies: its ``running`` values are PruningReport's, and on the hand-made case
+    above the raw values prune the trial the unpruned search chose, the running mean does not."""
+    replay = _replay_script()
+    assert replay.reports([[0.8, 0.6], [0.7, 0.2]], "running") == [
+        (0, 0.8),
+        (1, 0.6),
+        (2, pytest.approx(0.75)),
+        (3, pytest.approx(0.4)),
+    ]
+    assert [v for _, v in replay.reports([[0.8, 0.6], [0.7, 0.2]], "raw")] == [0.8, 0.6, 0.7, 0.2]
+    (tmp_path / "run" / "search").mkdir(parents=True)
+    storage = f"sqlite:///{tmp_path / 'run' / 'search' / 'hardest.db'}"
+    study = optuna.create_study(study_name="hardest", storage=storage, direction="maximize")
+    for curves, score in [([[0.5, 0.5], [0.9, 0.9]], 0.7)] * 5 + [([[0.8, 0.8], [0.7, 0.7]], 0.75)]:
+        trial = study.ask()
+        for key, value in {
+            "fold_curves": curves,
+            "fold_gammas": [[0.0, 0.0]] * 2,
+            "score": score,
+        }.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, score)
+    result = replay.main([str(tmp_path / "run")])
+    (line,) = result["studies"]
+    assert line["chosen"] == pytest.approx(0.75)
+    assert line["raw"]["chosen_delta"] == pytest.approx(-0.05)  # the chosen trial pruned
+    assert line["running"]["chosen_delta"] == 0.0
+    assert '"studies_chosen_worse": 1' in capsys.readouterr().out

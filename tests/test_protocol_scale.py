@@ -28,6 +28,7 @@ from src.tuning.search import finished_records, open_study, run_study, storage_f
 DATA = Path(__file__).resolve().parent / "data"
 TINY = [
     "protocol.n_trials=2",
+    "protocol.searches=1",  # the default is 3
     "protocol.max_epochs=2",
     "protocol.max_epochs_limit=2",
     "protocol.seeds=[1,2]",

@@ -20,6 +20,7 @@ from src.tuning.verdicts import prediction_files, search_folders
 
 SMALL = [
     "protocol.n_trials=2",
+    "protocol.searches=1",
     "protocol.max_epochs=2",
     "protocol.max_epochs_limit=2",
     "protocol.seeds=[1]",

@@ -20,6 +20,7 @@ from src.tuning.extend import extend_chosen, extension_note
 
 TINY = [
     "protocol.n_trials=2",
+    "protocol.searches=1",  # the default is 3
     "protocol.max_epochs=3",
     "protocol.seeds=[1,2]",
     "protocol.strategies=[random,hardest]",
@@ -223,6 +224,7 @@ def test_objectives_cross_the_strategies_and_trained_references_are_refitted(tmp
     cfg = compose_config(
         [
             "protocol.n_trials=1",
+            "protocol.searches=1",  # the default is 3
             "protocol.max_epochs=2",
             "protocol.max_epochs_limit=2",
             "protocol.seeds=[1]",

@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import FiniteLossGuard, NegativePoolRefresh
@@ -38,26 +39,44 @@ class EpochMetrics(L.Callback):
 
 
 class PruningReport(L.Callback):
-    """Reports a trial's validation metric to Optuna after every epoch of one fold, at step
-    ``offset + epoch`` (fold k of a trial starts at ``k × max_epochs``), and stops the trial
-    (``optuna.TrialPruned``) when the study's pruner says so."""
+    """Reports a trial's running validation estimate to Optuna after every epoch of one fold,
+    at step ``offset + epoch`` (fold k of a trial starts at ``k × max_epochs``), and stops the
+    trial (``optuna.TrialPruned``) when the study's pruner says so.
 
-    def __init__(self, trial: Any, metric: str, offset: int, last: int | None = None) -> None:
+    The value at fold k's epoch e is the mean of folds 1…k at epoch e (``earlier``: the
+    finished folds' curves): the running estimate of the mean curve that chooses the trial,
+    the same quantity for every trial at a step. A fold's raw value is not: validation folds
+    differ in difficulty, and Optuna's percentile pruners compare a trial's best value over
+    all its steps with the others' values at this one (measured on APY: raw fold values pruned
+    trials that would have been chosen; README, "Early stopping of hopeless trials")."""
+
+    def __init__(
+        self,
+        trial: Any,
+        metric: str,
+        offset: int,
+        last: int | None = None,
+        earlier: list[list[float]] = (),
+    ) -> None:
         """``last``: the trial's last step, never pruned (stopping there saves nothing and
         throws a whole curve away)."""
         self.trial, self.metric, self.offset, self.last = trial, metric, offset, last
+        self.earlier = [list(curve) for curve in earlier]
+
+    def value(self, epoch: int, score: float) -> float:
+        """The reported value at ``epoch`` (0-based) of this fold with its ``score``."""
+        return float(np.mean([curve[epoch] for curve in self.earlier] + [score]))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         import optuna
 
         if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
             return
-        step = self.offset + trainer.current_epoch
-        self.trial.report(float(trainer.callback_metrics[self.metric]), step)
+        epoch = trainer.current_epoch
+        step = self.offset + epoch
+        self.trial.report(self.value(epoch, float(trainer.callback_metrics[self.metric])), step)
         if step != self.last and self.trial.should_prune():
-            raise optuna.TrialPruned(
-                f"pruned at step {step} (fold epoch {trainer.current_epoch + 1})"
-            )
+            raise optuna.TrialPruned(f"pruned at step {step} (fold epoch {epoch + 1})")
 
 
 def quiet_lightning() -> None:

@@ -84,7 +84,8 @@ def score_setting(
 ) -> dict:
     """Validation curves of every fold → chosen epoch, its score, γ and the curves themselves.
 
-    With a ``trial`` (a search under ``protocol.pruner``), every epoch's validation score is
+    With a ``trial`` (a search under ``protocol.pruner``), every epoch's running estimate (the
+    mean of the folds so far at that epoch, :class:`~src.tuning.runs.PruningReport`) is
     reported to it (fold k at steps ``k × max_epochs + epoch``) and ``optuna.TrialPruned``
     stops the setting as soon as the pruner says so."""
     from src.tuning.runs import PruningReport
@@ -95,7 +96,9 @@ def score_setting(
         datamodule = ctx.data.get("val", fold, ctx.seed, data)
         last = len(ctx.folds) * ctx.max_epochs - 1
         report = (
-            () if trial is None else (PruningReport(trial, ctx.metric, k * ctx.max_epochs, last),)
+            ()
+            if trial is None
+            else (PruningReport(trial, ctx.metric, k * ctx.max_epochs, last, earlier=curves),)
         )
         epochs = train_curve(
             datamodule, model_cfg, miner_cfg, ctx.trainer_cfg, ctx.max_epochs, ctx.seed, report
