@@ -4,12 +4,15 @@ would have stopped, and whether the protocol would still choose the same rows.
     python scripts/prune_replay.py outputs/protocol/runs/<run> [<run> …]
 
 Each run must have been searched with ``protocol.pruner=none`` (every trial whole). Its scored
-trials are fed, in trial order, to a fresh in-memory study under the protocol's pruner
-(:func:`src.tuning.search.make_pruner`), epoch by epoch, the way
-:class:`src.tuning.runs.PruningReport` reports them, in two ways: ``raw`` (each fold's own
-validation value) and ``running`` (the mean of the folds so far at that epoch, what the
-protocol reports). A pruned trial leaves the choice; the survivors are chosen from as the
-protocol does (:func:`src.tuning.selection.choose_trial`, ``protocol.smoothing=auto``).
+trials are fed, in trial order, to a fresh in-memory study under a pruner, epoch by epoch, the
+way :class:`src.tuning.runs.PruningReport` reports them: ``running`` (the mean of the folds so
+far at that epoch, what the protocol reports) or ``raw`` (each fold's own validation value).
+Variants (:func:`pruners`): the protocol's median pruner on both, a percentile pruner keeping
+the top third, successive halving, and a search cut to its first 12 trials. A pruned trial
+leaves the choice; the survivors are chosen from as the protocol does
+(:func:`src.tuning.selection.choose_trial`, ``protocol.smoothing=auto``). Prints a Markdown
+table: the share of the search's epochs that run, and how many studies then choose a trial
+with a lower validation score than the whole search did.
 
 A replay keeps the trials the unpruned search drew: a real pruned search would draw later
 settings from the pruned history, so it estimates the pruner's saving and its effect on the
@@ -24,7 +27,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("raw", "running")
 
 
 def reports(fold_curves: list[list[float]], mode: str) -> list[tuple[int, float]]:
@@ -39,14 +41,40 @@ def reports(fold_curves: list[list[float]], mode: str) -> list[tuple[int, float]
     return [(k * epochs + e, float(values[k, e])) for k in range(folds) for e in range(epochs)]
 
 
-def replay(records: list[dict], mode: str) -> tuple[float, list[dict]]:
-    """(share of the epochs that run, the trials that finish) under the median pruner."""
+def pruners() -> dict:
+    """The variants replayed: (how values are reported, the pruner, the trials kept)."""
+    import optuna
+
+    from src.tuning.search import PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS, make_pruner
+
+    patience = {"n_startup_trials": PRUNER_STARTUP_TRIALS, "n_warmup_steps": PRUNER_WARMUP_EPOCHS}
+    return {
+        "median, raw fold values": ("raw", lambda n: make_pruner("median", n), None),
+        "median, running mean (the protocol's)": (
+            "running",
+            lambda n: make_pruner("median", n),
+            None,
+        ),
+        "percentile 33, running mean": (
+            "running",
+            lambda n: optuna.pruners.PercentilePruner(33.0, **patience),
+            None,
+        ),
+        "successive halving, running mean": (
+            "running",
+            lambda n: optuna.pruners.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3),
+            None,
+        ),
+        "no pruner, first 12 trials only": ("running", lambda n: optuna.pruners.NopPruner(), 12),
+    }
+
+
+def replay(records: list[dict], mode: str, pruner) -> tuple[float, list[dict]]:
+    """(share of the epochs that run, the trials that finish) under ``pruner``."""
     import optuna
     from optuna.trial import TrialState
 
-    from src.tuning.search import make_pruner
-
-    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", len(records)))
+    study = optuna.create_study(direction="maximize", pruner=pruner)
     ran = total = 0
     kept = []
     for record in records:
@@ -70,12 +98,14 @@ def replay(records: list[dict], mode: str) -> tuple[float, list[dict]]:
 def main(folders: list[str]) -> dict:
     sys.path.insert(0, str(ROOT))
     import optuna
+    from optuna.trial import TrialState
 
-    from src.tuning.search import finished_records, storage_for
+    from src.tuning.search import storage_for
     from src.tuning.selection import choose_trial, selection_window
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    result: dict = {}
+    variants = pruners()
+    result: dict = {"studies": []}
     for folder in map(Path, folders):
         databases = sorted(folder.glob("search/*.db")) + sorted(
             folder.glob("searches/*/search/*.db")
@@ -84,39 +114,43 @@ def main(folders: list[str]) -> dict:
             raise SystemExit(f"{folder}: no search/*.db: give a protocol run folder")
         for db in databases:
             url, name = storage_for(None, db.parent.parent, db.stem)
-            study = optuna.load_study(study_name=name, storage=url)
-            if any("pruned" in t.user_attrs for t in study.get_trials(deepcopy=False)):
+            trials = sorted(
+                optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False),
+                key=lambda t: t.number,
+            )
+            if any("pruned" in t.user_attrs for t in trials):
                 raise SystemExit(f"{db}: searched with a pruner; replay an unpruned protocol")
-            records = finished_records(study)
+            scored = [
+                t
+                for t in trials
+                if t.state == TrialState.COMPLETE and "fold_gammas" in t.user_attrs
+            ]
+            records = [t.user_attrs for t in scored]
             full = choose_trial(records, selection_window(records, "auto"))["score"]
             line = {"run": str(folder), "study": str(db.relative_to(folder)), "chosen": full}
-            for mode in MODES:
-                share, kept = replay(records, mode)
+            for label, (mode, pruner, first) in variants.items():
+                pool = [t.user_attrs for t in scored if first is None or t.number < first]
+                share, kept = replay(pool, mode, pruner(len(pool)))
+                share *= len(pool) / len(records)  # epochs run against the whole search
                 chosen = choose_trial(kept, selection_window(kept, "auto"))["score"]
-                line[mode] = {
+                line[label] = {
                     "epochs_run": round(share, 3),
                     "chosen_delta": round(chosen - full, 4),
                 }
-            result.setdefault("studies", []).append(line)
-            print(
-                f"{folder.name}/{line['study']:<44} chosen {full:.4f}  "
-                + "  ".join(
-                    f"{m}: {line[m]['epochs_run']:.2f} of the epochs, "
-                    f"Δ {line[m]['chosen_delta']:+.4f}"
-                    for m in MODES
-                )
-            )
-    for mode in MODES:
-        lines = [s[mode] for s in result["studies"]]
-        result[mode] = {
+            result["studies"].append(line)
+    print("| replayed | epochs run | studies choosing a worse trial | worst Δ (val) |")
+    print("|---|---|---|---|")
+    for label in variants:
+        lines = [s[label] for s in result["studies"]]
+        result[label] = {
             "epochs_run": round(sum(x["epochs_run"] for x in lines) / len(lines), 3),
             "studies_chosen_worse": sum(x["chosen_delta"] < 0 for x in lines),
             "worst_delta": min(x["chosen_delta"] for x in lines),
         }
+        r = result[label]
         print(
-            f"{mode}: {result[mode]['epochs_run']:.2f} of the epochs run; "
-            f"{result[mode]['studies_chosen_worse']} of {len(lines)} studies choose a worse trial "
-            f"(worst Δ {result[mode]['worst_delta']:+.4f} on validation)"
+            f"| {label} | {r['epochs_run']:.2f} | {r['studies_chosen_worse']} of {len(lines)} | "
+            f"{r['worst_delta']:+.4f} |"
         )
     print(json.dumps({k: v for k, v in result.items() if k != "studies"}))
     return result

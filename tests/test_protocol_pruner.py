@@ -236,6 +236,8 @@ def test_the_replay_script_reports_as_the_protocol_and_finds_the_raw_values_flaw
     result = replay.main([str(tmp_path / "run")])
     (line,) = result["studies"]
     assert line["chosen"] == pytest.approx(0.75)
-    assert line["raw"]["chosen_delta"] == pytest.approx(-0.05)  # the chosen trial pruned
-    assert line["running"]["chosen_delta"] == 0.0
-    assert '"studies_chosen_worse": 1' in capsys.readouterr().out
+    assert line["median, raw fold values"]["chosen_delta"] == pytest.approx(-0.05)  # pruned
+    assert line["median, running mean (the protocol's)"]["chosen_delta"] == 0.0
+    out = capsys.readouterr().out
+    assert "| median, raw fold values | 0.96 | 1 of 1 | -0.0500 |" in out
+    assert "| median, running mean (the protocol's) | 1.00 | 0 of 1 | +0.0000 |" in out
