@@ -17,7 +17,7 @@ from cli_utils import ROOT, cli_env, output_tail, run_cli
 from src.cli.env import config_dir
 from src.cli.extras import PLUGIN_OF_OPTION, missing_plugin
 
-SCRIPTS = ("zsl-train", "zsl-eval", "zsl-protocol", "zsl-report", "zsl-bench")
+SCRIPTS = ("zsl-train", "zsl-eval", "zsl-protocol", "zsl-features", "zsl-report", "zsl-bench")
 
 
 def project() -> dict:
@@ -132,7 +132,7 @@ def test_tab_completion_of_the_console_script_offers_options_and_keys():
     # the file the xlsa17 datasets share is no dataset to offer
     assert complete("zsl-train data=") == [
         f"data={name}"
-        for name in ("apy", "apy_annotations", "awa1", "awa2", "cub", "sun", "synthetic")
+        for name in ("apy", "apy_annotations", "awa1", "awa2", "cub", "images", "sun", "synthetic")
     ]
     code = "import sys; sys.argv[0] = 'zsl-train'; from src.cli.commands import train; train()"
     done = subprocess.run(
@@ -148,7 +148,7 @@ def test_tab_completion_of_the_console_script_offers_options_and_keys():
 
 def test_help_lists_the_datasets_and_not_the_file_they_share():
     result = run_cli("src.train", ["--help"])
-    assert "data: apy, apy_annotations, awa1, awa2, cub, sun, synthetic\n" in result.stdout
+    assert "data: apy, apy_annotations, awa1, awa2, cub, images, sun, synthetic\n" in result.stdout
     assert "xlsa17_defaults" not in result.stdout
     assert "miner: all, correlation, hardest," in result.stdout
 

@@ -27,12 +27,43 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool-images", type=int, default=None, help="1,000,000 on GPU")
     parser.add_argument("--pool-classes", type=int, default=1000)
     parser.add_argument("--budget-mb", type=float, default=256.0, help="pool memory budget")
+    parser.add_argument(
+        "--extraction",
+        metavar="BACKBONE",
+        default=None,
+        help="time src.features instead (e.g. torchvision:resnet101; needs .[features])",
+    )
+    parser.add_argument("--extraction-images", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (extraction)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (extraction)")
     return parser.parse_args()
+
+
+def extraction_main(args: argparse.Namespace, device: torch.device) -> None:
+    """``--extraction``: images/s of src.features against a plain loop (src/bench/extraction.py)."""
+    import src  # noqa: F401  (the torchvision guard, before torchvision is imported)
+    from src.bench.extraction import measure
+
+    result = measure(args.extraction, args.extraction_images, args.batch_size, args.workers, device)
+    table = Table(title=f"{args.extraction} feature extraction on {result['device']}")
+    for column in ("measure", "framework", "plain loop"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        "images / s",
+        f"{result['framework_images_per_s']:.1f}",
+        f"{result['plain_images_per_s']:.1f}",
+    )
+    table.add_row("framework ÷ loop (speed)", f"{result['ratio']:.2f}", "1.00")
+    Console().print(table)
+    print(json.dumps(result))
 
 
 def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
+    if args.extraction:
+        extraction_main(args, device)
+        return
     if args.pool_images is None:
         args.pool_images = 1_000_000 if device.type == "cuda" else 100_000
     logging.getLogger("lightning").setLevel(logging.ERROR)

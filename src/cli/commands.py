@@ -1,10 +1,11 @@
 """The console scripts, and the ``python -m src.<module>`` forms, of the Hydra entry points.
 
-``zsl-train``, ``zsl-eval`` and ``zsl-protocol`` (``[project.scripts]`` in ``pyproject.toml``)
-run exactly what ``python -m src.train``, ``src.eval`` and ``src.protocol`` run; ``zsl-report``
-and ``zsl-bench`` are :func:`src.report.main` and :func:`src.bench.__main__.main`. Importing
-this module imports no torch: Hydra answers ``--help``, ``--cfg`` and ``-sc`` (shell
-completion: ``eval "$(zsl-train -sc install=bash)"``) at once.
+``zsl-train``, ``zsl-eval``, ``zsl-protocol`` and ``zsl-features`` (``[project.scripts]`` in
+``pyproject.toml``) run exactly what ``python -m src.train``, ``src.eval``, ``src.protocol``
+and ``src.features`` run; ``zsl-report`` and ``zsl-bench`` are :func:`src.report.main` and
+:func:`src.bench.__main__.main`. Importing this module imports no torch: Hydra answers
+``--help``, ``--cfg`` and ``-sc`` (shell completion: ``eval "$(zsl-train -sc install=bash)"``)
+at once.
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ def evaluate() -> None:
 def protocol() -> None:
     """``zsl-protocol``: ``python -m src.protocol``."""
     _launch("src.protocol", "protocol.yaml")
+
+
+def features() -> None:
+    """``zsl-features``: ``python -m src.features``."""
+    _launch("src.features", "features.yaml")

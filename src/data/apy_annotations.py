@@ -86,13 +86,15 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         cache_dir: str | None = None,
         signatures: str = "original_att",
         val_split: int = 1,
+        clip: dict | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         check_options(signatures, val_split)
         self.data_dir, self.cache_dir = data_dir, cache_dir
         self.signature_source, self.val_split = signatures, val_split
-        self.signature_kind = "text" if signatures == "text" else "attributes"
+        self.signature_kind = "text" if signatures in ("text", "clip") else "attributes"
+        self.clip = dict(clip) if clip else None
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, "APY")
@@ -116,7 +118,9 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         return ZSLArrays(
             raw["features"],
             raw["labels"],
-            class_signatures(mat, att_path, self.signature_source, names, self.cache_dir),
+            class_signatures(
+                mat, att_path, self.signature_source, names, self.cache_dir, self.clip
+            ),
             names,
             splits,
             source=f"APY attribute annotations ({folder / 'attribute_data'}, {att_path.name})",

@@ -11,7 +11,7 @@ split K comes from the file's ``train_loc``/``val_loc`` (K = 1) or from
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,9 @@ from src.data.text_signatures import text_signatures
 
 log = logging.getLogger(__name__)
 
-SIGNATURES = ("att", "original_att", "text")
+SIGNATURES = ("att", "original_att", "text", "clip")
+#: signatures computed from the class names, not read from the file
+EMBEDDINGS = ("text", "clip")
 VAL_SPLITS = (1, 2, 3)
 GBU_KEYS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 
@@ -44,11 +46,11 @@ def check_options(signatures: str, val_split: int) -> None:
 def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str]]:
     """(path, contents, class names) of ``folder/att_splits.mat``, with the keys we need."""
     path = folder / "att_splits.mat"
-    keys = ["allclasses_names", *GBU_KEYS] + ([] if signatures == "text" else [signatures])
+    keys = ["allclasses_names", *GBU_KEYS] + ([] if signatures in EMBEDDINGS else [signatures])
     mat = load_mat(path, keys)
     names = cell_strings(mat, path, "allclasses_names")
     check_unique_names(names, f"{path}: allclasses_names")
-    if signatures != "text":  # before the labels are checked against the number of names
+    if signatures not in EMBEDDINGS:  # before the labels are checked against the names
         check_class_columns(mat, path, signatures, len(names))
     return path, mat, names
 
@@ -67,11 +69,22 @@ def fill_missing_attributes(values: np.ndarray) -> np.ndarray:
 
 
 def class_signatures(
-    mat: dict, path: Path, kind: str, class_names: Sequence[str], cache_dir: str | Path | None
+    mat: dict,
+    path: Path,
+    kind: str,
+    class_names: Sequence[str],
+    cache_dir: str | Path | None,
+    clip: Mapping | None = None,
 ) -> np.ndarray:
-    """C × k signatures: ``att`` or ``original_att`` (k × C in the file), or ``text`` embeddings."""
+    """C × k signatures: ``att`` or ``original_att`` (k × C in the file), or embeddings of the
+    class names: ``text`` (all-MiniLM-L6-v2) or ``clip`` (an open_clip text tower, ``clip``
+    its options: :mod:`src.data.clip_signatures`)."""
     if kind == "text":
         return text_signatures(class_names, cache_dir)
+    if kind == "clip":
+        from src.data.clip_signatures import clip_signatures
+
+        return clip_signatures(class_names, cache_dir, clip)
     values = np.asarray(mat[kind], dtype=np.float64)
     if values.ndim != 2:
         raise DataError(f"{path}: key '{kind}' must be a k × C matrix, got shape {values.shape}.")

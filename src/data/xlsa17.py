@@ -72,6 +72,7 @@ class Xlsa17DataModule(ZSLDataModule):
         feature_file: str = "res101.mat",
         signatures: str = "att",
         val_split: int = 1,
+        clip: dict | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,7 +80,8 @@ class Xlsa17DataModule(ZSLDataModule):
         self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
         self.feature_file, self.signature_source = feature_file, signatures
         self.val_split = val_split
-        self.signature_kind = "text" if signatures == "text" else "attributes"
+        self.signature_kind = "text" if signatures in ("text", "clip") else "attributes"
+        self.clip = dict(clip) if clip else None
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, self.dataset)
@@ -106,7 +108,9 @@ class Xlsa17DataModule(ZSLDataModule):
         return ZSLArrays(
             raw["features"],
             labels,
-            class_signatures(mat, att_path, self.signature_source, names, self.cache_dir),
+            class_signatures(
+                mat, att_path, self.signature_source, names, self.cache_dir, self.clip
+            ),
             names,
             splits,
             source=f"{self.dataset} ({feature_path}, {att_path.name})",

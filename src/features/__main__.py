@@ -1,0 +1,5 @@
+"""``python -m src.features``: see :mod:`src.features`."""
+
+from src.cli.commands import features  # also the console script zsl-features
+
+features()
