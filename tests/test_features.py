@@ -526,3 +526,52 @@ def test_an_extraction_killed_with_sigkill_continues_to_the_same_file(tmp_path):
     for name in ("res101.mat", "att_splits.mat", "valclasses1.txt"):
         expected = (tmp_path / "data" / "whole" / name).read_bytes()
         assert (folder / name).read_bytes() == expected
+
+
+@needs_extra
+def test_clip_features_and_clip_signatures_of_one_model_share_a_space(tmp_path):
+    """Image features of open_clip:ViT-S-32 and data.signatures=clip of the same weights: one
+    space (W = I start; protocol.md names nearest_signature, the cosine of image and text
+    embeddings, CLIP's zero-shot classifier). Other weights: plain text embeddings."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from src.data.xlsa17 import Xlsa17DataModule
+    from src.tuning.report import clip_note
+
+    make_folder(tmp_path, corrupt=False, per_class=8)
+    np.save(tmp_path / "signatures.npy", np.random.default_rng(1).normal(size=(3, 8)))
+    weights = save_weights("open_clip:ViT-S-32", tmp_path / "clip.pt")
+    overrides = folder_overrides(tmp_path, "mine", weights, 8)
+    run_cli(
+        "src.features",
+        [*overrides, "features.backbone=open_clip:ViT-S-32", f"hydra.run.dir={tmp_path / 'run'}"],
+    )
+    clip = {"model": "ViT-S-32", "weights": str(weights)}
+
+    def module(options):
+        dm = Xlsa17DataModule(
+            dataset="mine",
+            data_dir=str(tmp_path / "data"),
+            signatures="clip",
+            clip=options,
+            l2_features=True,
+            l2_signatures=True,
+            standardise=False,
+        )
+        dm.setup()
+        return dm
+
+    dm = module(clip)
+    assert dm.signature_kind == "clip" and dm.features_in_signature_space
+    protocol = SimpleNamespace(test_dm=dm, cfg=OmegaConf.create({"data": {"clip": clip}}))
+    assert "`nearest_signature` is CLIP's zero-shot classifier" in clip_note(protocol)
+    other = save_weights("open_clip:ViT-S-32", tmp_path / "other.pt")  # same seed: same values
+    torch = __import__("torch")
+    state = torch.load(other, weights_only=True)
+    state["logit_scale"] = state["logit_scale"] + 1  # other weights, other SHA-256
+    torch.save(state, other)
+    dm_other = module({**clip, "weights": str(other)})
+    assert dm_other.signature_kind == "text" and not dm_other.features_in_signature_space
+    assert clip_note(SimpleNamespace(test_dm=dm_other, cfg=protocol.cfg)) == ""

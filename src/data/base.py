@@ -91,7 +91,8 @@ class ZSLDataModule(L.LightningDataModule):
         self.features_on_device = features_on_device
         self.arrays: ZSLArrays | None = None
 
-    #: what the class signatures are: "attributes" (att, original_att, generated ones) or "text"
+    #: what the class signatures are: "attributes" (att, original_att, generated ones), "text"
+    #: (text embeddings) or "clip" (CLIP text embeddings beside the same model's image features)
     signature_kind: str = "attributes"
 
     @abstractmethod
@@ -150,7 +151,8 @@ class ZSLDataModule(L.LightningDataModule):
 
     @property
     def features_in_signature_space(self) -> bool:
-        """d = k and the signatures are attribute vectors: ``model.init=auto`` starts from W = I."""
+        """d = k and the signatures are attribute vectors, or CLIP text embeddings beside the same
+        model's image features: ``model.init=auto`` starts from W = I."""
         return self._in_signature_space(self.feature_dim, self.signature_dim)
 
     def _in_signature_space(self, feature_dim: int, signature_dim: int) -> bool:

@@ -89,3 +89,31 @@ def _embed(texts, model: str, weights: str, pretrained, templates: list[str]) ->
             mean = prompts.mean(dim=0)
             rows.append((mean / mean.norm()).numpy())
     return np.stack(rows).astype(np.float32)
+
+
+def shares_space(feature_path: Path, options: Mapping | None) -> bool:
+    """Whether the image features in ``feature_path`` (a ``src.features`` file) come from the
+    image tower of the CLIP model whose text tower makes the signatures: the same open_clip
+    architecture and the same weights (the file's SHA-256, or the same downloaded tag). Then
+    features and signatures live in one space, and the nearest signature is CLIP's zero-shot
+    classifier."""
+    from scipy.io import loadmat
+
+    from src.features.backbones import DOWNLOAD, sha256
+
+    options = dict(options or {})
+    keys = ["backbone", "weights", "weights_sha256", "pretrained"]
+    try:
+        found = loadmat(feature_path, variable_names=keys)
+    except (OSError, ValueError):
+        return False
+    text = {
+        k: str(np.asarray(found[k]).reshape(-1)[0]) if k in found and found[k].size else ""
+        for k in keys
+    }
+    if text["backbone"] != f"open_clip:{options.get('model') or 'ViT-B-32'}":
+        return False
+    weights = options.get("weights") or DOWNLOAD
+    if weights == DOWNLOAD:
+        return text["weights"] == DOWNLOAD and text["pretrained"] == str(options.get("pretrained"))
+    return Path(weights).is_file() and text["weights_sha256"] == sha256(Path(weights))

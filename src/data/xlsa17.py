@@ -105,6 +105,12 @@ class Xlsa17DataModule(ZSLDataModule):
             splits |= validation_splits(
                 mat, att_path, names, self.val_split, labels, splits["trainval"], what
             )
+        if self.signature_source == "clip":
+            from src.data.clip_signatures import shares_space
+
+            # CLIP image features and CLIP text signatures of one model: one space (W = I
+            # starts from CLIP's zero-shot classifier); other features: text embeddings
+            self.signature_kind = "clip" if shares_space(feature_path, self.clip) else "text"
         return ZSLArrays(
             raw["features"],
             labels,

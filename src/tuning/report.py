@@ -39,7 +39,8 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             f"replacement ({resamples} resamples, seed {seed}; seen and unseen classes "
             "separately), every seed's refit on the same resamples (pooled); the std over seeds "
             "is in `protocol.csv`. γ of the calibrated metrics fixed from validation. A k-way "
-            "tie that holds the true class counts 1/k. `val score`: what chose the row.",
+            "tie that holds the true class counts 1/k. `val score`: what chose the row."
+            + clip_note(protocol),
             tables.markdown_table(rows),
             "Verdicts: each difference with its paired interval (the same class resamples for "
             "both rows; `comparisons.csv` also holds every metric, and images resampled within "
@@ -270,3 +271,16 @@ def warmup_note(protocol: Any) -> str:
                 f"{warmup} warm-up epoch(s) of random negatives: it never trained on mined ones."
             )
     return "\n".join(notes)
+
+
+def clip_note(protocol) -> str:
+    """The sentence that names CLIP's zero-shot classifier, when the features and the signatures
+    are one CLIP model's image and text embeddings (``data.signatures=clip``)."""
+    if getattr(protocol.test_dm, "signature_kind", "") != "clip":
+        return ""
+    model = protocol.cfg.data.get("clip", {}).get("model", "")
+    return (
+        f" The image features and the class signatures are the image and text embeddings of "
+        f"one CLIP model (open_clip:{model}): `nearest_signature` is CLIP's zero-shot "
+        "classifier, and the metric starts from it (W = I)."
+    )
