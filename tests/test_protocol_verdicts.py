@@ -116,6 +116,27 @@ def test_recompute_reports_a_row_that_differs(run, tmp_path, capsys):
     assert "DIFFERS: test/zsl_acc_ci_low" in capsys.readouterr().out
 
 
+def test_recompute_names_a_truncated_kept_file_and_checks_the_other_rows(run, tmp_path, capsys):
+    """Issue 38: a refit's .npz cut short (a copy between machines that stopped half-way) ends
+    in one line naming the file and the row it leaves unchecked, exit status 1; every other
+    row is still recomputed, and nothing in the folder changes."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    damaged = copy / "refit" / "hardest" / "seed2.npz"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert recompute.main([str(copy)]) == 1
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(f"Error: {damaged}: damaged or not a kept evaluation (BadZipFile")
+    assert line.endswith("Row `hardest` cannot be checked.")
+    assert captured.out.count("matches protocol.csv") == len(rows_of(run)) - 1
+    assert not any(out.startswith("hardest:") for out in captured.out.splitlines())
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kept", ["refit/hardest/seed2", "references/eszsl"])
 def test_src_eval_of_a_kept_checkpoint_reproduces_its_test_metrics(run, kept, tmp_path):

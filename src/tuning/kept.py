@@ -19,8 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from src.data.arrays import DataError
 from src.metrics import GZSLScores
 from src.runs.checkpoints import atomic_write
+
+
+class KeptFileError(DataError):
+    """A kept evaluation (``<name>.npz``) that is truncated, unreadable or not one: one line."""
 
 
 def save_run(keep: Path, trainer: Any, model: Any, datamodule: Any) -> None:
@@ -53,9 +58,23 @@ def save_scores(path: Path, scores: GZSLScores, gamma: float | None, class_names
 
 
 def load_scores(path: Path) -> tuple[GZSLScores, float | None, list[str]]:
-    """The evaluation saved by :func:`save_scores`: (scores, γ or ``None``, class names)."""
-    with np.load(path, allow_pickle=False) as data:
-        scores = GZSLScores(*(torch.from_numpy(data[f.name]) for f in fields(GZSLScores)))
-        gamma = float(data["gamma"])
-        names = [str(n) for n in data["class_names"]]
+    """The evaluation saved by :func:`save_scores`: (scores, γ or ``None``, class names).
+
+    A truncated, unreadable or foreign file raises :class:`KeptFileError` naming it (a file
+    copied half-way between machines is the usual cause), never a ``zipfile`` traceback."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            scores = GZSLScores(*(torch.from_numpy(data[f.name]) for f in fields(GZSLScores)))
+            gamma = float(data["gamma"])
+            names = [str(n) for n in data["class_names"]]
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise KeptFileError(
+            f"{path}: damaged or not a kept evaluation ({type(error).__name__}: {reason}); copy "
+            "it again whole, or delete it and its .json to let the protocol refit it."
+        ) from None
     return scores, (None if np.isnan(gamma) else gamma), names

@@ -25,10 +25,13 @@ from omegaconf import OmegaConf
 TEXT = ("name", "kind", "chosen", "code", "same_as")
 
 
-def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
-    """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed."""
+def recompute_rows(
+    folder: Path, names: list[str] | None = None, damaged: list | None = None
+) -> list[dict]:
+    """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed. A row whose
+    kept file is damaged is left out and listed in ``damaged`` as (row, message)."""
     from src.metrics import gzsl_results
-    from src.tuning.kept import load_scores
+    from src.tuning.kept import KeptFileError, load_scores
     from src.tuning.tables import summarise
     from src.tuning.verdicts import (
         add_intervals,
@@ -40,6 +43,7 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
         search_folders,
     )
 
+    damaged = [] if damaged is None else damaged
     saved = read_csv(folder)
     unknown = sorted(set(names or []) - {r["name"] for r in saved})
     if unknown:
@@ -54,8 +58,12 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
             continue
         paths = prediction_files(folder, old["name"], old["kind"], settings.seeds, folders)
         metrics = []
-        for path in paths:
-            scores, gamma, _ = load_scores(path)
+        try:
+            loaded = [load_scores(path) for path in paths]
+        except KeptFileError as error:  # this row cannot be checked; the others still are
+            damaged.append((old["name"], str(error)))
+            continue
+        for scores, gamma, _ in loaded:
             values = gzsl_results(scores, gamma)
             metrics.append({f"test/{k}": float(np.float32(v)) for k, v in values.items()})
         rows.append(summarise(old["name"], old["kind"], metrics, old["val_score"], {}))
@@ -70,7 +78,7 @@ def recompute_rows(folder: Path, names: list[str] | None = None) -> list[dict]:
     mark_aliases(rows, files)
     for row in rows:  # the aliases of a --row selection are among the selected rows only
         old = next(o for o in saved if o["name"] == row["name"])
-        if names is None and old.get("same_as", "") != row["same_as"]:
+        if names is None and not damaged and old.get("same_as", "") != row["same_as"]:
             row["alias_differs"] = (
                 f"same_as: protocol.csv {old.get('same_as')!r}, recomputed {row['same_as']!r}"
             )
@@ -111,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="a protocol run folder")
     parser.add_argument("--row", nargs="*", default=None, help="row names (default: all)")
     args = parser.parse_args(argv)
+    damaged: list[tuple[str, str]] = []
     try:
-        rows = recompute_rows(args.folder, args.row)
+        rows = recompute_rows(args.folder, args.row, damaged)
     except FileNotFoundError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     saved = {r["name"]: r for r in read_csv(args.folder)}
-    failed = False
+    failed = bool(damaged)
     for row in rows:
         diff = differences(saved[row["name"]], row)
         failed |= bool(diff)
@@ -128,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['name']}: ZSL {zsl:.4f} [{low:.4f}, {high:.4f}] · H_cal {h:.4f} "
             f"[{h_low:.4f}, {h_high:.4f}] · {row['runs']} run(s) · {status}"
         )
+    for name, message in damaged:
+        print(f"Error: {message} Row `{name}` cannot be checked.", file=sys.stderr)
     return 1 if failed else 0
 
 
