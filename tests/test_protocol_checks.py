@@ -9,6 +9,8 @@ data error instead of the refusal it expects.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from cli_utils import launch_in_process, run_cli
 from hydra_utils import compose_config
@@ -117,6 +119,22 @@ REFUSED = [
         "/nonexistent/dir does not exist",
     ),
     ("protocol.storage=studies.db", "protocol.storage='studies.db' is invalid: use null"),
+    pytest.param(
+        "protocol.storage=postgresql://user@127.0.0.1:1/x",
+        "protocol.storage='postgresql://user@127.0.0.1:1/x' is invalid: SQLAlchemy's postgresql "
+        "driver needs the Python module 'psycopg', which is not installed: pip install -e "
+        "'.[postgres]'",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("psycopg") is not None, reason="psycopg is installed"
+        ),
+    ),
+    (
+        "protocol.storage=mysql+pymysql://u@127.0.0.1:1/x",
+        "protocol.storage='mysql+pymysql://u@127.0.0.1:1/x' is invalid: SQLAlchemy's "
+        "mysql+pymysql driver needs the Python module 'pymysql', which is not installed: "
+        "pip install 'pymysql'",
+    ),
+    ("protocol.storage=nosuchdb://h/x", "protocol.storage='nosuchdb://h/x' is invalid: not a"),
     ("protocol.storage=sqlite:///", "protocol.storage='sqlite:///' is invalid: use a SQLite"),
     (
         "protocol.max_epochs_limit=10",
@@ -170,7 +188,8 @@ def test_storages_in_existing_folders_pass_and_a_missing_folder_is_never_created
     for storage in (
         f"{tmp_path}/zsl.journal",
         f"sqlite:///{tmp_path}/zsl.db",
-        "postgresql://user@host/zsl",
+        # a server URL passes where its driver is installed (a missing one: the case above)
+        *(["postgresql://user@host/zsl"] if importlib.util.find_spec("psycopg") else []),
         "protocol.smoothing=5",
     ):
         override = storage if storage.startswith("protocol.") else f"protocol.storage={storage}"

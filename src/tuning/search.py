@@ -147,6 +147,47 @@ def storage_for(setting: str | None, folder: Path, name: str) -> tuple[str, str]
     return str(setting), f"{folder.resolve()}:{name}"
 
 
+#: the package that brings each database driver module SQLAlchemy imports
+DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
+    "pg8000": "pg8000",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+}
+
+
+def driver_problem(url: str) -> str | None:
+    """What SQLAlchemy lacks to open the database server ``url`` (``None``: its driver is
+    installed; whether the server answers is Optuna's to say). The dialect and its driver are
+    SQLAlchemy's own choice (``postgresql://`` → psycopg in SQLAlchemy 2.1,
+    ``postgresql+psycopg2://`` → psycopg2, ``mysql+pymysql://`` → pymysql…); psycopg has the
+    extra ``postgres``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from src.cli.extras import install_command
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as error:
+        return f"not a database URL SQLAlchemy knows ({str(error).splitlines()[0]})"
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        module = getattr(error, "name", None) or str(error)
+        if module == "psycopg":  # SQLAlchemy 2.1's default for postgresql://
+            install = install_command("postgres")
+        else:
+            install = f"pip install '{DRIVER_PACKAGES.get(module.split('.')[0], module)}'"
+        return (
+            f"SQLAlchemy's {parsed.drivername} driver needs the Python module {module!r}, "
+            f"which is not installed: {install}"
+        )
+    return None
+
+
 def storage_problem(setting: Any) -> str | None:
     """What is wrong with ``protocol.storage`` (``None``: nothing). A SQLite URL or a journal
     file needs an existing parent folder: a protocol never creates folders outside its own, so
@@ -154,14 +195,16 @@ def storage_problem(setting: Any) -> str | None:
 
         >>> storage_problem("/nonexistent/dir/x.journal")  # doctest: +ELLIPSIS
         'its folder /nonexistent/dir does not exist: create it first (mkdir -p ...'
-        >>> storage_problem("runs.db") is not None, storage_problem("postgresql://host/db")
-        (True, None)
+        >>> storage_problem("runs.db") is not None
+        True
+
+    A database server's URL needs the driver SQLAlchemy loads for it (:func:`driver_problem`).
     """
     if not isinstance(setting, str) or not setting:
         return "use null (SQLite in the run folder), an RDB URL or a .journal file"
     if "://" in setting:
         if not setting.startswith("sqlite:///"):
-            return None  # a database server: Optuna names a connection failure itself
+            return driver_problem(setting)
         path = setting.removeprefix("sqlite:///")
         if not path or path == ":memory:":
             return "use a SQLite file (sqlite:///path/to/file.db): an in-memory study is lost"
