@@ -108,3 +108,13 @@ def launch_in_process(job, config: str, argv: Sequence[str], capfd) -> tuple[int
         root.setLevel(level)
     out, err = capfd.readouterr()
     return code, out + err
+
+
+def load_script(name: str):
+    """The module of ``scripts/<name>.py`` (scripts are no package), imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -139,24 +139,9 @@ def test_without_the_extra_the_install_command_is_named(monkeypatch):
 # ----------------------------------------------------------------- with the features extra
 def save_weights(spec: str, path: Path) -> Path:
     """A randomly initialised ``spec`` model's whole state dict, as the library saves it."""
-    import torch
+    from src.features.backbones import save_random_weights
 
-    from src.features.compat import import_torchvision
-
-    family, name = spec.split(":")
-    torch.manual_seed(0)
-    if family == "torchvision":
-        model = import_torchvision().models.get_model(name, weights=None)
-    elif family == "timm":
-        import timm
-
-        model = timm.create_model(name, pretrained=False)
-    else:
-        import open_clip
-
-        model = open_clip.create_model(name, pretrained=None)
-    torch.save(model.state_dict(), path)
-    return path
+    return save_random_weights(spec, path)
 
 
 @needs_extra

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from cli_utils import load_script
 from optuna.trial import TrialState
 from test_protocol_continuation import DEFAULTS, MINER, Killed, complete, context
 
@@ -199,21 +200,11 @@ def test_the_pruner_sees_the_running_mean_over_folds_not_a_folds_raw_value():
     assert sorted(worse.storage.get_trial(worse._trial_id).intermediate_values) == [0, 1, 2]
 
 
-def _replay_script():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prune_replay.py"
-    spec = importlib.util.spec_from_file_location("prune_replay", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_replay_script_reports_as_the_protocol_and_finds_the_raw_values_flaw(tmp_path, capsys):
     """scripts/prune_replay.py (the README's evidence for the running mean) replays stored
     unpruned studies: its ``running`` values are PruningReport's, and on the hand-made case
     above the raw values prune the trial the unpruned search chose, the running mean does not."""
-    replay = _replay_script()
+    replay = load_script("prune_replay")
     assert replay.reports([[0.8, 0.6], [0.7, 0.2]], "running") == [
         (0, 0.8),
         (1, 0.6),

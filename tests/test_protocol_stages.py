@@ -3,10 +3,8 @@ README's per-stage table comes from it)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from cli_utils import load_script
 
 STEPS = [  # (time, logger, stage label, message) of protocol.log lines
     (
@@ -96,17 +94,9 @@ LOG = "".join(
 )
 
 
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "protocol_stages.py"
-    spec = importlib.util.spec_from_file_location("protocol_stages", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_stage_walls_and_the_work_inside_them_come_from_the_log(tmp_path, capsys):
     (tmp_path / "protocol.log").write_text(LOG)
-    (result,) = _script().main([str(tmp_path)])
+    (result,) = load_script("protocol_stages").main([str(tmp_path)])
     assert result["wall_s"] == 110
     assert result["stages_wall_s"] == {
         "first wave: searches and references": 60,
@@ -126,4 +116,4 @@ def test_stage_walls_and_the_work_inside_them_come_from_the_log(tmp_path, capsys
 
 def test_a_folder_without_a_protocol_log_is_named_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"no protocol.log: give a protocol run folder"):
-        _script().main([str(tmp_path)])
+        load_script("protocol_stages").main([str(tmp_path)])

@@ -33,27 +33,6 @@ def make_images(folder: Path, count: int, size: int = 375) -> list[Path]:
     return paths
 
 
-def random_backbone(spec: str, folder: Path):
-    """The backbone ``spec`` built by :func:`src.features.backbones.build` from random weights."""
-    from src.features.backbones import build, parse_spec
-    from src.features.compat import import_torchvision
-
-    family, name = parse_spec(spec)
-    torch.manual_seed(0)
-    if family == "torchvision":
-        model = import_torchvision().models.get_model(name, weights=None)
-    elif family == "timm":
-        import timm
-
-        model = timm.create_model(name, pretrained=False)
-    else:
-        import open_clip
-
-        model = open_clip.create_model(name, pretrained=None)
-    torch.save(model.state_dict(), folder / "weights.pt")
-    return build(spec, str(folder / "weights.pt"))
-
-
 def measure(spec: str, images: int, batch_size: int, workers: int, device: torch.device) -> dict:
     from torch.utils.data import DataLoader
 
@@ -63,11 +42,13 @@ def measure(spec: str, images: int, batch_size: int, workers: int, device: torch
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_images(folder, images)
-        backbone = random_backbone(spec, folder)
+        from src.features.backbones import build, save_random_weights
+
+        backbone = build(spec, str(save_random_weights(spec, folder / "weights.pt")))
         backbone.model.to(device)
         if device.type == "cuda":
             backbone.model.to(memory_format=torch.channels_last)
-        size = tuple(backbone.transform(_probe()).shape)
+        size = backbone.input_shape
         dataset = ImageFiles(paths, backbone.transform, size)
         settings = SimpleNamespace(batch_size=batch_size, num_workers=workers)
 
@@ -110,9 +91,3 @@ def measure(spec: str, images: int, batch_size: int, workers: int, device: torch
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(),
         }
-
-
-def _probe():
-    from PIL import Image
-
-    return Image.new("RGB", (256, 256))

@@ -42,6 +42,8 @@ class Backbone:
     model: nn.Module
     transform: Callable[[Any], torch.Tensor]
     dim: int
+    #: the shape of one preprocessed image (what an unreadable image's placeholder takes)
+    input_shape: tuple[int, ...] = ()
     provenance: dict[str, str] = field(default_factory=dict)
 
 
@@ -199,7 +201,7 @@ def _open_clip(name: str, weights: str | None, pretrained: str | None):
     )
     if weights != DOWNLOAD:
         load_into(clip, Path(weights), spec)
-    return ImageEmbedding(clip), preprocess, {"pretrained": str(pretrained), "clip": clip}
+    return ImageEmbedding(clip), preprocess, {"pretrained": str(pretrained)}
 
 
 def build(
@@ -218,7 +220,6 @@ def build(
         model, transform, extra = _timm(name, weights)
     else:
         model, transform, extra = _open_clip(name, weights, pretrained)
-    extra.pop("clip", None)
     model.eval()
     with torch.inference_mode():
         probe = transform(_blank_image())
@@ -230,10 +231,31 @@ def build(
         "preprocessing": " ".join(repr(transform).split()),
         **{k: str(v) for k, v in extra.items()},
     }
-    return Backbone(spec, model, transform, dim, provenance)
+    return Backbone(spec, model, transform, dim, tuple(probe.shape), provenance)
 
 
 def _blank_image():
     from PIL import Image
 
     return Image.new("RGB", (256, 256))
+
+
+def save_random_weights(spec: str, path: Path) -> Path:
+    """A randomly initialised ``spec`` model's whole state dict (seed 0), saved as the library
+    saves it: what ``features.weights`` reads, for tests and the benchmark (no download)."""
+    from src.features.compat import import_torchvision
+
+    family, name = parse_spec(spec)
+    torch.manual_seed(0)
+    if family == "torchvision":
+        model = import_torchvision().models.get_model(name, weights=None)
+    elif family == "timm":
+        import timm
+
+        model = timm.create_model(name, pretrained=False)
+    else:
+        import open_clip
+
+        model = open_clip.create_model(name, pretrained=None)
+    torch.save(model.state_dict(), path)
+    return path

@@ -144,8 +144,7 @@ def run_chunks(backbone: Backbone, images: ImageList, f: DictConfig, folder: Pat
     from tqdm.auto import tqdm
 
     folder.mkdir(parents=True, exist_ok=True)
-    size = tuple(backbone.transform(_probe()).shape)
-    dataset = ImageFiles(images.paths, backbone.transform, size)
+    dataset = ImageFiles(images.paths, backbone.transform, backbone.input_shape)
     total = len(images.paths)
     chunks = math.ceil(total / f.chunk_size)
     done = [i for i in range(chunks) if (folder / f"chunk-{i:05d}.npz").is_file()]
@@ -168,12 +167,6 @@ def run_chunks(backbone: Backbone, images: ImageList, f: DictConfig, folder: Pat
         np.concatenate([p["features"] for p in parts]),
         np.concatenate([p["readable"] for p in parts]),
     )
-
-
-def _probe():
-    from PIL import Image
-
-    return Image.new("RGB", (256, 256))
 
 
 def run(cfg: DictConfig) -> dict:
@@ -209,7 +202,6 @@ def run(cfg: DictConfig) -> dict:
                 f"{missing[0]}: check features.images / features.prefix."
             )
     device = device_of(str(f.device))
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     backbone = build(f.backbone, f.weights, f.preset, f.pretrained)
     backbone.model.to(device)
     if device.type == "cuda":
