@@ -46,3 +46,8 @@ def test_bench_prints_the_json_line_with_every_figure():
         figures["image_major_pairs_per_s"] / figures["framework_pairs_per_s"]
     )
     assert figures["device"] == "cpu"
+    assert figures["deterministic_cost"] == pytest.approx(
+        figures["image_major_epoch_s"] / figures["nondeterministic_epoch_s"]
+    )
+    # the switch is restored: the benchmark leaves torch as it found it
+    assert "deterministic kernels" in result.stdout

@@ -71,8 +71,13 @@ def main() -> None:
 
     epoch_pairs = args.images * (args.negatives + 1)
     framework_s = loops.framework_epoch_s(args, device)
-    image_major_s = loops.image_major_epoch_s(args, device)
-    per_pair_s = loops.per_pair_epoch_s(args, device)
+    # the plain loops under the framework's deterministic kernels (the same math), and the
+    # image-major loop once more without them: what reproducibility costs
+    with loops.deterministic_kernels(loops.deterministic_mode(device)):
+        image_major_s = loops.image_major_epoch_s(args, device)
+        per_pair_s = loops.per_pair_epoch_s(args, device)
+    with loops.deterministic_kernels(False):
+        free_s = loops.image_major_epoch_s(args, device)
     pool_s, pool_mb = loops.pool_refresh(args, device)
     result = {
         "framework_pairs_per_s": epoch_pairs / framework_s,
@@ -82,6 +87,8 @@ def main() -> None:
         "lightning_overhead": framework_s / image_major_s,
         "epoch_s": framework_s,
         "image_major_epoch_s": image_major_s,
+        "nondeterministic_epoch_s": free_s,
+        "deterministic_cost": image_major_s / free_s,
         "reference_epoch_s": per_pair_s,
         "pool_pairs_per_s": args.pool_images * args.pool_classes / pool_s,
         "pool_refresh_s": pool_s,
@@ -104,6 +111,9 @@ def main() -> None:
         "framework ÷ loop (time)", "1.00", f"{result['lightning_overhead']:.2f}",
         f"{1 / result['ratio']:.2f}",
     )  # fmt: skip
+    table.add_row(
+        "deterministic kernels (time, ÷ without)", "", f"{image_major_s / free_s:.2f}", ""
+    )
     table.add_row(
         f"pool refresh {args.pool_images:,} × {args.pool_classes:,} (s)", f"{pool_s:.3f}", "", ""
     )

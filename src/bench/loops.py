@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import time
+from collections.abc import Iterator
 
 import lightning as L
 import numpy as np
@@ -71,6 +73,25 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def deterministic_mode(device: torch.device) -> bool | str:
+    """``trainer.deterministic`` of the framework's configs: ``True`` on the CPU
+    (conf/trainer/cpu.yaml), ``"warn"`` on a GPU (conf/trainer/gpu.yaml)."""
+    return "warn" if device.type == "cuda" else True
+
+
+@contextlib.contextmanager
+def deterministic_kernels(mode: bool | str) -> Iterator[None]:
+    """torch's deterministic-algorithms switch set as Lightning sets it for ``deterministic=mode``
+    (``"warn"``: on, warning where an operation has no deterministic kernel), then restored."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(bool(mode), warn_only=mode == "warn")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
 def images_per_batch(args: argparse.Namespace) -> int:
     return max(1, args.batch_pairs // (args.negatives + 1))
 
@@ -97,8 +118,10 @@ def framework_epoch_s(args: argparse.Namespace, device: torch.device) -> float:
         num_sanity_val_steps=0,
         limit_val_batches=0,  # training epochs only, as in the plain loops
         callbacks=[pool, timer],
+        deterministic=deterministic_mode(device),
     )
-    trainer.fit(model, datamodule=data)
+    with deterministic_kernels(deterministic_mode(device)):  # Trainer.fit leaves it set
+        trainer.fit(model, datamodule=data)
     return float(np.median(timer.times[1:]))
 
 

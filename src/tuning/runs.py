@@ -151,6 +151,7 @@ def make_trainer(trainer_cfg: DictConfig, max_epochs: int, callbacks: list) -> L
         enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=callbacks,
+        deterministic=trainer_cfg.get("deterministic", None),
     )
 
 
