@@ -41,11 +41,79 @@ from src.train import train
         ({"seed": 2**32}, r"^seed=4294967296 is invalid"),
         ({"seed": 0, "data": {"batch_size": 0}}, r"^data\.batch_size=0 is invalid: .* ≥ 1"),
         ({"seed": 0, "data": {"eval_batch_size": "x"}}, r"^data\.eval_batch_size='x' is invalid"),
+        ({"seed": 0, "overwrite": "yes"}, r"^overwrite='yes' is invalid: it must be true or false"),
+        ({"seed": 0, "print_config": 1}, r"^print_config=1 is invalid"),
     ],
 )
 def test_common_values_name_their_key(config, message):
     with pytest.raises(ConfigError, match=message):
         check_common(config)
+
+
+@pytest.mark.parametrize(
+    ("generator", "message"),
+    [
+        ({"num_groups": 0}, r"^data\.generator\.num_groups=0 is invalid: .*integer ≥ 1"),
+        ({"num_groups": 2.5}, r"^data\.generator\.num_groups=2\.5 is invalid"),
+        ({"num_groups": True}, r"^data\.generator\.num_groups=True is invalid"),
+        ({"seed": 2**32}, r"^data\.generator\.seed=4294967296 is invalid: .*2³² − 1"),
+        ({"feature_noise": float("inf")}, r"^data\.generator\.feature_noise=inf is invalid"),
+        ({"fine_gain": "x"}, r"^data\.generator\.fine_gain='x' is invalid: it must be a number"),
+        ({"test_seen_fraction": 1.0}, r"^data\.generator\.test_seen_fraction=1\.0 is invalid"),
+        ({"num_flips": 4, "fine_dims": 3}, r"^data\.generator\.num_flips=4 .*at most .*=3\."),
+        ({"classes_per_group": 4}, r"^data\.generator\.unseen_per_group \+ val_per_group = 4"),
+        ({"colour": 1}, r"^data\.generator\.colour is not an argument of make_synthetic_arrays"),
+    ],
+)
+def test_generator_values_name_their_key(generator, message):
+    from src.data.synthetic import SyntheticDataModule
+
+    with pytest.raises(ConfigError, match=message):
+        SyntheticDataModule(generator=generator)
+
+
+def test_generator_values_of_the_wrong_type_are_named_before_the_module_is_built():
+    data = {"_target_": "src.data.synthetic.SyntheticDataModule", "generator": {"seed": "s"}}
+    with pytest.raises(ConfigError, match=r"^data\.generator\.seed='s' is invalid: .* integer"):
+        check_common({"seed": 0, "data": data})
+    data["generator"] = {"seed": 1, "fine_gain": -0.5}  # a negative gain is a valid task
+    check_common({"seed": 0, "data": data})
+
+
+FEATURES = [
+    "features.images=/photos",
+    "features.dataset=MINE",
+    "features.output_dir=/data/MINE",
+    "features.split.unseen=[okapi]",
+]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("features.overwrite=maybe", r"^features\.overwrite='maybe' is invalid: .*true/false"),
+        ("features.batch_size=big", r"^features\.batch_size='big' is invalid: .* an integer"),
+        ("features.split.seed=-3", r"^features\.split\.seed=-3 is invalid"),
+        ("features.split.seed=x", r"^features\.split\.seed='x' is invalid: .* an integer"),
+        ("features.split.val_fraction=1.5", r"^features\.split\.val_fraction=1\.5 is invalid"),
+        ("features.split.unseen=okapi", r"^features\.split\.unseen='okapi' is invalid: .*list"),
+        ("features.prefix=[a]", r"^features\.prefix=\['a'\] is invalid: give \[<old>, <new>\]"),
+        ("features.backbone=7", r"^features\.backbone=7 is invalid: it must be a string"),
+        ("+features.colour=red", r"^features\.colour is not a setting of src\.features"),
+    ],
+)
+def test_every_features_value_is_type_checked_by_name(override, message, tmp_path):
+    from src.features.extract import check
+
+    cfg = compose_config([*FEATURES, override], tmp_path / "run", "features")
+    with pytest.raises(ConfigError, match=message):
+        check(cfg.features)
+
+
+def test_the_default_features_config_passes_its_checks(tmp_path):
+    from src.features.extract import check
+
+    check(compose_config(FEATURES, tmp_path / "run", "features").features)
 
 
 def test_selection_metric_must_be_a_validation_metric():
@@ -180,6 +248,11 @@ def _toy_without_features(root: Path) -> Path:
         (["model.rank=86"], "model.rank=86 is invalid"),
         (["miner=hardest", "miner.num_negatives=50"], "miner.num_negatives=50 is invalid"),
         (["trainer.accelerator=nope"], "trainer: "),
+        (["trainer.deterministic=yes"], "trainer.deterministic='yes' is invalid"),
+        (["data.generator.num_groups=abc"], "data.generator.num_groups='abc' is invalid: make_"),
+        (["+data.generator.groups=3"], "data.generator.groups is not an argument of make_synth"),
+        (["data.generator.instance_noise=-1"], "data.generator.instance_noise=-1 is invalid"),
+        (["data.generator.val_per_group=10"], "val_per_group = 12 leaves no training class"),
         (["data=cub", "data.data_dir={data}"], "CUB/att_splits.mat: file not found; put this"),
         (["data=cub", "data.dataset=TOY", "data.data_dir={no_features}"], "TOY/res101.mat: file "),
         (["data=cub", "data.dataset=TOY", "data.data_dir={toy}"], "'allclasses_names' lists 5"),

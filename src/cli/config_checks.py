@@ -10,7 +10,9 @@
   ``callbacks`` come from their own groups) with a value of the type Lightning declares;
 - every value of the ``data``, ``model``, ``miner``, ``pool``, ``callbacks`` and ``logger``
   nodes of the type its class's constructor declares (``model.lr=abc``: "a number or null"),
-  before the class is built (:func:`check_arguments`);
+  before the class is built (:func:`check_arguments`); the keys of ``data.generator`` are
+  those of :func:`~src.data.synthetic.make_synthetic_arrays`, each of its type (and the
+  data module checks their ranges);
 - ``model.rank`` an integer ≥ 1 (≤ the data's dimensions, checked by the model once the data
   is read, before it allocates anything);
 - then the model (with placeholder dimensions: those of the data are checked once it is
@@ -175,8 +177,15 @@ BUILT_GROUPS = ("data", "model", "miner", "pool", "callbacks", "logger")
 _PLAIN = (bool, int, float, str, type(None))
 
 
+#: top-level switches of the train and eval configs
+TOP_LEVEL_SWITCHES = ("overwrite", "print_config")
+
+
 def check_common(config: dict[str, Any]) -> None:
     check_int("seed", config.get("seed"), *SEED_RANGE)
+    for key in TOP_LEVEL_SWITCHES:
+        if key in config and not isinstance(config[key], bool):
+            raise ConfigError(f"{key}={_show(config[key])} is invalid: it must be true or false.")
     data = config.get("data") or {}
     for key in ("batch_size", "eval_batch_size"):
         if key in data:
@@ -188,17 +197,30 @@ def check_common(config: dict[str, Any]) -> None:
             check_arguments(group, node)
 
 
-def check_arguments(key: str, node: Mapping[str, Any]) -> None:
+def check_arguments(key: str, node: Mapping[str, Any], target: str | None = None) -> None:
     """Each value of ``node`` (and of the nodes inside it) is of the type that its
     ``_target_``'s constructor declares for it; hints other than plain values (numbers,
-    strings, booleans, null, their lists and literals) are left to the class itself."""
-    target = node.get("_target_")
+    strings, booleans, null, their lists and literals) are left to the class itself.
+
+    A node without ``_target_`` whose class names the function it is passed to (a class
+    attribute ``nested_arguments = {argument: "module.function"}``, e.g. ``data.generator``)
+    is checked against that function's signature: each key one of its arguments, each value of
+    its declared type."""
+    target = node.get("_target_", target)
     hints = constructor_hints(target) if isinstance(target, str) else {}
+    nested = nested_targets(target) if isinstance(target, str) else {}
+    if isinstance(target, str) and node.get("_target_") is None and target in nested.values():
+        unknown = [name for name in node if str(name) not in hints]
+        if unknown:
+            raise ConfigError(
+                f"{key}.{unknown[0]} is not an argument of {target.rsplit('.', 1)[-1]}; its "
+                f"arguments are: {', '.join(hints)}."
+            )
     for name, value in node.items():
         if str(name).startswith("_"):
             continue
         if isinstance(value, Mapping):
-            check_arguments(f"{key}.{name}", value)
+            check_arguments(f"{key}.{name}", value, nested.get(str(name)))
             continue
         hint = hints.get(name)
         if hint is None or not _plain(hint) or matches(value, hint):
@@ -235,11 +257,26 @@ def constructor_hints(target: str) -> dict[str, Any]:
     return hints
 
 
-def _hints(function: Any) -> dict[str, Any]:
+@cache
+def nested_targets(target: str) -> dict[str, str]:
+    """``{argument: function}`` of a class whose mapping arguments are keyword arguments of
+    another function (its ``nested_arguments`` attribute); ``{}`` for any other target."""
+    from hydra.utils import get_object
+
     try:
-        return typing.get_type_hints(function)
+        nested = getattr(get_object(target), "nested_arguments", None)
     except Exception:
         return {}
+    return dict(nested) if isinstance(nested, Mapping) else {}
+
+
+def _hints(function: Any) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:
+        return {}
+    hints.pop("return", None)
+    return hints
 
 
 def _plain(hint: Any) -> bool:

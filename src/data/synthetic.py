@@ -17,6 +17,10 @@ memory before real data or a cluster is at hand; its accuracies mean nothing.
 from __future__ import annotations
 
 import functools
+import inspect
+import math
+import numbers
+from typing import ClassVar
 
 import numpy as np
 
@@ -212,6 +216,64 @@ def _benchmark_images(
     return features, labels, signatures.astype(np.float32), seen, test_seen, trainval
 
 
+#: ``data.generator`` keys that count something, and their least value
+GENERATOR_COUNTS = {
+    "num_groups": 1,
+    "classes_per_group": 3,
+    "unseen_per_group": 1,
+    "val_per_group": 1,
+    "coarse_dims": 1,
+    "fine_dims": 0,
+    "num_flips": 0,
+    "feature_dim": 1,
+    "images_per_class": 2,
+    "seed": 0,
+}
+
+
+def check_generator(generator: dict) -> None:
+    """``data.generator``: the arguments of :func:`make_synthetic_arrays`, each of its type and
+    in its range; a :class:`~src.cli.errors.ConfigError` naming the first key that is not."""
+    from src.cli.errors import ConfigError
+
+    names = list(inspect.signature(make_synthetic_arrays).parameters)
+    values = {n: p.default for n, p in inspect.signature(make_synthetic_arrays).parameters.items()}
+    for key, value in generator.items():
+        if key not in names:
+            raise ConfigError(
+                f"data.generator.{key} is not an argument of make_synthetic_arrays; its "
+                f"arguments are: {', '.join(names)}."
+            )
+        values[key] = value
+
+    def refuse(key: str, allowed: str) -> None:
+        raise ConfigError(f"data.generator.{key}={values[key]!r} is invalid: it must be {allowed}.")
+
+    for key, low in GENERATOR_COUNTS.items():
+        value = values[key]
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+            refuse(key, f"an integer ≥ {low}")
+    for key in ("fine_gain", "instance_noise", "feature_noise", "test_seen_fraction"):
+        value = values[key]
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            refuse(key, "a number")
+        if not math.isfinite(value) or (key != "fine_gain" and value < 0):
+            refuse(key, "a finite number" + ("" if key == "fine_gain" else " ≥ 0"))
+    if values["seed"] >= 2**32:
+        refuse("seed", "an integer in [0, 2³² − 1]")
+    if not 0 < values["test_seen_fraction"] < 1:
+        refuse("test_seen_fraction", "a number in (0, 1), the share of seen images tested")
+    if values["num_flips"] > values["fine_dims"]:
+        refuse("num_flips", f"at most data.generator.fine_dims={values['fine_dims']}")
+    held_out = values["unseen_per_group"] + values["val_per_group"]
+    if held_out >= values["classes_per_group"]:
+        raise ConfigError(
+            f"data.generator.unseen_per_group + val_per_group = {held_out} leaves no training "
+            f"class in a group of classes_per_group={values['classes_per_group']}: make "
+            "classes_per_group larger than their sum."
+        )
+
+
 class SyntheticDataModule(ZSLDataModule):
     """``data=synthetic``: the embedded default dataset, generated in memory from a seed; with
     ``like``, a task at a benchmark's scale (:func:`make_benchmark_arrays`).
@@ -224,11 +286,18 @@ class SyntheticDataModule(ZSLDataModule):
         **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
     """
 
+    #: ``data.generator`` holds keyword arguments of this function (the config checks read
+    #: its signature: src/cli/config_checks.py)
+    nested_arguments: ClassVar[dict[str, str]] = {
+        "generator": "src.data.synthetic.make_synthetic_arrays"
+    }
+
     def __init__(
         self, generator: dict | None = None, like: str | None = None, val_split: int = 1, **kwargs
     ) -> None:
         super().__init__(**kwargs)
         self.generator = dict(generator or {})
+        check_generator(self.generator)
         if like is not None and like not in BENCHMARKS:
             raise ValueError(
                 f"data.like={like!r} is invalid: use one of {sorted(BENCHMARKS)} or null."

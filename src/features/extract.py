@@ -37,6 +37,32 @@ log = logging.getLogger(__name__)
 
 INPUTS = ("folder", "list")
 BAD_IMAGES = ("refuse", "skip")
+#: the type of every ``features.*`` value (``split.*`` inside ``features.split``), checked by
+#: :func:`check` with the train config's rules (src/cli/config_checks.py)
+FEATURE_TYPES = {
+    "input": str,
+    "images": str,
+    "image_list": str | None,
+    "prefix": list[str] | None,
+    "dataset": str,
+    "output_dir": str,
+    "file": str,
+    "overwrite": bool,
+    "backbone": str,
+    "weights": str,
+    "preset": str | None,
+    "pretrained": str | None,
+    "batch_size": int,
+    "num_workers": int,
+    "chunk_size": int,
+    "device": str,
+    "bad_images": str,
+    "split.unseen": list[str],
+    "split.test_seen_fraction": float,
+    "split.val_fraction": float,
+    "split.seed": int,
+    "signatures": str,
+}
 
 
 def versions() -> str:
@@ -60,8 +86,44 @@ def device_of(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+def check_types(f: DictConfig) -> None:
+    """Each set ``features.*`` value of its :data:`FEATURE_TYPES` type, the fractions in (0, 1),
+    the split's seed a valid seed and ``prefix`` a pair; a key that is not one is named too."""
+    from src.cli.config_checks import SEED_RANGE, describe, matches
+
+    values = OmegaConf.to_container(f, resolve=False, throw_on_missing=False)
+    given = {k: v for k, v in values.items() if k != "split"}
+    given.update({f"split.{k}": v for k, v in (values.get("split") or {}).items()})
+    for key, value in given.items():
+        if key not in FEATURE_TYPES:
+            raise ConfigError(
+                f"features.{key} is not a setting of src.features; they are: "
+                f"{', '.join(FEATURE_TYPES)}."
+            )
+        if value == "???" or (isinstance(value, str) and "${" in value):
+            continue  # missing (named below) or interpolated (checked once resolved)
+        hint = FEATURE_TYPES[key]
+        if not matches(value, hint):
+            shown = repr(value) if isinstance(value, str) else value
+            raise ConfigError(f"features.{key}={shown} is invalid: it must be {describe(hint)}.")
+    for key in ("split.test_seen_fraction", "split.val_fraction"):
+        if key in given and not 0 < given[key] < 1:
+            raise ConfigError(f"features.{key}={given[key]} is invalid: it must lie in (0, 1).")
+    seed = given.get("split.seed", 0)
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise ConfigError(
+            f"features.split.seed={seed} is invalid: it must be an integer in "
+            f"[{SEED_RANGE[0]}, {SEED_RANGE[1]}]."
+        )
+    if given.get("prefix") is not None and len(given["prefix"]) != 2:
+        raise ConfigError(
+            f"features.prefix={given['prefix']} is invalid: give [<old>, <new>], two strings."
+        )
+
+
 def check(f: DictConfig) -> None:
     """Every ``features.*`` value that can be checked before a model or an image is read."""
+    check_types(f)
     needed = {
         "images": "the image folder (input=folder) or the images' root (input=list)",
         "dataset": "the name of the dataset folder to write under the data root",
