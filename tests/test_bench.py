@@ -49,5 +49,8 @@ def test_bench_prints_the_json_line_with_every_figure():
     assert figures["deterministic_cost"] == pytest.approx(
         figures["image_major_epoch_s"] / figures["nondeterministic_epoch_s"]
     )
+    assert figures["evaluation_float64_cost"] == pytest.approx(
+        figures["evaluation_s"] / figures["evaluation_float32_s"]
+    )
     # the switch is restored: the benchmark leaves torch as it found it
     assert "deterministic kernels" in result.stdout

@@ -156,6 +156,125 @@ def test_rounding_differences_tie_and_real_differences_do_not():
     assert st.credit(0.0).tolist() == [1 / 3]
 
 
+# ------------------------------------------------- ties by construction under TF32-style products
+def tf32(t: torch.Tensor) -> torch.Tensor:
+    """float32 rounded to TF32's 10-bit mantissa (round to nearest): what a GPU's tensor cores
+    read of a float32 matrix product's inputs when TF32 is allowed."""
+    bits = t.contiguous().view(torch.int32)
+    return ((bits + 0x1000) & -0x2000).view(torch.float32)
+
+
+class TF32Products(torch.overrides.TorchFunctionMode):
+    """Every float32 matrix product computed from TF32-rounded inputs (relative error up to 5e-4
+    per input); float64 products untouched, as on a GPU."""
+
+    PRODUCTS = frozenset({"matmul", "__matmul__", "mm", "addmm", "bmm", "baddbmm"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", None)
+        if name in self.PRODUCTS:
+            first = 1 if name.startswith(("addmm", "baddbmm")) else 0  # not the added term
+            args = tuple(
+                tf32(a)
+                if i >= first and isinstance(a, torch.Tensor) and a.dtype == torch.float32
+                else a
+                for i, a in enumerate(args)
+            )
+        return func(*args, **(kwargs or {}))
+
+
+def tied_by_construction() -> tuple[torch.nn.Module, torch.Tensor]:
+    """The untrained metric (W = L = I) on L2-normalised signatures: an all-zero image is at
+    ‖a_c‖² = 1 from classes 0–3 (a true 4-way tie) and at 1.001 from class 4 (a genuine gap of
+    1e-3 relative); a second image is nearest to class 4 alone."""
+    from src.models import MetricZSLSystem
+
+    gen = torch.Generator().manual_seed(3)
+    k = 12
+    raw = torch.randn(5, k, generator=gen)
+    # normalised as ZSLDataModule does: float32 for training, float64 for evaluation
+    exact = torch.nn.functional.normalize(raw.double(), dim=1)
+    exact[4] *= 1.001**0.5
+    model = MetricZSLSystem(k, k, init="identity")
+    with torch.no_grad():
+        model.metric.W.copy_(torch.eye(k))
+    model.register_buffer("signatures", exact.float(), persistent=False)
+    model.register_buffer("exact_signatures", exact, persistent=False)
+    images = torch.stack([torch.zeros(k), 2 * exact[4].float()])
+    return model, images
+
+
+def test_tf32_products_split_a_true_tie_in_float32():
+    """The emulation is live: the float32 path itself rounds the tie apart (the reason every
+    evaluation scores in float64)."""
+    model, images = tied_by_construction()
+    with TF32Products():
+        fast = model.class_distances(images)
+    spread = fast[0, :4].max() - fast[0, :4].min()
+    assert spread > 10 * TIE_RTOL  # far outside the float32 tolerance
+    assert nearest_ties(fast[:1]).sum() < 4
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16-autocast", "float32"])
+def test_a_true_tie_stays_a_tie_and_a_gap_of_1e_3_stays_a_gap(precision):
+    model, images = tied_by_construction()
+    context = {
+        "tf32": TF32Products(),
+        "bf16-autocast": torch.autocast("cpu", dtype=torch.bfloat16),
+        "float32": torch.no_grad(),
+    }[precision]
+    with context:
+        exact = model.score(images)
+    assert exact.dtype == torch.float64
+    assert nearest_ties(exact).tolist() == [[True] * 4 + [False], [False] * 4 + [True]]
+    credit = nearest_credit(exact, torch.tensor([0, 4]), torch.arange(5))
+    assert credit.tolist() == [0.25, 1.0]
+    # the gap is measured, not absorbed: class 4 is 1e-3 (relative) behind the tie
+    assert float(exact[0, 4] - exact[0, 0]) == pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["metric", "compatibility", "nearest_signature"])
+def test_identical_signatures_tie_for_every_image_under_tf32_products(kind):
+    """Two classes with the same signature are equally near every image, trained weights or not;
+    a third class is not."""
+    from src.models import CompatibilityZSLSystem, MetricZSLSystem, NearestSignatureClassifier
+
+    gen = torch.Generator().manual_seed(5)
+    d = k = 16
+    exact = torch.randn(4, k, generator=gen, dtype=torch.float64)
+    exact[1] = exact[0]
+    build = {
+        "metric": lambda: MetricZSLSystem(d, k, init="identity", rank=8),
+        "compatibility": lambda: CompatibilityZSLSystem(d, k, objective="ale"),
+        "nearest_signature": lambda: NearestSignatureClassifier(d, k),
+    }
+    model = build[kind]()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen))
+    model.register_buffer("signatures", exact.float(), persistent=False)
+    model.register_buffer("exact_signatures", exact, persistent=False)
+    images = torch.randn(50, d, generator=gen)
+    with TF32Products():
+        distances = model.score(images)
+    ties = nearest_ties(distances)
+    assert (ties[:, 0] == ties[:, 1]).all()  # both or neither, whatever the image
+    assert (ties.sum(1) <= 2).all()  # no other class joins by rounding
+    tol = TIE_RTOL * distances.abs().amax(1)
+    assert ((distances[:, 0] - distances[:, 1]).abs() <= tol * 1e-2).all()
+
+
+def test_the_float64_tolerance_keeps_rounding_in_and_small_genuine_gaps_out():
+    from src.metrics.ties import TIE_RTOL_F64, relative_tolerance
+
+    assert relative_tolerance(torch.float64) == TIE_RTOL_F64 < 1e-8
+    assert relative_tolerance(torch.float32) == TIE_RTOL
+    rounding = torch.tensor([[1.0, 1.0 + 4e-16, 1.0 - 2e-16, 1.0 + 5.4e-7]], dtype=torch.float64)
+    assert nearest_ties(rounding).tolist() == [[True, True, True, False]]
+    # the same values as float32 keep the float32 rule: 5.4e-7 apart is still a gap there
+    assert nearest_ties(rounding.float()).tolist() == [[True, True, True, False]]
+
+
 # ---------------------------------------------------------- random cases with many exact ties
 N_CLASSES = 11
 R_SEEN, R_UNSEEN = np.array([0, 2, 3, 6, 8]), np.array([1, 4, 5, 7, 9, 10])

@@ -79,6 +79,7 @@ def main() -> None:
     with loops.deterministic_kernels(False):
         free_s = loops.image_major_epoch_s(args, device)
     pool_s, pool_mb = loops.pool_refresh(args, device)
+    eval64_s, eval32_s = loops.evaluation_s(args, device)
     result = {
         "framework_pairs_per_s": epoch_pairs / framework_s,
         "image_major_pairs_per_s": epoch_pairs / image_major_s,
@@ -92,6 +93,9 @@ def main() -> None:
         "reference_epoch_s": per_pair_s,
         "pool_pairs_per_s": args.pool_images * args.pool_classes / pool_s,
         "pool_refresh_s": pool_s,
+        "evaluation_s": eval64_s,
+        "evaluation_float32_s": eval32_s,
+        "evaluation_float64_cost": eval64_s / eval32_s,
         "pool_peak_mem_mb": pool_mb,
         "pool_budget_mb": args.budget_mb,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -117,6 +121,10 @@ def main() -> None:
     table.add_row(
         f"pool refresh {args.pool_images:,} × {args.pool_classes:,} (s)", f"{pool_s:.3f}", "", ""
     )
+    table.add_row(
+        f"evaluation, {args.images:,} × {args.classes} in float64 (s, ÷ float32)",
+        f"{eval64_s:.3f} ({eval64_s / eval32_s:.2f}×)", "", "",
+    )  # fmt: skip
     table.add_row("pool peak memory (MB)", f"{pool_mb:.0f} (budget {args.budget_mb:.0f})", "", "")
     Console().print(table)
     print(json.dumps(result))

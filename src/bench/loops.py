@@ -234,6 +234,29 @@ def pool_refresh(args: argparse.Namespace, device: torch.device) -> tuple[float,
     return _timed_once(device, run), peak_mb
 
 
+@torch.no_grad()
+def evaluation_s(args: argparse.Namespace, device: torch.device) -> tuple[float, float]:
+    """(float64, float32) seconds to score the problem's images against every class: the
+    evaluation's :meth:`~src.models.classifier.ZSLClassifier.score` (float64 distances, which
+    decide ties) against the float32 ``class_distances`` it replaced, chunk by chunk alike."""
+    gen = torch.Generator().manual_seed(2)
+    model = MetricZSLSystem(args.dim, args.sig_dim, init="ridge").to(device)
+    model.metric.W.copy_(torch.randn(args.dim, args.sig_dim, generator=gen) / args.dim**0.5)
+    exact = torch.rand(args.classes, args.sig_dim, generator=gen, dtype=torch.float64)
+    model.register_buffer("signatures", exact.float().to(device), persistent=False)
+    model.register_buffer("exact_signatures", exact.to(device), persistent=False)
+    features = torch.randn(args.images, args.dim, generator=gen).to(device)
+
+    def float32() -> None:
+        for chunk in features.split(4096):
+            model.class_distances(chunk)
+
+    return (
+        _times(args.epochs, device, lambda: model.score(features)),
+        _times(args.epochs, device, float32),
+    )
+
+
 def _timed_once(device: torch.device, fn) -> float:
     sync(device)
     start = time.perf_counter()

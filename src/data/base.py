@@ -105,9 +105,15 @@ class ZSLDataModule(L.LightningDataModule):
         self.arrays = self.load_arrays()
         self.standardise, self.l2_features, self.l2_signatures = self.preprocessing_for(self.arrays)
         signatures = torch.as_tensor(self.arrays.signatures, dtype=torch.float32)
+        exact = signatures.double()
         if self.l2_signatures:
             signatures = torch.nn.functional.normalize(signatures, dim=1)
+            exact = torch.nn.functional.normalize(exact, dim=1)
         self.signatures = signatures
+        #: the same signatures preprocessed in float64, for evaluation (``ZSLClassifier.
+        #: exact_distances``): L2-normalised rows then have the norm 1 to 1e-16, so an all-zero
+        #: image is equally near every class to float64 rounding, not to float32's
+        self.exact_signatures = exact
         self.class_names = self.arrays.class_names
         split = self.make_split(self.split_mode)
         self.train_images, self.eval_images = split.train, split.eval

@@ -11,7 +11,7 @@ from src.metrics.calibration import (
 from src.metrics.gzsl import Evaluation, GZSLMetrics, gzsl_results
 from src.metrics.per_class import per_class_rows, zsl_confusion
 from src.metrics.scores import GZSLScores, split_by_class
-from src.metrics.ties import TIE_RTOL
+from src.metrics.ties import TIE_RTOL, TIE_RTOL_F64
 from src.metrics.zsl import (
     calibrated_predictions,
     harmonic_mean,
@@ -25,6 +25,7 @@ from src.metrics.zsl import (
 
 __all__ = [
     "TIE_RTOL",
+    "TIE_RTOL_F64",
     "Evaluation",
     "GZSLMetrics",
     "GZSLScores",

@@ -7,17 +7,24 @@ nearer than the true class and ``b`` tied with it (itself included), the credit 
 ``a + b ≤ k``, 0 when ``a ≥ k``, else ``(k − a) / b``. Every metric is then the per-class mean
 of these credits, so no class gains from where it sits in the class order.
 
-**What counts as a tie.** Distances are float32, and mathematically equal distances differ by
-rounding: the untrained metric W = s·I gives an all-zero feature vector the distance ‖y_c‖² =
-1 ± 1.2e-7 to every L2-normalised signature. Two candidates tie for an image when their
-distances differ by at most :data:`TIE_RTOL` × the largest |distance| of that image among the
-candidates considered (the unseen classes for ZSL, seen ∪ unseen for GZSL); the tie set of the
-nearest class is every candidate within that of the smallest distance (top-k measures ``a`` and
+**What counts as a tie.** Mathematically equal distances differ by rounding: in float32 the
+untrained metric W = s·I gives an all-zero feature vector the distance ‖y_c‖² = 1 ± 1.2e-7 to
+every L2-normalised signature, and a TF32 or bf16 product would round them 1e-4 apart. Every
+evaluation therefore computes its distances in float64
+(:meth:`~src.models.classifier.ZSLClassifier.exact_distances`, whatever the training
+precision), where such distances differ by about 1e-16. Two candidates tie for an image when
+their distances differ by at most the relative tolerance of their dtype
+(:data:`TIE_RTOL_F64` = 1e-9 for float64; :data:`TIE_RTOL` for float32 distances, e.g. those
+kept by earlier versions) × the largest |distance| of that image among the candidates
+considered (the unseen classes for ZSL, seen ∪ unseen for GZSL); the tie set of the nearest
+class is every candidate within that of the smallest distance (top-k measures ``a`` and
 ``b`` from the true class's distance instead: the two agree whenever tied distances lie within
 the tolerance of one another, as rounding ties do). On APY (attribute
 annotations as features) the rounding spread of such ties is at most 2.4e-7 of the largest
 distance and the smallest genuine gap between two classes' distances of one image is 5.4e-7
-(README, "How ties count"): ``TIE_RTOL`` = 3 float32 ε = 3.6e-7 lies between them.
+(README, "How ties count"): ``TIE_RTOL`` = 3 float32 ε = 3.6e-7 lies between them, with a
+margin of 1.5× on either side; ``TIE_RTOL_F64`` has seven orders of magnitude on one side and
+500× on the other.
 
 **Calibrated stacking** (:class:`Stacked`): per image, ``d_s``, ``k_s``, ``hit_s`` are the
 smallest seen distance, the size of its tie set and whether the true class is in it; ``d_u``,
@@ -35,16 +42,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: relative tolerance of a tie: 3 float32 ε ≈ 3.6e-7 of the image's largest |distance|
+#: relative tolerance of a tie between float32 (or coarser) distances: 3 float32 ε ≈ 3.6e-7 of
+#: the image's largest |distance| (distances kept by earlier versions, or given by hand)
 TIE_RTOL = 3 * float(torch.finfo(torch.float32).eps)
+#: relative tolerance of a tie between float64 distances, which every evaluation now computes
+#: (:meth:`~src.models.classifier.ZSLClassifier.exact_distances`): 1e-9, seven orders of
+#: magnitude above float64 rounding (2.2e-16 per operation) and 500 times below the smallest
+#: genuine gap measured on APY (5.4e-7)
+TIE_RTOL_F64 = 1e-9
+
+
+def relative_tolerance(dtype: torch.dtype) -> float:
+    """The tie tolerance of distances of this dtype: :data:`TIE_RTOL_F64` for float64,
+    :data:`TIE_RTOL` for anything coarser."""
+    return TIE_RTOL_F64 if dtype == torch.float64 else TIE_RTOL
 
 
 def tolerance(distances: Tensor) -> Tensor:
-    """``TIE_RTOL`` × the largest |distance| of each row (float64, N) of the given columns."""
+    """The tolerance of each row (float64, N): the largest |distance| of the given columns times
+    the relative tolerance of their dtype (:func:`relative_tolerance`)."""
     d = distances.double()
     if d.shape[1] == 0:
         return torch.zeros(len(d), dtype=torch.float64, device=d.device)
-    return TIE_RTOL * d.abs().amax(dim=1)
+    return relative_tolerance(distances.dtype) * d.abs().amax(dim=1)
 
 
 def nearest_ties(distances: Tensor, tol: Tensor | None = None) -> Tensor:
@@ -54,8 +74,8 @@ def nearest_ties(distances: Tensor, tol: Tensor | None = None) -> Tensor:
         >>> nearest_ties(torch.tensor([[1.0, 1.0 + 1e-7, 1.001], [0.2, 0.5, 0.2]])).tolist()
         [[True, True, False], [True, False, True]]
     """
+    tol = tolerance(distances) if tol is None else tol
     d = distances.double()
-    tol = tolerance(d) if tol is None else tol
     return d <= (d.amin(dim=1) + tol)[:, None]
 
 
@@ -86,8 +106,8 @@ def topk_credit(distances: Tensor, labels: Tensor, candidates: Tensor, k: int) -
     """
     candidates = candidates.to(distances.device)
     labels = labels.to(distances.device)
+    tol = tolerance(distances[:, candidates])[:, None]
     d = distances[:, candidates].double()
-    tol = tolerance(d)[:, None]
     own = distances.double().gather(1, labels[:, None])
     nearer = (d < own - tol).sum(dim=1)
     tied = ((d - own).abs() <= tol).sum(dim=1)
@@ -149,10 +169,10 @@ def stacked(distances: Tensor, labels: Tensor, seen: Tensor, unseen: Tensor) -> 
         >>> st.t.tolist(), [st.credit(g).tolist() for g in (-1.0, 0.0, 1.0)]
         ([0.0], [[0.0], [0.3333333333333333], [0.5]])
     """
-    d = distances.detach().double().cpu()
     labels = labels.detach().long().cpu()
     seen, unseen = seen.detach().long().cpu(), unseen.detach().long().cpu()
-    tol = tolerance(d[:, torch.cat([seen, unseen])])
+    tol = tolerance(distances.detach().cpu()[:, torch.cat([seen, unseen])])
+    d = distances.detach().double().cpu()
 
     def nearest(classes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         block = d[:, classes]

@@ -80,6 +80,9 @@ class ZSLClassifier(L.LightningModule):
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule
         self.register_buffer("signatures", dm.signatures.clone(), persistent=False)
+        exact = getattr(dm, "exact_signatures", None)
+        if exact is not None:
+            self.register_buffer("exact_signatures", exact.clone(), persistent=False)
         self.register_buffer("seen_classes", dm.seen_classes.clone(), persistent=False)
         self.register_buffer("unseen_classes", dm.unseen_classes.clone(), persistent=False)
         self.gzsl = GZSLMetrics(dm.seen_classes, dm.unseen_classes)
@@ -92,15 +95,48 @@ class ZSLClassifier(L.LightningModule):
         cls = type(self)
         checkpoint[CLASS_PATH_KEY] = f"{cls.__module__}.{cls.__qualname__}"
 
+    def forward(self, features: Tensor) -> Tensor:
+        """:meth:`class_distances` (what :meth:`exact_distances` calls with float64 weights)."""
+        return self.class_distances(features)
+
+    def exact_class_signatures(self) -> Tensor:
+        """The class signatures in float64: the data module's (``exact_signatures``, normalised
+        in float64) where it has them, else the float32 buffer cast."""
+        exact = getattr(self, "exact_signatures", None)
+        return exact if exact is not None else self.signatures.double()
+
+    def exact_distances(self, features: Tensor) -> Tensor:
+        """The distances every evaluation scores with (N × C, float64), so that distances equal
+        by construction (identical signatures, an all-zero feature vector, L2-normalised
+        signatures seen from it) differ by float64 rounding only and tie under
+        :data:`~src.metrics.ties.TIE_RTOL_F64`, where a float32, TF32 or bf16 product could
+        round them 1e-7 to 1e-4 apart (``tests/test_ties.py``).
+
+        This default is :meth:`class_distances` computed wholly in float64, whatever the
+        training precision: every floating parameter and buffer and the features cast for the
+        call (``torch.func.functional_call``; the module itself is untouched), the signatures
+        :meth:`exact_class_signatures`, autocast off. Models with an image-side product (the
+        metric, the compatibility) override it to keep that product, the expensive N × d one,
+        in the training precision and everything that compares classes in float64: an all-zero
+        image still projects to exactly zero, and one image's projection is one vector for
+        every class, so ties by construction survive."""
+        state = {
+            name: t.double() if t.is_floating_point() else t
+            for name, t in [*self.named_parameters(), *self.named_buffers()]
+        }
+        state["signatures"] = self.exact_class_signatures()
+        with torch.autocast(features.device.type, enabled=False):
+            return torch.func.functional_call(self, state, (features.double(),), strict=False)
+
     @torch.no_grad()
     def score(self, features: Tensor, chunk_rows: int = 4096) -> Tensor:
-        """:meth:`class_distances` of many images, ``chunk_rows`` at a time on the model's
-        device; returned on the host (N × C)."""
+        """:meth:`exact_distances` of many images, ``chunk_rows`` at a time on the model's
+        device; returned on the host (N × C, float64)."""
         chunks = features.split(chunk_rows)
-        return torch.cat([self.class_distances(c.to(self.device)).cpu() for c in chunks])
+        return torch.cat([self.exact_distances(c.to(self.device)).cpu() for c in chunks])
 
     def _eval_step(self, batch: dict[str, Tensor]) -> None:
-        self.gzsl.update(self.class_distances(batch["features"]), batch["labels"])
+        self.gzsl.update(self.exact_distances(batch["features"]), batch["labels"])
 
     def _eval_epoch_end(self, stage: str) -> None:
         scores = self.gzsl.scores()

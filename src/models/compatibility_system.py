@@ -188,6 +188,14 @@ class CompatibilityZSLSystem(ZSLClassifier):
         """``−F`` of every image to every class of the dataset (N × C)."""
         return self.compatibility.distances(features, self.signatures)
 
+    def exact_distances(self, features: Tensor) -> Tensor:
+        """``−F`` in float64 from the image embeddings ``x W`` (the training precision) and
+        the float64 signatures (see :meth:`ZSLClassifier.exact_distances`)."""
+        weights = self.compatibility.W
+        with torch.autocast(features.device.type, enabled=False):
+            embedded = (features.to(weights.dtype) @ weights).double()
+            return -(embedded @ self.exact_class_signatures().T)
+
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -204,3 +204,12 @@ class MetricZSLSystem(ZSLClassifier):
     def class_distances(self, features: Tensor) -> Tensor:
         """D of every image to every class of the dataset (N × C)."""
         return self.metric.distances(features, self.signatures)
+
+    def exact_distances(self, features: Tensor) -> Tensor:
+        """D in float64 from the image projections ``x W Lᵀ`` (the training precision) and the
+        float64 class projections ``A Lᵀ`` (see :meth:`ZSLClassifier.exact_distances`)."""
+        metric = self.metric
+        with torch.autocast(features.device.type, enabled=False):
+            image_proj = features.to(metric.W.dtype) @ (metric.W @ metric.L.T)
+            class_proj = self.exact_class_signatures() @ metric.L.double().T
+            return metric.distances_from_projections(image_proj.double(), class_proj)
