@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.env import config_dir
 from src.tuning.references import TRAINED_REFERENCES, searched_rows
-from src.tuning.state import check_protocol_settings, check_same_config
+from src.tuning.state import check_protocol_settings, check_same_config, protocol_settings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
@@ -158,6 +158,7 @@ class Protocol:
             attribute_signatures=dm.signature_kind != "text",
             smoothing=3 if self.p.get("smoothing", 1) == "auto" else int(self.p.smoothing),
             pruner=str(self.p.get("pruner", "none")),
+            settings=protocol_settings(self.cfg),
         )
 
     # ------------------------------------------------------------------------------ stages

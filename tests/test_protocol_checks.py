@@ -10,6 +10,7 @@ data error instead of the refusal it expects.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import pytest
 from cli_utils import launch_in_process, run_cli
@@ -128,6 +129,23 @@ REFUSED = [
             importlib.util.find_spec("psycopg") is not None, reason="psycopg is installed"
         ),
     ),
+    pytest.param(
+        "protocol.storage=postgresql://user@127.0.0.1:1/x",
+        "protocol.storage='postgresql://user@127.0.0.1:1/x' is invalid: the database server at "
+        "127.0.0.1:1 does not answer (",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("psycopg") is None, reason="needs .[postgres] (psycopg)"
+        ),
+    ),
+    (  # a folder that nobody, root included, can create a file in
+        "protocol.storage=/proc/self/studies.journal",
+        "protocol.storage='/proc/self/studies.journal' is invalid: /proc/self cannot be written",
+    ),
+    (
+        "protocol.storage=sqlite:////proc/self/studies.db",
+        "protocol.storage='sqlite:////proc/self/studies.db' is invalid: /proc/self cannot be "
+        "written",
+    ),
     (
         "protocol.storage=mysql+pymysql://u@127.0.0.1:1/x",
         "protocol.storage='mysql+pymysql://u@127.0.0.1:1/x' is invalid: SQLAlchemy's "
@@ -188,8 +206,6 @@ def test_storages_in_existing_folders_pass_and_a_missing_folder_is_never_created
     for storage in (
         f"{tmp_path}/zsl.journal",
         f"sqlite:///{tmp_path}/zsl.db",
-        # a server URL passes where its driver is installed (a missing one: the case above)
-        *(["postgresql://user@host/zsl"] if importlib.util.find_spec("psycopg") else []),
         "protocol.smoothing=5",
     ):
         override = storage if storage.startswith("protocol.") else f"protocol.storage={storage}"
@@ -198,6 +214,90 @@ def test_storages_in_existing_folders_pass_and_a_missing_folder_is_never_created
     missing = tmp_path / "typo" / "dir"
     assert_one_line(*cli(f"protocol.storage={missing}/x.journal"), "protocol.storage=")
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_storage_folder_is_named_before_any_data_is_read(tmp_path, cli):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        assert_one_line(
+            *cli(f"protocol.storage={folder}/studies.journal"), f"{folder} cannot be written"
+        )
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
+    """The same study name (run folder path and row) in a shared storage, opened by a protocol
+    with other settings: refused naming the keys; another storage, or the same settings, open."""
+    from src.tuning.search import SETTINGS_ATTR, open_study
+
+    def storage(name: str) -> str:
+        path = tmp_path / f"{name}.{'journal' if kind == 'journal' else 'db'}"
+        return str(path) if kind == "journal" else f"sqlite:///{path}"
+
+    first = {"protocol.n_trials": 24, "protocol.max_epochs": 15, "seed": 0}
+    other = {**first, "protocol.max_epochs": 5}
+    defaults = {"lr": 1e-3}
+    study, done, _ = open_study("/runs/a:random", storage("one"), 0, 4, defaults, settings=first)
+    assert study.user_attrs[SETTINGS_ATTR] == first and done == 0
+    with pytest.raises(ConfigError, match=r"already holds the study '/runs/a:random' of a "
+                       r"protocol with other settings \(protocol\.max_epochs\)"):  # fmt: skip
+        open_study("/runs/a:random", storage("one"), 0, 4, defaults, settings=other)
+    # the protocol that made it continues; another storage takes the other protocol
+    open_study("/runs/a:random", storage("one"), 0, 4, defaults, settings=first)
+    study, _, _ = open_study("/runs/a:random", storage("two"), 0, 4, defaults, settings=other)
+    assert study.user_attrs[SETTINGS_ATTR] == other
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, damage, tmp_path):
+    from src.data.arrays import DataError
+    from src.tuning.search import StorageError, open_study
+
+    path = tmp_path / ("studies.journal" if kind == "journal" else "studies.db")
+    url = str(path) if kind == "journal" else f"sqlite:///{path}"
+    study, _, _ = open_study("random", url, 0, 4, {"lr": 1e-3})
+    for value in (0.5, 0.6):
+        trial = study.ask()
+        study.tell(trial, value)
+    data = path.read_bytes()
+    if damage == "truncated" and kind == "sqlite":
+        data = data[: len(data) // 3]
+    elif damage == "truncated":  # a journal cut inside its first line: no operation readable
+        data = b'{"op_code": 0, "worker_id": "x", "study_na'
+    else:
+        data = b"\x00\x01 not a storage\n{\n"
+    path.write_bytes(data)
+    with pytest.raises(StorageError) as caught:
+        open_study("random", url, 0, 4, {"lr": 1e-3})
+    message = user_message(caught.value)
+    assert isinstance(caught.value, DataError) and "\n" not in message
+    assert message.startswith(f"{path} is not a readable study storage (")
+    assert "restore it from a copy, or move it away to search" in message.lower()
+    assert path.read_bytes() == data  # left as it was
+
+
+def test_a_journal_cut_inside_its_last_line_continues(tmp_path):
+    """What a process killed while writing leaves: Optuna skips the partial line."""
+    from src.tuning.search import open_study
+
+    path = tmp_path / "studies.journal"
+    study, _, _ = open_study("random", str(path), 0, 4, {"lr": 1e-3})
+    for value in (0.5, 0.6):
+        study.tell(study.ask(), value)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-9])  # the last operation (the second tell) cut short
+    study, done, stopped = open_study("random", str(path), 0, 4, {"lr": 1e-3})
+    assert (done, stopped) == (1, 1)  # the cut trial is closed and will run again
+    study.tell(study.ask(), 0.7)  # appends after the removed part: the file stays readable
+    assert whole.rstrip(b"\n").split(b"\n")[-1] not in path.read_bytes()
+    study, done, stopped = open_study("random", str(path), 0, 4, {"lr": 1e-3})
+    assert (done, stopped) == (2, 0)
 
 
 def test_the_selection_metrics_are_what_validation_runs_log():

@@ -21,7 +21,9 @@ network disk), whose studies are then named after the run folder as well.
 
 from __future__ import annotations
 
+import logging
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -34,6 +36,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from src.data.arrays import DataError
 from src.tuning.runs import DataModules, train_curve
 from src.tuning.selection import choose_epoch
 
@@ -45,6 +48,8 @@ from src.tuning.selection import selection_window as selection_window
 from src.tuning.spaces import PREPROCESSING as PREPROCESSING
 from src.tuning.spaces import default_params as default_params
 from src.tuning.spaces import space as space
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +69,7 @@ class SearchContext:
     attribute_signatures: bool
     smoothing: int = 1  # window of the search's objective (auto chooses the final one later)
     pruner: str = "none"  # protocol.pruner: none | median (stops hopeless trials early)
+    settings: dict | None = None  # the protocol's, kept with each study (state.protocol_settings)
 
 
 def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):
@@ -204,7 +210,7 @@ def storage_problem(setting: Any) -> str | None:
         return "use null (SQLite in the run folder), an RDB URL or a .journal file"
     if "://" in setting:
         if not setting.startswith("sqlite:///"):
-            return driver_problem(setting)
+            return driver_problem(setting) or connection_problem(setting)
         path = setting.removeprefix("sqlite:///")
         if not path or path == ":memory:":
             return "use a SQLite file (sqlite:///path/to/file.db): an in-memory study is lost"
@@ -221,6 +227,56 @@ def storage_problem(setting: Any) -> str | None:
             f"its folder {folder} does not exist: create it first (mkdir -p {folder}), or use "
             "null (SQLite in the run folder)"
         )
+    return write_problem(Path(path).expanduser())
+
+
+def write_problem(file: Path) -> str | None:
+    """Whether the storage file ``file`` (and a lock file beside it) can be written: a file is
+    created and removed in its folder, and an existing file is opened for appending (nothing
+    is written to it). ``None``: it can."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=file.parent, prefix=".zsl-write-check-"):
+            pass
+        if file.exists():
+            with file.open("ab"):
+                pass
+    except OSError as error:
+        where = file if file.exists() else file.parent
+        return (
+            f"{where} cannot be written ({error.strerror or error}): give a storage in a folder "
+            "you can write to, or use null (SQLite in the run folder)"
+        )
+    return None
+
+
+#: seconds a database server has to answer the protocol's first connection
+CONNECT_TIMEOUT_S = 10
+
+
+def connection_problem(url: str) -> str | None:
+    """Whether the database server of ``url`` answers (one connection, opened and closed, with
+    a :data:`CONNECT_TIMEOUT_S` timeout), so that an unreachable host or a refused login is
+    named before any data is read. ``None``: it answers."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if parsed.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
+        connect_args = {}
+    engine = sqlalchemy.create_engine(url, connect_args=connect_args)
+    try:
+        with engine.connect():
+            pass
+    except Exception as error:  # the driver's own errors, whatever the dialect
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        host = f"{parsed.host or 'localhost'}:{parsed.port or 'default port'}"
+        return (
+            f"the database server at {host} does not answer ({reason[:200]}): start it or "
+            "correct the URL, or use null (SQLite in the run folder) or a .journal file"
+        )
+    finally:
+        engine.dispose()
     return None
 
 
@@ -233,6 +289,19 @@ def _storage(url: str):
 
     if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        lock = JournalFileOpenLock(url)
+        lock.acquire()  # Optuna's writers append under this lock: no line is half-written now
+        try:
+            problem = journal_problem(Path(url))
+        finally:
+            lock.release()
+        if problem:
+            raise StorageError(
+                f"{url} is not a readable study storage ({problem}): it was truncated or "
+                "overwritten. Restore it from a copy, or move it away to search its rows again "
+                "(their trials are then lost)."
+            )
 
         return optuna.storages.JournalStorage(JournalFileBackend(url, JournalFileOpenLock(url)))
     try:
@@ -292,26 +361,41 @@ def open_study(
     n_trials: int,
     defaults: dict,
     pruner: str = "none",
+    settings: dict | None = None,
 ) -> tuple[optuna.Study, int, int]:
     """(study, its finished trials, how many trials a stopped process had left running).
 
-    ``storage``: a SQLite file, or a storage URL (:func:`storage_for`). A trial left RUNNING by
-    a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED trials only, so it is
-    forgotten and its setting is drawn again, identically); the defaults are queued while no
-    trial has finished (a kill inside the first trial used up the queued one).
+    ``storage``: a SQLite file, or a storage URL (:func:`storage_for`). ``settings``: the
+    protocol's (:func:`~src.tuning.state.protocol_settings`); a study left by a protocol with
+    other settings is refused (:func:`check_study_settings`). A trial left
+    RUNNING by a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED trials only,
+    so it is forgotten and its setting is drawn again, identically); the defaults are queued
+    while no trial has finished (a kill inside the first trial used up the queued one).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # JournalFileOpenLock and friends are "experimental" in some optuna releases.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage if isinstance(storage, str) else f"sqlite:///{storage}"
-    study = optuna.create_study(
-        study_name=name,
-        storage=_storage(url),
-        direction="maximize",
-        load_if_exists=True,
-        sampler=trial_sampler(seed, 0, n_trials),
-        pruner=make_pruner(pruner, n_trials),
-    )
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=_storage(url),
+            direction="maximize",
+            load_if_exists=True,
+            sampler=trial_sampler(seed, 0, n_trials),
+            pruner=make_pruner(pruner, n_trials),
+        )
+    except Exception as error:
+        if (reason := damage(error)) is None:
+            raise
+        where = url.removeprefix("sqlite:///")
+        raise StorageError(
+            f"{where} is not a readable study storage ({reason}): it was truncated or "
+            f"overwritten. Restore it from a copy, or move it away to search `{name}` again "
+            "(its trials are then lost)."
+        ) from None
+    if settings is not None:
+        check_study_settings(study, settings, url)
     stopped = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stopped:
         study._storage.set_trial_user_attr(trial._trial_id, "error", STOPPED)
@@ -320,6 +404,89 @@ def open_study(
     if not done and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.enqueue_trial(defaults)
     return study, done, len(stopped)
+
+
+def journal_problem(path: Path) -> str | None:
+    """What is wrong with a JournalStorage file (``None``: nothing, or no file yet), read under
+    its lock: every line must be one JSON operation ending in a newline.
+
+    A last line cut short is what a process killed while appending leaves. Optuna skips it on
+    reading, but its next append would be glued to it and make the file unreadable, so it is
+    removed here (it is an operation that never took effect: the trial it belonged to is
+    closed and runs again), with a warning naming the file and the bytes removed."""
+    import json
+
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    for number, line in enumerate(complete, 1):
+        try:
+            if not isinstance(json.loads(line), dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return f"line {number} is not one of Optuna's operations"
+    if tail and not complete:
+        return "its only line is cut short"
+    if tail:
+        with path.open("r+b") as f:
+            f.truncate(len(data) - len(tail))
+        log.warning(
+            "%s ended in an operation cut short (%d bytes, a process killed while writing): "
+            "removed; the trial it belonged to runs again",
+            path,
+            len(tail),
+        )
+    return None
+
+
+#: the study attribute that holds the settings of the protocol that created the study
+SETTINGS_ATTR = "protocol_settings"
+
+
+def check_study_settings(study: Any, settings: dict, storage: str) -> None:
+    """A study in ``storage`` belongs to one protocol: the first to open it leaves its settings
+    (:func:`~src.tuning.state.protocol_settings`) on it; a protocol with other settings that
+    opens it (the same run folder path pointed at the same shared storage after the folder was
+    removed, or on another machine) is refused in one line naming the keys, as a changed
+    continuation is."""
+    from src.cli.errors import ConfigError
+
+    saved = study.user_attrs.get(SETTINGS_ATTR)
+    if saved is None:
+        study.set_user_attr(SETTINGS_ATTR, settings)
+        return
+    differ = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+    if differ:
+        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+        raise ConfigError(
+            f"protocol.storage={storage} already holds the study {study.study_name!r} of a "
+            f"protocol with other settings ({shown}): continue that protocol with its own "
+            "command, or use another protocol.storage or hydra.run.dir (a shared storage names "
+            "each study after its run folder)."
+        )
+
+
+class StorageError(DataError):
+    """A study storage (a ``.db`` or ``.journal`` file) that cannot be read: one line."""
+
+
+def damage(error: BaseException) -> str | None:
+    """What a storage that failed to open says of its own damage (``None``: not damage, e.g.
+    a locked database, which is left to raise): SQLite's "file is not a database" or "database
+    disk image is malformed", a journal line that is not JSON."""
+    import json
+
+    from sqlalchemy.exc import DatabaseError
+
+    if isinstance(error, DatabaseError):
+        text = str(getattr(error, "orig", None) or error)
+        damaged = ("not a database", "malformed", "file is encrypted")
+        return text.splitlines()[0] if any(d in text for d in damaged) else None
+    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+        return f"a journal line is not Optuna's: {str(error).splitlines()[0]}"
+    return None
 
 
 def finished_records(study: optuna.Study) -> list[dict]:
@@ -350,7 +517,9 @@ def run_study(
     ``error``: it counts as a finished trial (deterministic, so a continued study sees the same
     history), and TPE, which ranks pruned trials below the scored ones, learns to avoid it.
     """
-    study, done, stopped = open_study(name, storage, ctx.seed, n_trials, defaults, ctx.pruner)
+    study, done, stopped = open_study(
+        name, storage, ctx.seed, n_trials, defaults, ctx.pruner, ctx.settings
+    )
     if stopped and done < n_trials:
         progress(f"continuing: {done}/{n_trials} trials done; trial {done + 1} runs again")
     elif done and done < n_trials:

@@ -21,10 +21,7 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
     from src.runs.folder import RunFolderError
 
     path = folder / "protocol_config.yaml"
-    current = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
-    }
-    current["seed"] = cfg.seed
+    current = protocol_config(cfg)
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")  # whole or absent: a kill leaves no half file
@@ -39,6 +36,25 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
             f"{folder} holds a protocol run with other settings ({', '.join(differ)}): "
             "continue it with the same command, or choose a new hydra.run.dir."
         )
+
+
+def protocol_config(cfg: DictConfig) -> dict:
+    """What makes a protocol the protocol it is: its ``data``, ``model`` and ``protocol``
+    settings and ``seed`` (saved as ``protocol_config.yaml``)."""
+    current = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
+    }
+    current["seed"] = cfg.seed
+    return current
+
+
+def protocol_settings(cfg: DictConfig) -> dict:
+    """:func:`protocol_config` flattened (``protocol.n_trials``: 24…) as it is compared: the
+    settings that change no result (:data:`NOT_RESULTS`) left out, a ``_target_`` by its
+    defining module. A storage keeps it with each study
+    (:func:`~src.tuning.search.check_study_settings`)."""
+    flat = _flat(protocol_config(cfg))
+    return {key: _compared(flat, key) for key in sorted(set(flat) - NOT_RESULTS)}
 
 
 def _compared(flat: dict, key: str) -> object:
