@@ -176,3 +176,28 @@ def test_a_cached_feature_hash_is_computed_once_when_the_entry_is_built(tmp_path
     fresh = toy(features=np.arange(24, dtype=np.float32).reshape(8, 3))
     stored = toy(known_digests={"features": fresh.fingerprint()["features"]})
     assert stored.fingerprint() == fresh.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "damage", [b"\x00\xff\xfe not text\n", b"a,b\n1,2\n"], ids=["binary", "other columns"]
+)
+def test_a_damaged_metrics_history_stops_a_resume_in_one_line(trained, tmp_path, damage):
+    from src.cli.errors import user_message
+    from src.data.arrays import DataError
+    from src.train import train
+
+    history = trained.parent.parent / "csv" / "metrics.csv"
+    whole = history.read_bytes()
+    history.write_bytes(damage)
+    try:
+        out = tmp_path / "resumed"
+        cfg = compose_config([*QUIET, "trainer.max_epochs=2", f"ckpt_path={trained}"], out)
+        with pytest.raises(DataError) as caught:
+            train(cfg)
+        message = user_message(caught.value)
+        assert message.startswith(f"{history} cannot be read as the run's metrics history (")
+        assert "Restore it from a copy, or move it away" in message
+        assert history.read_bytes() == damage  # left as it was
+        assert not (out / "checkpoints").exists()
+    finally:
+        history.write_bytes(whole)

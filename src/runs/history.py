@@ -21,6 +21,8 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from src.cli.errors import one_line
+from src.data.arrays import DataError
 from src.runs.checkpoints import RUN_KEY
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,19 @@ def history_rows(checkpoint: dict[str, Any], ckpt_path: str | Path) -> list[dict
         )
         return []
     epoch, step = int(checkpoint.get("epoch", -1)), int(checkpoint.get("global_step", -1))
-    with source.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with source.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = set(reader.fieldnames or ())
+        if rows and not {"epoch", "step"} <= columns:
+            raise ValueError("no epoch and step columns")
+    except (UnicodeDecodeError, csv.Error, ValueError) as error:
+        raise DataError(
+            f"{source} cannot be read as the run's metrics history ({one_line(error)[:120]}): "
+            "it was damaged. Restore it from a copy, or move it away to resume with a history "
+            "that starts at the resumed epoch."
+        ) from None
 
     def before(row: dict[str, str]) -> bool:
         try:
