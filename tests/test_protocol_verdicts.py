@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from cli_utils import run_cli
 from hydra_utils import compose_config
@@ -120,21 +121,54 @@ def test_recompute_names_a_truncated_kept_file_and_checks_the_other_rows(run, tm
     """Issue 38: a refit's .npz cut short (a copy between machines that stopped half-way) ends
     in one line naming the file and the row it leaves unchecked, exit status 1; every other
     row is still recomputed, and nothing in the folder changes."""
+    copy = copied(run, tmp_path)
+    damaged = copy / "refit" / "hardest" / "seed2.npz"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    line, out = recompute_refusing_one_row(run, copy, "hardest", capsys)
+    assert line.startswith(f"Error: {damaged}: damaged or not a kept evaluation (BadZipFile")
+    assert not any(row.startswith("hardest:") for row in out.splitlines())
+
+
+def copied(run: Path, tmp_path: Path) -> Path:
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
-    damaged = copy / "refit" / "hardest" / "seed2.npz"
-    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    return copy
+
+
+def recompute_refusing_one_row(run: Path, copy: Path, row: str, capsys) -> tuple[str, str]:
+    """Recompute ``copy``: exit 1, one error line ending with ``row`` unchecked, every other row
+    matching, nothing in the folder changed; (the error line, the output)."""
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     assert recompute.main([str(copy)]) == 1
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
-    assert line.startswith(f"Error: {damaged}: damaged or not a kept evaluation (BadZipFile")
-    assert line.endswith("Row `hardest` cannot be checked.")
+    assert line.endswith(f"Row `{row}` cannot be checked.")
     assert captured.out.count("matches protocol.csv") == len(rows_of(run)) - 1
-    assert not any(out.startswith("hardest:") for out in captured.out.splitlines())
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    return line, captured.out
+
+
+def test_a_kept_file_from_another_test_set_is_named_by_recompute_and_a_continued_protocol(
+    run, tmp_path, capsys
+):
+    """Issue 38: a refit's .npz copied in from another run (here: one class renamed) is named in
+    one line, never a shape error inside the bootstrap; recompute checks the other rows."""
+    from src.tuning.kept import KeptFileError
+
+    copy = copied(run, tmp_path)
+    foreign = copy / "refit" / "random" / "seed1.npz"
+    with np.load(foreign) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["class_names"] = np.array(["elsewhere", *arrays["class_names"][1:]])
+    with foreign.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+    line, _ = recompute_refusing_one_row(run, copy, "random", capsys)
+    assert line.startswith(f"Error: {foreign}: scored on another test set than the other ")
+    protocol = Protocol(compose_config(TINY, copy, config_name="protocol"))
+    with pytest.raises(KeptFileError, match=f"^{foreign}: scored on another test set"):
+        protocol.run()
 
 
 @pytest.mark.slow

@@ -38,6 +38,8 @@ def recompute_rows(
         bootstrap_settings,
         load_credits,
         mark_aliases,
+        odd_message,
+        odd_test_sets,
         prediction_files,
         resampled_rows,
         search_folders,
@@ -52,7 +54,7 @@ def recompute_rows(
     settings = config.protocol
     folders = search_folders(folder, settings, int(config.get("seed", 0)))
     resamples, seed, level = bootstrap_settings(settings)
-    rows, runs = [], {}
+    rows, runs, keys, row_files = [], {}, {}, {}
     for old in saved:
         if names and old["name"] not in names:
             continue
@@ -68,7 +70,15 @@ def recompute_rows(
             metrics.append({f"test/{k}": float(np.float32(v)) for k, v in values.items()})
         rows.append(summarise(old["name"], old["kind"], metrics, old["val_score"], {}))
         rows[-1]["chosen"] = old["chosen"]
-        runs[old["name"]] = load_credits(paths)
+        runs[old["name"]] = load_credits(paths, keys)
+        row_files[old["name"]] = paths
+    # a kept file scored on another test set (copied in from another run): its row is not checked
+    odd = odd_test_sets(keys)
+    for name in [n for n, paths in row_files.items() if any(p in odd for p in paths)]:
+        path = next(p for p in row_files[name] if p in odd)
+        damaged.append((name, odd_message(path, len(keys) - len(odd))))
+        rows = [r for r in rows if r["name"] != name]
+        del runs[name]
     searches = int(settings.get("searches", 1))
     add_intervals(rows, resampled_rows(runs, resamples, seed, None, searches), level)
     files = {

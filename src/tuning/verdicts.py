@@ -79,9 +79,57 @@ def _check_present(paths: Sequence[Path]) -> None:
         )
 
 
-def load_credits(paths: Sequence[Path]) -> list[Credits]:
+def load_credits(paths: Sequence[Path], keys: dict[Path, str] | None = None) -> list[Credits]:
+    """The credits of each kept evaluation; with ``keys``, each file's :func:`test_set_key`
+    is recorded there too (for :func:`check_one_test_set`)."""
     _check_present(paths)
-    return [credits_from_scores(*load_scores(p)[:2]) for p in paths]
+    credits = []
+    for path in paths:
+        scores, gamma, names = load_scores(path)
+        if keys is not None:
+            keys[path] = test_set_key(scores, names)
+        credits.append(credits_from_scores(scores, gamma))
+    return credits
+
+
+def test_set_key(scores: Any, class_names: Sequence[str]) -> str:
+    """What a kept evaluation was scored on: the class names, the seen and unseen classes and
+    every test image's label (a digest)."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(class_names).encode())
+    for part in (scores.seen_classes, scores.unseen_classes, scores.seen_labels,
+                 scores.unseen_labels):  # fmt: skip
+        digest.update(np.ascontiguousarray(part.numpy().astype(np.int64)).tobytes())
+    return digest.hexdigest()
+
+
+def odd_test_sets(keys: dict[Path, str]) -> list[Path]:
+    """The kept evaluations whose test set is not the one most of them share (a file copied
+    in from another run), in the order given."""
+    from collections import Counter
+
+    if not keys:
+        return []
+    common = Counter(keys.values()).most_common(1)[0][0]
+    return [path for path, key in keys.items() if key != common]
+
+
+def check_one_test_set(keys: dict[Path, str]) -> None:
+    """Every kept evaluation of a protocol was scored on the same test set, or a
+    :class:`~src.tuning.kept.KeptFileError` names the first that was not."""
+    from src.tuning.kept import KeptFileError
+
+    if odd := odd_test_sets(keys):
+        raise KeptFileError(odd_message(odd[0], len(keys) - len(odd)))
+
+
+def odd_message(path: Path, others: int) -> str:
+    return (
+        f"{path}: scored on another test set than the other {others} kept evaluations of this "
+        "protocol (other classes or images: copied from another run?); delete it and its .json "
+        "to let the protocol refit it."
+    )
 
 
 def make_plans(runs: dict[str, list[Credits]], resamples: int, seed: int) -> dict:
@@ -241,7 +289,9 @@ def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
         )
         for r in rows
     }
-    runs = {name: load_credits(paths) for name, paths in files.items()}
+    keys: dict[Path, str] = {}
+    runs = {name: load_credits(paths, keys) for name, paths in files.items()}
+    check_one_test_set(keys)
     mark_aliases(rows, files)
     plans = make_plans(runs, resamples, seed)
     samples = resampled_rows(runs, resamples, seed, plans, int(protocol.p.get("searches", 1)))
