@@ -204,18 +204,11 @@ def check_arguments(key: str, node: Mapping[str, Any], target: str | None = None
 
     A node without ``_target_`` whose class names the function it is passed to (a class
     attribute ``nested_arguments = {argument: "module.function"}``, e.g. ``data.generator``)
-    is checked against that function's signature: each key one of its arguments, each value of
-    its declared type."""
+    is checked against that function's signature: each value of its declared type (unknown
+    keys are the class's to name)."""
     target = node.get("_target_", target)
     hints = constructor_hints(target) if isinstance(target, str) else {}
     nested = nested_targets(target) if isinstance(target, str) else {}
-    if isinstance(target, str) and node.get("_target_") is None and target in nested.values():
-        unknown = [name for name in node if str(name) not in hints]
-        if unknown:
-            raise ConfigError(
-                f"{key}.{unknown[0]} is not an argument of {target.rsplit('.', 1)[-1]}; its "
-                f"arguments are: {', '.join(hints)}."
-            )
     for name, value in node.items():
         if str(name).startswith("_"):
             continue

@@ -236,13 +236,13 @@ def check_generator(generator: dict) -> None:
     in its range; a :class:`~src.cli.errors.ConfigError` naming the first key that is not."""
     from src.cli.errors import ConfigError
 
-    names = list(inspect.signature(make_synthetic_arrays).parameters)
-    values = {n: p.default for n, p in inspect.signature(make_synthetic_arrays).parameters.items()}
+    parameters = inspect.signature(make_synthetic_arrays).parameters
+    values = {name: p.default for name, p in parameters.items()}
     for key, value in generator.items():
-        if key not in names:
+        if key not in parameters:
             raise ConfigError(
                 f"data.generator.{key} is not an argument of make_synthetic_arrays; its "
-                f"arguments are: {', '.join(names)}."
+                f"arguments are: {', '.join(parameters)}."
             )
         values[key] = value
 

@@ -89,7 +89,7 @@ def device_of(setting: str) -> torch.device:
 def check_types(f: DictConfig) -> None:
     """Each set ``features.*`` value of its :data:`FEATURE_TYPES` type, the fractions in (0, 1),
     the split's seed a valid seed and ``prefix`` a pair; a key that is not one is named too."""
-    from src.cli.config_checks import SEED_RANGE, describe, matches
+    from src.cli.config_checks import SEED_RANGE, check_int, describe, matches
 
     values = OmegaConf.to_container(f, resolve=False, throw_on_missing=False)
     given = {k: v for k, v in values.items() if k != "split"}
@@ -109,12 +109,7 @@ def check_types(f: DictConfig) -> None:
     for key in ("split.test_seen_fraction", "split.val_fraction"):
         if key in given and not 0 < given[key] < 1:
             raise ConfigError(f"features.{key}={given[key]} is invalid: it must lie in (0, 1).")
-    seed = given.get("split.seed", 0)
-    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise ConfigError(
-            f"features.split.seed={seed} is invalid: it must be an integer in "
-            f"[{SEED_RANGE[0]}, {SEED_RANGE[1]}]."
-        )
+    check_int("features.split.seed", given.get("split.seed", 0), *SEED_RANGE)
     if given.get("prefix") is not None and len(given["prefix"]) != 2:
         raise ConfigError(
             f"features.prefix={given['prefix']} is invalid: give [<old>, <new>], two strings."

@@ -297,11 +297,7 @@ def _storage(url: str):
         finally:
             lock.release()
         if problem:
-            raise StorageError(
-                f"{url} is not a readable study storage ({problem}): it was truncated or "
-                "overwritten. Restore it from a copy, or move it away to search its rows again "
-                "(their trials are then lost)."
-            )
+            raise StorageError(damaged_storage(url, problem, "its rows"))
 
         return optuna.storages.JournalStorage(JournalFileBackend(url, JournalFileOpenLock(url)))
     try:
@@ -388,11 +384,8 @@ def open_study(
     except Exception as error:
         if (reason := damage(error)) is None:
             raise
-        where = url.removeprefix("sqlite:///")
         raise StorageError(
-            f"{where} is not a readable study storage ({reason}): it was truncated or "
-            f"overwritten. Restore it from a copy, or move it away to search `{name}` again "
-            "(its trials are then lost)."
+            damaged_storage(url.removeprefix("sqlite:///"), reason, f"`{name}`")
         ) from None
     if settings is not None:
         check_study_settings(study, settings, url)
@@ -473,20 +466,26 @@ class StorageError(DataError):
 
 
 def damage(error: BaseException) -> str | None:
-    """What a storage that failed to open says of its own damage (``None``: not damage, e.g.
-    a locked database, which is left to raise): SQLite's "file is not a database" or "database
-    disk image is malformed", a journal line that is not JSON."""
-    import json
-
+    """What a SQLite storage that failed to open says of its own damage (``None``: not damage,
+    e.g. a locked database, which is left to raise): "file is not a database" or "database
+    disk image is malformed". A journal is checked before Optuna reads it
+    (:func:`journal_problem`)."""
     from sqlalchemy.exc import DatabaseError
 
-    if isinstance(error, DatabaseError):
-        text = str(getattr(error, "orig", None) or error)
-        damaged = ("not a database", "malformed", "file is encrypted")
-        return text.splitlines()[0] if any(d in text for d in damaged) else None
-    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
-        return f"a journal line is not Optuna's: {str(error).splitlines()[0]}"
-    return None
+    if not isinstance(error, DatabaseError):
+        return None
+    text = str(getattr(error, "orig", None) or error)
+    damaged = ("not a database", "malformed", "file is encrypted")
+    return text.splitlines()[0] if any(d in text for d in damaged) else None
+
+
+def damaged_storage(where: str, reason: str, rows: str) -> str:
+    """The one line of a storage file that cannot be read, ``rows`` being what it searched."""
+    return (
+        f"{where} is not a readable study storage ({reason}): it was truncated or overwritten. "
+        f"Restore it from a copy, or move it away to search {rows} again (their trials are "
+        "then lost)."
+    )
 
 
 def finished_records(study: optuna.Study) -> list[dict]:
