@@ -23,7 +23,6 @@ if __name__ == "__main__":  # Hydra reads its flags before the heavy imports bel
 
 import copy
 import importlib
-import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,6 @@ from src.cli.job import (
 from src.cli.provenance import provenance_fields
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
-from src.models import ESZSLClassifier, MetricZSLSystem, NearestSignatureClassifier
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
 from src.runs.checkpoints import (
     RESTRICTED,
@@ -62,25 +60,14 @@ from src.runs.folder import (
 
 log = logging.getLogger(__name__)
 
-#: classes tried, by their constructor's arguments, for checkpoints that do not name their class
-KNOWN_CLASSES: tuple[type[ZSLClassifier], ...] = (
-    MetricZSLSystem,
-    ESZSLClassifier,
-    NearestSignatureClassifier,
-)
-
 
 def checkpoint_class(checkpoint: dict[str, Any], ckpt_path: str) -> type[ZSLClassifier]:
-    """The ZSLClassifier subclass that saved ``checkpoint``.
-
-    Read from the class path the checkpoint holds (every ZSLClassifier writes it); for older
-    checkpoints, the known class (``KNOWN_CLASSES``) whose constructor takes exactly the saved
-    hyper-parameters' names (all its required ones among them), the one with the fewest
-    arguments when several fit.
+    """The ZSLClassifier subclass that saved ``checkpoint``, read from the class path that
+    every ZSLClassifier writes into its checkpoints.
 
     Raises:
-        ValueError: when the class cannot be imported, is not a ZSLClassifier, or no known
-            class fits the saved hyper-parameters.
+        ValueError: when the checkpoint names no class (not written by a ZSLClassifier), or
+            its class cannot be imported or is not a ZSLClassifier.
     """
     class_path = checkpoint.get(CLASS_PATH_KEY)
     if class_path:
@@ -95,22 +82,11 @@ def checkpoint_class(checkpoint: dict[str, Any], ckpt_path: str) -> type[ZSLClas
         if not (isinstance(cls, type) and issubclass(cls, ZSLClassifier)):
             raise ValueError(f"ckpt_path={ckpt_path}: {class_path} is not a ZSLClassifier.")
         return cls
-    saved = set(checkpoint.get("hyper_parameters") or {})
-    fits = []
-    for cls in KNOWN_CLASSES:
-        params = dict(inspect.signature(cls.__init__).parameters)
-        params.pop("self", None)
-        required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
-        if required <= saved <= set(params):
-            fits.append((len(params), cls))
-    if not fits:
-        raise ValueError(
-            f"ckpt_path={ckpt_path} does not name the model class that saved it, and its "
-            f"hyper-parameters {sorted(saved)} fit none of "
-            f"{[c.__name__ for c in KNOWN_CLASSES]}: save it with a ZSLClassifier subclass "
-            "of this code."
-        )
-    return min(fits, key=lambda fit: fit[0])[1]
+    raise ValueError(
+        f"ckpt_path={ckpt_path} does not name the model class that saved it (no "
+        f"'{CLASS_PATH_KEY}' entry): it was not written by a ZSLClassifier of this code; "
+        "train the model again with src.train."
+    )
 
 
 def load_checkpoint(ckpt_path: str, feature_dim: int, signature_dim: int) -> ZSLClassifier:

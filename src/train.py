@@ -175,10 +175,6 @@ def warmup_epochs(callbacks: list) -> int | None:
 
 def run(cfg: DictConfig) -> float | None:
     """The job of ``python -m src.train``: train, and return the metric a sweeper optimises."""
-    if cfg.get("replaced_by"):  # a retired config group says what replaces it
-        from src.cli.errors import ConfigError
-
-        raise ConfigError(str(cfg.replaced_by))
     metrics = train(cfg)
     selected = cfg.get("optimized_metric")
     return metrics.get(selected) if selected else None

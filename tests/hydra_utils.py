@@ -31,3 +31,20 @@ def compose_config(
         cfg.paths.output_dir = str(output_dir)
         del cfg.hydra
     return cfg
+
+
+def miner_classes() -> dict[str, type]:
+    """Every ``miner=`` option's class, read off its config (conf/miner/<name>.yaml's
+    ``_target_``): the strategies and the fixed pool ``all``."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    return {
+        path.stem: get_class(OmegaConf.load(path)._target_)
+        for path in sorted((Path(CONF_DIR) / "miner").glob("*.yaml"))
+    }
+
+
+def strategy_classes() -> dict[str, type]:
+    """The mining strategies (every ``miner=`` option but the fixed pool ``all``)."""
+    return {name: cls for name, cls in miner_classes().items() if name != "all"}

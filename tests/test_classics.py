@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra_utils import QUIET, compose_config
+from hydra_utils import QUIET, compose_config, miner_classes
 
 from src.callbacks import NegativePoolRefresh
 from src.data.synthetic import SyntheticDataModule
 from src.eval import evaluate
-from src.mining import STRATEGIES, AllMiner, HardestMiner
+from src.mining import AllMiner, HardestMiner
 from src.mining.pool import NegativePool
 from src.mining.scorer import PairScorer, PoolTrainedModel
 from src.models import CompatibilityZSLSystem
@@ -140,7 +140,7 @@ def test_hardest_negatives_are_the_most_compatible_classes(small):
     assert stats["pool/wrong_side_fraction"] == pytest.approx(float(inside))
 
 
-@pytest.mark.parametrize("miner_cls", [*STRATEGIES.values(), AllMiner])
+@pytest.mark.parametrize("miner_cls", list(miner_classes().values()))
 def test_every_miner_draws_a_valid_pool_for_the_compatibility(small, miner_cls):
     dm, model = small
     miner = AllMiner() if miner_cls is AllMiner else miner_cls(num_negatives=3)

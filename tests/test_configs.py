@@ -7,10 +7,10 @@ from pathlib import Path
 import hydra
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
-from hydra_utils import CONF_DIR, QUIET, compose_config
-from omegaconf import OmegaConf
+from hydra_utils import CONF_DIR, QUIET, compose_config, miner_classes
 
-from src.mining import FIXED_POOLS, STRATEGIES, NegativeMiner
+import src.mining
+from src.mining import NegativeMiner
 
 CONF = Path(CONF_DIR)
 GROUPS = [
@@ -91,11 +91,17 @@ def test_every_miner_instantiates_with_its_knobs(option, tmp_path):
     assert type(pool.miner) is type(miner) and pool.seed == cfg.seed
 
 
-def test_every_strategy_has_a_config_naming_its_class():
-    assert set(options("miner")) == set(STRATEGIES) | set(FIXED_POOLS)
-    for name, cls in {**STRATEGIES, **FIXED_POOLS}.items():
-        target = OmegaConf.load(CONF / "miner" / f"{name}.yaml")._target_
-        assert target == f"{cls.__module__}.{cls.__name__}"
+def test_every_miner_class_has_one_config_and_every_config_a_miner_class():
+    """The configs are the registry: each NegativeMiner that src.mining exports is one
+    ``miner=`` option, and each option names a NegativeMiner."""
+    exported = {
+        cls for cls in vars(src.mining).values()
+        if isinstance(cls, type) and issubclass(cls, NegativeMiner) and cls is not NegativeMiner
+    }  # fmt: skip
+    configured = miner_classes()
+    assert sorted(configured) == sorted(options("miner"))
+    assert set(configured.values()) == exported
+    assert len(configured) == len(exported)  # one option per class
 
 
 def test_unknown_miner_names_the_value(tmp_path):

@@ -158,9 +158,6 @@ def test_a_missing_plugin_names_the_argument_and_the_extra_that_brings_it():
         return False
 
     conf = config_dir()
-    # retired (hydra-optuna-sweeper pins optuna<3): it selects no plugin, src.train names its
-    # replacement (tests/test_launchers.py)
-    assert missing_plugin(["-m", "+hparams_search=optuna"], conf, nothing) is None
     line = missing_plugin(["-m", "hydra/launcher=joblib", "seed=1,2"], conf, nothing)
     assert "hydra/launcher=joblib needs the Hydra plugin hydra-joblib-launcher" in line
     assert "hydra-submitit-launcher" in missing_plugin(["hydra/launcher=slurm"], conf, nothing)

@@ -118,19 +118,6 @@ def test_optuna_is_current_and_its_sqlite_storage_resumes_a_study(tmp_path):
     assert len(resumed.trials) == 2
 
 
-def test_retired_optuna_sweeper_says_what_replaces_it_in_one_line(tmp_path):
-    """hydra-optuna-sweeper pins optuna<3: +hparams_search=optuna stops before any work and
-    names the protocol command that replaces it."""
-    result = run_cli(
-        "src.train", ["+hparams_search=optuna", f"hydra.run.dir={tmp_path}/run"], check=False
-    )
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: +hparams_search=optuna is retired")
-    assert "python -m src.protocol protocol.strategies=[uncertainty_correlation]" in lines[0]
-    assert not (tmp_path / "run" / "metrics.json").exists()
-
-
 # --------------------------------------------------------------------- real sweeps (slow)
 @pytest.mark.slow
 def test_submitit_local_sweep_runs_each_job_in_its_own_folder(tmp_path):

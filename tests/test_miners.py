@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
+from hydra_utils import strategy_classes
 
 from src.mining import (
-    STRATEGIES,
     CorrelationMiner,
     HardestMiner,
     LossWeightedMiner,
@@ -22,7 +22,7 @@ from src.mining import (
     UncertaintyMiner,
 )
 
-ALL_MINERS = list(STRATEGIES.values())
+ALL_MINERS = list(strategy_classes().values())
 SAMPLING_MINERS = [
     RandomMiner,
     RandomFixedMiner,

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+from hydra_utils import strategy_classes
 
 from src.callbacks import NegativePoolRefresh
 from src.data.synthetic import SyntheticDataModule
 from src.mining import (
-    STRATEGIES,
     HardestMiner,
     RandomFixedMiner,
     RandomMiner,
@@ -35,7 +35,7 @@ GENERATOR = dict(
     fine_dims=6,
     num_flips=2,
 )
-ALL_MINERS = list(STRATEGIES.values())
+ALL_MINERS = list(strategy_classes().values())
 
 
 def _callback(miner, seed: int = 0, warmup_epochs: int = 0, **pool_kwargs) -> NegativePoolRefresh:
@@ -222,7 +222,7 @@ def test_is_refresh_epoch_schedule():
 
 def test_default_warmup_follows_whether_the_strategy_reads_the_model():
     warmups = {name: NegativePool(cls(num_negatives=1)).warmup_epochs
-               for name, cls in STRATEGIES.items()}  # fmt: skip
+               for name, cls in strategy_classes().items()}  # fmt: skip
     assert warmups == {
         "random_fixed": 0, "random": 0, "correlation": 0, "uncertainty": 1,
         "uncertainty_correlation": 1, "hardest": 1, "semi_hard": 1, "loss_weighted": 1,

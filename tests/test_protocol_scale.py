@@ -5,7 +5,6 @@ benchmark-shaped synthetic data (``data.like``)."""
 from __future__ import annotations
 
 import csv
-import gzip
 import logging
 import os
 import signal
@@ -25,7 +24,6 @@ from src.data.synthetic import BENCHMARKS, make_benchmark_arrays
 from src.tuning.leaderboard import leaderboard
 from src.tuning.search import finished_records, open_study, run_study, storage_for
 
-DATA = Path(__file__).resolve().parent / "data"
 TINY = [
     "protocol.n_trials=2",
     "protocol.searches=1",  # the default is 3
@@ -65,10 +63,17 @@ def test_a_study_in_a_journal_file_holds_the_sqlite_studys_trials(tmp_path, monk
     assert [t.state for t in continued.trials] == [t.state for t in sqlite.trials]
 
 
-def test_an_optuna_2_study_says_to_upgrade_it_in_one_line(tmp_path):
-    """tests/data/optuna-2.10-study.db.gz: a study written by optuna 2.10.1 (SQLAlchemy 1.4)."""
+def test_a_study_of_an_older_schema_says_to_upgrade_it_in_one_line(tmp_path):
+    """A SQLite study whose schema an older Optuna set up (its alembic revision set back to
+    optuna 2.6's): Optuna refuses it; the protocol says how to upgrade it, in one line."""
+    import sqlite3
+
+    import optuna
+
     db = tmp_path / "random.db"
-    db.write_bytes(gzip.decompress((DATA / "optuna-2.10-study.db.gz").read_bytes()))
+    optuna.create_study(study_name="random", storage=f"sqlite:///{db}")
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'v2.6.0.a'")
     with pytest.raises(ConfigError) as error:
         open_study("random", db, 0, 3, DEFAULTS)
     message = str(error.value)

@@ -112,10 +112,10 @@ def test_report_has_a_row_per_setting_with_the_real_seeds(tmp_path):
     )
 
 
-def test_optuna_trials_are_one_row_each(tmp_path):
+def test_the_jobs_of_a_search_sweeper_are_one_row_each(tmp_path):
     sweep = tmp_path / "search"
     for num, lr in enumerate(("0.001", "0.0003", "0.004")):
-        overrides = ["+hparams_search=optuna", f"model.lr={lr}", "miner.num_negatives=5"]
+        overrides = [f"model.lr={lr}", "miner.num_negatives=5"]
         make_override_job(sweep, num, overrides, {"val/zsl_acc": 0.5 + num / 10})
     rows = report(sweep)
     assert [(r["model.lr"], r["runs"], r["seeds"]) for r in rows] == [

@@ -28,7 +28,7 @@ PLUGIN_OF_OPTION = {
 #: the extra that brings a plugin when the package's metadata cannot say (a bare clone)
 DEFAULT_EXTRA = "sweeps"
 #: config groups whose options may select a launcher or sweeper in their defaults list
-PRESET_GROUPS = ("hparams_search", "experiment")
+PRESET_GROUPS = ("experiment",)
 OVERRIDE = re.compile(r"^\+{0,2}(?P<key>[\w/]+)=(?P<value>[\w\-]+)$")
 
 

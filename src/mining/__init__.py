@@ -1,4 +1,5 @@
-"""Negative-mining strategies behind one contract (:class:`NegativeMiner`)."""
+"""Negative-mining strategies behind one contract (:class:`NegativeMiner`); each is a
+``miner=`` option (conf/miner/<name>.yaml names its class), and the configs are the registry."""
 
 from src.mining.all_miner import AllMiner
 from src.mining.base import MiningInputs, NegativeMiner
@@ -11,24 +12,7 @@ from src.mining.semi_hard_miner import SemiHardMiner
 from src.mining.uncertainty_correlation_miner import UncertaintyCorrelationMiner
 from src.mining.uncertainty_miner import UncertaintyMiner
 
-#: every strategy by its ``miner=`` name (conf/miner/<name>.yaml)
-STRATEGIES: dict[str, type[NegativeMiner]] = {
-    "random_fixed": RandomFixedMiner,
-    "random": RandomMiner,
-    "correlation": CorrelationMiner,
-    "uncertainty": UncertaintyMiner,
-    "uncertainty_correlation": UncertaintyCorrelationMiner,
-    "hardest": HardestMiner,
-    "semi_hard": SemiHardMiner,
-    "loss_weighted": LossWeightedMiner,
-}
-#: the other ``miner=`` options, which choose nothing: ``all`` (every other seen class, the
-#: published ranking methods; not a strategy to compare, so outside :data:`STRATEGIES`)
-FIXED_POOLS: dict[str, type[NegativeMiner]] = {"all": AllMiner}
-
 __all__ = [
-    "FIXED_POOLS",
-    "STRATEGIES",
     "AllMiner",
     "CorrelationMiner",
     "HardestMiner",

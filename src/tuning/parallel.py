@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli.env import config_dir
+
 log = logging.getLogger("src.protocol")
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 LAUNCHERS = ("local", "submitit_local", "slurm")
 #: the per-process Protocol of a worker (its data modules are reused by its next tasks)
 _WORKER: dict[str, Any] = {}
