@@ -2,9 +2,9 @@
 
 - ``conf/`` (edited at the top of the checkout) is installed as ``src/conf``: package data of
   a package mapped onto that folder, so that ``pip install .`` and the wheel work from any
-  folder (:func:`src.cli.entry.config_dir` picks the checkout's or the installed copy).
+  folder (:func:`src.core.env.config_dir` picks the checkout's or the installed copy).
 - ``src/build_info.json`` records the commit the package was built from and whether the tree
-  had uncommitted changes (:func:`src.cli.provenance.provenance` reads it when the installed
+  had uncommitted changes (:func:`src.core.provenance.provenance` reads it when the installed
   package is not a git checkout); nothing is written when the source is not a git checkout.
 """
 

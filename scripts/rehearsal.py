@@ -30,7 +30,7 @@ def main(like: str, overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    import src.cli.env  # noqa: F401  (the config resolvers)
+    import src.runs.resolvers  # noqa: F401  (the config resolvers)
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("protocol", overrides=["data=synthetic", f"data.like={like}", *overrides])

@@ -30,20 +30,20 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.config_checks import check_eval_config
 from src.cli.job import (
-    is_rank_zero,
     print_results,
     scalar_metrics,
     seed_run,
     task_wrapper,
     write_metrics,
 )
-from src.cli.provenance import provenance_fields
+from src.core.provenance import provenance_fields
+from src.core.rank import is_rank_zero
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
 from src.models.classifier import CLASS_PATH_KEY, ZSLClassifier
+from src.runs import resolvers  # noqa: F401  (the config resolvers)
 from src.runs.checkpoints import (
     RESTRICTED,
     RUN_KEY,

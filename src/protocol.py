@@ -29,8 +29,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.cli import resolvers  # noqa: F401  (the config resolvers)
-from src.cli.env import config_dir
+from src.core.env import config_dir
+from src.runs import resolvers  # noqa: F401  (the config resolvers)
 from src.tuning.references import TRAINED_REFERENCES, searched_rows
 from src.tuning.state import check_protocol_settings, check_same_config, protocol_settings
 

@@ -21,11 +21,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks import NegativePoolRefresh, ResumedOptimizerSettings, RunRecord
-from src.cli import resolvers  # noqa: F401  (the config resolvers)
 from src.cli.builders import instantiate_group, make_trainer
 from src.cli.config_checks import check_resume_sweep_mode, check_train_config
 from src.cli.job import (
-    is_rank_zero,
     log_config,
     log_reports_to_wandb,
     print_config,
@@ -36,9 +34,11 @@ from src.cli.job import (
     update_wandb_summary,
     write_metrics,
 )
-from src.cli.provenance import provenance_fields
+from src.core.provenance import provenance_fields
+from src.core.rank import is_rank_zero
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
+from src.runs import resolvers  # noqa: F401  (the config resolvers)
 from src.runs.checkpoints import (
     RESTRICTED,
     check_same_dataset,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from src.cli.env import load_env
+from src.core.env import load_env
 from src.data.xlsa17 import Xlsa17DataModule
 
 load_env()  # .env, where a developer sets ZSL_DATA_DIR

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import src.cli.env  # noqa: F401  (registers the config resolvers)
+import src.runs.resolvers  # noqa: F401  (registers the config resolvers)
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 

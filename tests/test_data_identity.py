@@ -182,7 +182,7 @@ def test_a_cached_feature_hash_is_computed_once_when_the_entry_is_built(tmp_path
     "damage", [b"\x00\xff\xfe not text\n", b"a,b\n1,2\n"], ids=["binary", "other columns"]
 )
 def test_a_damaged_metrics_history_stops_a_resume_in_one_line(trained, tmp_path, damage):
-    from src.cli.errors import user_message
+    from src.core.errors import user_message
     from src.data.arrays import DataError
     from src.train import train
 

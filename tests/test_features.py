@@ -20,7 +20,7 @@ from cli_utils import ROOT, cli_env, run_cli
 from hydra_utils import compose_config
 from omegaconf import open_dict
 
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 from src.features.images import folder_images
 from src.features.matfile import save_mat
 from src.features.splits import gbu_splits, validation_classes

@@ -19,7 +19,7 @@ from hydra_utils import QUIET, compose_config
 from omegaconf import OmegaConf
 
 from src.cli.config_checks import check_common, check_train_config
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 from src.data.arrays import DataError, ZSLArrays
 from src.runs.folder import RunFolderError
 from src.sweeps.check import check_resume_sweep

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cli_utils import ROOT, cli_env, output_tail, run_cli
 
-from src.cli.env import config_dir
-from src.cli.extras import PLUGIN_OF_OPTION, missing_plugin
+from src.core.env import config_dir
+from src.core.extras import PLUGIN_OF_OPTION, missing_plugin
 
 SCRIPTS = ("zsl-train", "zsl-eval", "zsl-protocol", "zsl-features", "zsl-report", "zsl-bench")
 

@@ -104,3 +104,31 @@ def test_no_catch_all_utils_room():
     assert len(modules) <= 6, (
         f"src/utils/ holds {len(modules)} modules: give them rooms named for what they hold"
     )
+
+
+#: the commands' modules: the only ones that may import the command line (src.cli)
+ENTRY_POINTS = {"src.train", "src.eval", "src.protocol", "src.features.__main__", "src.report"}
+
+
+def room(module: str) -> str:
+    """A module's room: its folder under ``src`` (``src.runs.folder``: runs)."""
+    return module.split(".")[1] if module.count(".") else module
+
+
+def test_only_the_entry_points_import_the_command_line():
+    graph = import_graph()
+    reaching_up = sorted(
+        module for module, imported in graph.items()
+        if room(module) != "cli" and module not in ENTRY_POINTS
+        and any(room(name) == "cli" for name in imported)
+    )  # fmt: skip
+    assert reaching_up == [], f"{reaching_up} import from src/cli/: move what they use to src/core/"
+    assert any(room(name) == "cli" for name in graph["src.train"])  # the check sees them
+
+
+def test_the_shared_core_imports_no_other_room():
+    graph = import_graph()
+    core = {module: imported for module, imported in graph.items() if room(module) == "core"}
+    assert {"src.core.errors", "src.core.rank", "src.core.env"} <= set(core)
+    upward = {m: sorted(n for n in names if room(n) != "core") for m, names in core.items()}
+    assert {m: names for m, names in upward.items() if names} == {}

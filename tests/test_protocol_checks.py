@@ -17,7 +17,7 @@ from cli_utils import launch_in_process, run_cli
 from hydra_utils import compose_config
 
 from src.cli.config_checks import VALIDATION_METRICS
-from src.cli.errors import ConfigError, user_message
+from src.core.errors import ConfigError, user_message
 from src.protocol import CONF, check_same_config
 from src.runs.folder import RunFolderError
 from src.tuning.runs import DataModules

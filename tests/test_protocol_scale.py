@@ -19,7 +19,7 @@ from hydra_utils import compose_config
 from test_protocol_continuation import DEFAULTS, MINER, N_TRIALS, context, fake_score
 
 import src.tuning.search as search
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 from src.data.synthetic import BENCHMARKS, make_benchmark_arrays
 from src.tuning.leaderboard import leaderboard
 from src.tuning.search import finished_records, open_study, run_study, storage_for

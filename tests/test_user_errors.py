@@ -24,7 +24,7 @@ from src.cli.config_checks import (
     check_trainer,
     trainer_parameters,
 )
-from src.cli.errors import ConfigError, user_message
+from src.core.errors import ConfigError, user_message
 from src.data.arrays import DataError
 from src.models import MetricZSLSystem
 from src.runs.checkpoints import CheckpointError, read_checkpoint

@@ -1,7 +1,7 @@
 """Every value of a job's config is checked before any data is read or trained on.
 
 :func:`check_train_config` and :func:`check_eval_config` raise a
-:class:`~src.cli.errors.ConfigError` naming the key, the value and what is allowed:
+:class:`~src.core.errors.ConfigError` naming the key, the value and what is allowed:
 
 - ``seed`` in [0, 2³² − 1]; ``data.batch_size`` and ``data.eval_batch_size`` ≥ 1;
 - ``selection_metric`` one of :data:`VALIDATION_METRICS` (what every model logs on
@@ -23,18 +23,17 @@
 
 from __future__ import annotations
 
-import datetime
 import inspect
-import pathlib
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli.builders import instantiate_group, make_trainer
-from src.cli.errors import ConfigError, one_line
+from src.core.checks import SEED_RANGE, check_int, describe, matches, show
+from src.core.errors import ConfigError, one_line
 
 #: metrics every model logs at each validation (``model_checkpoint`` maximises the chosen one)
 VALIDATION_METRICS = tuple(
@@ -51,28 +50,15 @@ VALIDATION_METRICS = tuple(
         "ausuc",
     )
 )
-SEED_RANGE = (0, 2**32 - 1)
 #: Trainer arguments that the code passes from other config groups
 TRAINER_FROM_GROUPS = {"logger": "logger=<option>", "callbacks": "callbacks.<name>=…"}
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def check_int(key: str, value: Any, low: int, high: int | None = None) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    if ok and value >= low and (high is None or value <= high):
-        return
-    allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer ≥ {low}"
-    raise ConfigError(f"{key}={_show(value)} is invalid: it must be {allowed}.")
 
 
 def check_selection_metric(value: Any, key: str = "selection_metric") -> None:
     if value not in VALIDATION_METRICS:
         names = ", ".join(VALIDATION_METRICS)
         raise ConfigError(
-            f"{key}={_show(value)} is invalid: it must be a validation metric, one of {names}."
+            f"{key}={show(value)} is invalid: it must be a validation metric, one of {names}."
         )
 
 
@@ -85,61 +71,6 @@ def trainer_parameters() -> dict[str, tuple[Any, Any]]:
     hints = typing.get_type_hints(Trainer.__init__)
     params = inspect.signature(Trainer.__init__).parameters
     return {n: (hints.get(n, Any), p.default) for n, p in params.items() if n != "self"}
-
-
-def matches(value: Any, hint: Any) -> bool:
-    """Whether a config value (plain Python, as resolved) fits a Lightning type hint."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        return any(matches(value, a) for a in args)
-    if origin is typing.Literal:
-        return any(value == a and type(value) is type(a) for a in args)
-    if isinstance(value, Mapping) and "_target_" in value:
-        return True  # instantiated by Hydra: any class
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if hint is pathlib.Path:
-        return isinstance(value, str)
-    if hint is datetime.timedelta:
-        return False  # given as a string or a dict
-    if origin in (list, Sequence, Iterable):
-        inner = args[0] if args else Any
-        return isinstance(value, list) and all(matches(v, inner) for v in value)
-    if origin in (dict, Mapping):
-        return isinstance(value, Mapping)
-    return False  # a class: only a node with a _target_ builds one
-
-
-def describe(hint: Any) -> str:
-    """A type hint in words: ``an integer or null``."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        parts = [describe(a) for a in args if a is not type(None)]
-        parts = list(dict.fromkeys(p for p in parts if p))
-        text = ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
-        return text + (" or null" if type(None) in args else "")
-    if origin is typing.Literal:
-        return "one of " + ", ".join(_show(a) for a in args)
-    words = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
-    if hint in words:
-        return words[hint]
-    if hint is pathlib.Path:
-        return "a path"
-    if hint is datetime.timedelta or origin in (dict, Mapping):
-        return "a mapping"
-    if origin in (list, Sequence, Iterable):
-        return f"a list of {describe(args[0]) if args else 'values'}"
-    return f"a {{_target_: …}} node ({getattr(hint, '__name__', hint)})"
 
 
 def check_trainer(trainer: Mapping[str, Any]) -> None:
@@ -161,7 +92,7 @@ def check_trainer(trainer: Mapping[str, Any]) -> None:
         hint = params[key][0]
         if not matches(value, hint):
             raise ConfigError(
-                f"trainer.{key}={_show(value)} is invalid: Lightning's Trainer takes "
+                f"trainer.{key}={show(value)} is invalid: Lightning's Trainer takes "
                 f"{describe(hint)}."
             )
 
@@ -185,7 +116,7 @@ def check_common(config: dict[str, Any]) -> None:
     check_int("seed", config.get("seed"), *SEED_RANGE)
     for key in TOP_LEVEL_SWITCHES:
         if key in config and not isinstance(config[key], bool):
-            raise ConfigError(f"{key}={_show(config[key])} is invalid: it must be true or false.")
+            raise ConfigError(f"{key}={show(config[key])} is invalid: it must be true or false.")
     data = config.get("data") or {}
     for key in ("batch_size", "eval_batch_size"):
         if key in data:
@@ -219,7 +150,7 @@ def check_arguments(key: str, node: Mapping[str, Any], target: str | None = None
         if hint is None or not _plain(hint) or matches(value, hint):
             continue
         raise ConfigError(
-            f"{key}.{name}={_show(value)} is invalid: {target.rsplit('.', 1)[-1]} takes "
+            f"{key}.{name}={show(value)} is invalid: {target.rsplit('.', 1)[-1]} takes "
             f"{describe(hint)}."
         )
 
@@ -293,9 +224,7 @@ def build_once(cfg: DictConfig) -> None:
     if cfg.get("model") is not None:
         rank = cfg.model.get("rank")
         if rank is not None and not (isinstance(rank, int) and not isinstance(rank, bool)):
-            raise ConfigError(
-                f"model.rank={_show(rank)} is invalid: it must be an integer or null."
-            )
+            raise ConfigError(f"model.rank={show(rank)} is invalid: it must be an integer or null.")
         if rank is not None and rank < 1:
             raise ConfigError(
                 f"model.rank={rank} is invalid: it must lie in [1, min(feature_dim, "
@@ -355,7 +284,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     gamma = config.get("calibration_gamma")
     if gamma is not None and not (isinstance(gamma, int | float) and not isinstance(gamma, bool)):
         raise ConfigError(
-            f"calibration_gamma={_show(gamma)} is invalid: it must be a number, or null to keep "
+            f"calibration_gamma={show(gamma)} is invalid: it must be a number, or null to keep "
             "the model's."
         )
     import hydra

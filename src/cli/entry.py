@@ -8,7 +8,7 @@ An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) and its
 so Hydra reads its flags (``--help``, ``--cfg job``, ``-m``, ``-sc``…) after importing only
 Hydra, OmegaConf and this module; torch and Lightning are imported by the first job.
 
-:func:`run_job` runs a job. A user error (:func:`~src.cli.errors.user_message`) ends it with
+:func:`run_job` runs a job. A user error (:func:`~src.core.errors.user_message`) ends it with
 one line, ``Error: <message>``, exit status 1; its folder's ``failure.txt`` holds the
 traceback (written by :func:`~src.cli.job.task_wrapper`), and ``HYDRA_FULL_ERROR=1`` lets
 Hydra print it. In a multirun of the basic sweeper a failed job prints its line (or, for a
@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import src.cli.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
-from src.cli.env import config_dir
-from src.cli.errors import JobError, one_line, user_message
+import src.runs.resolvers  # noqa: F401  (the config resolvers, before Hydra composes)
+from src.core.env import config_dir
+from src.core.errors import JobError, one_line, user_message
 
 log = logging.getLogger("src.job")
 
@@ -41,13 +41,13 @@ def launch(job: Callable[[Any], Any], config_name: str) -> None:
     """Run Hydra's command line for ``job`` (:func:`src.cli.commands.job_of`), then exit.
 
     A Hydra plugin that the command line selects and that is not installed stops it first,
-    with one line naming the extra to install (:func:`src.cli.extras.missing_plugin`).
+    with one line naming the extra to install (:func:`src.core.extras.missing_plugin`).
     """
     import hydra
 
     from src.cli.console import quiet_hydra
-    from src.cli.env import load_env
-    from src.cli.extras import missing_plugin
+    from src.core.env import load_env
+    from src.core.extras import missing_plugin
 
     missing = missing_plugin(sys.argv[1:], CONF_DIR)
     if missing is not None:

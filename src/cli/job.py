@@ -13,25 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from src.cli.env import quiet_known_warnings
-from src.cli.errors import one_line, user_message
+from src.core.env import quiet_known_warnings
+from src.core.errors import one_line, user_message
+from src.core.rank import is_rank_zero
 from src.runs.folder import RunFolderError, clear_running
 
 log = logging.getLogger(__name__)
-
-
-def is_rank_zero() -> bool:
-    """Whether this process writes the job's files: always without DDP, rank 0 under DDP.
-
-    Lightning sets the rank from the environment (``LOCAL_RANK``, ``SLURM_PROCID``…) at import,
-    so it is known before the Trainer exists.
-    """
-    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def task_wrapper(task: Callable[[DictConfig], dict[str, float]]):
@@ -72,9 +63,9 @@ def _finish_wandb() -> None:
 
 def log_config(loggers: list[Any], cfg: DictConfig) -> None:
     """Every logger's run config: the job's resolved config and, under ``code``, the code that
-    ran it (:func:`~src.cli.provenance.provenance`). The models save their hyper-parameters
+    ran it (:func:`~src.core.provenance.provenance`). The models save their hyper-parameters
     without logging them (``save_hyperparameters(logger=False)``): they are in ``model``."""
-    from src.cli.provenance import provenance
+    from src.core.provenance import provenance
 
     config = OmegaConf.to_container(cfg, resolve=True)
     config["code"] = provenance()

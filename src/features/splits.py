@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.cli.errors import ConfigError
+from src.core.errors import ConfigError
 from src.features.images import ImageList
 
 FOLDS = (1, 2, 3)

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from src.cli.errors import one_line
+from src.core.errors import one_line
 from src.data.arrays import DataError
 from src.runs.checkpoints import RUN_KEY
 

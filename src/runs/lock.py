@@ -1,7 +1,7 @@
 """One owner per run folder: an exclusive lock on ``<folder>/.lock``, held for the whole job.
 
 A job claims its folder when Hydra resolves the job's log file and ``.hydra/`` record
-(:mod:`src.cli.resolvers`), before it writes either: a process that finds the folder claimed
+(:mod:`src.runs.resolvers`), before it writes either: a process that finds the folder claimed
 by a live job writes neither (its log goes to ``os.devnull``, no ``.hydra/``) and is refused in
 one line as soon as the job starts (:func:`src.runs.folder.refuse_if_running`). The lock is
 ``flock`` on an open file: the kernel releases it when its process ends, killed or not, so a

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from src.cli.job import is_rank_zero
+from src.core.rank import is_rank_zero
 from src.runs.checkpoints import RUN_KEY, CheckpointError, checkpoint_to_resume
 from src.runs.config_diff import BOOKKEEPING, describe_changes, differing_keys, flatten, matches
 from src.runs.folder import RunFolderError

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from src.cli.env import config_dir
+from src.core.env import config_dir
 
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 #: references evaluated here (the trained ones are searched like the strategies)

@@ -81,10 +81,10 @@ class PruningReport(L.Callback):
 
 def quiet_lightning() -> None:
     """One protocol makes hundreds of Trainers: keep their start-up lines out of the console,
-    with the warnings training filters too (:func:`~src.cli.env.quiet_known_warnings`), and the
+    with the warnings training filters too (:func:`~src.core.env.quiet_known_warnings`), and the
     closed-form models' "only configured γ, λ" lines (the protocol chose them on validation
     and names them in its own line)."""
-    from src.cli.env import quiet_known_warnings
+    from src.core.env import quiet_known_warnings
 
     quiet_known_warnings()
     for name in (

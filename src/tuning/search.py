@@ -172,7 +172,7 @@ def driver_problem(url: str) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from src.cli.extras import install_command
+    from src.core.extras import install_command
 
     try:
         parsed = make_url(url)
@@ -284,8 +284,8 @@ def _storage(url: str):
     """The Optuna storage of ``url``: a JournalStorage for a journal file, else the URL (RDB).
 
     A SQLite study written by optuna 2.x must be upgraded first (one-way): a
-    :class:`~src.cli.errors.ConfigError` says so in one line."""
-    from src.cli.errors import ConfigError
+    :class:`~src.core.errors.ConfigError` says so in one line."""
+    from src.core.errors import ConfigError
 
     if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
@@ -444,7 +444,7 @@ def check_study_settings(study: Any, settings: dict, storage: str) -> None:
     opens it (the same run folder path pointed at the same shared storage after the folder was
     removed, or on another machine) is refused in one line naming the keys, as a changed
     continuation is."""
-    from src.cli.errors import ConfigError
+    from src.core.errors import ConfigError
 
     saved = study.user_attrs.get(SETTINGS_ATTR)
     if saved is None:

@@ -109,10 +109,10 @@ def _is_int(value: object) -> bool:
 
 def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     """Every ``protocol.*`` value, checked before any data is read: a
-    :class:`~src.cli.errors.ConfigError` whose one line names the key, the value and what is
+    :class:`~src.core.errors.ConfigError` whose one line names the key, the value and what is
     allowed (the entry point prints it alone)."""
-    from src.cli.config_checks import SEED_RANGE
-    from src.cli.errors import ConfigError
+    from src.core.checks import SEED_RANGE
+    from src.core.errors import ConfigError
 
     values = OmegaConf.to_container(p, resolve=True)
     strategies = sorted(f.stem for f in (conf_dir / "miner").glob("*.yaml"))

@@ -72,7 +72,7 @@ def columns() -> list[str]:
 
 
 def write_csv(rows: Sequence[dict], path: Path) -> Path:
-    from src.cli.provenance import provenance
+    from src.core.provenance import provenance
 
     code = json.dumps(provenance(), sort_keys=True)  # the code that wrote it (commit, dirty)
     tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill

@@ -3,7 +3,7 @@ expected by design.
 
 Nothing happens on import: the entry points call :func:`load_env` before Hydra composes the
 config and :func:`quiet_known_warnings` when a job starts. The config resolvers live in
-:mod:`src.cli.resolvers` (registered on import; re-exported here).
+:mod:`src.runs.resolvers` (registered on import).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-
-from src.cli.resolvers import register_resolvers  # noqa: F401  (registers them)
 
 
 def config_dir() -> Path:
