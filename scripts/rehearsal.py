@@ -60,7 +60,9 @@ def main(like: str, overrides: list[str]) -> dict:
     start = time.perf_counter()
     dm = protocol.data.get("test", protocol.folds[0], int(cfg.seed), {})
     epochs = int(cfg.protocol.max_epochs)
-    refit = final_metrics(dm, cfg.model, miner, cfg.trainer, epochs, 1, trial["gamma"])
+    refit = final_metrics(
+        dm, cfg.model, miner, cfg.trainer, epochs, 1, trial["gamma"], pool_cfg=cfg.get("pool")
+    )
     refit_s = time.perf_counter() - start
 
     p = cfg.protocol

@@ -159,6 +159,7 @@ class Protocol:
             smoothing=3 if self.p.get("smoothing", 1) == "auto" else int(self.p.smoothing),
             pruner=str(self.p.get("pruner", "none")),
             settings=protocol_settings(self.cfg),
+            pool_cfg=self.cfg.get("pool"),
         )
 
     # ------------------------------------------------------------------------------ stages
@@ -241,6 +242,7 @@ class Protocol:
                     seed,
                     chosen["gamma"],
                     keep=self.folder / "refit" / name / f"seed{seed}",
+                    pool_cfg=self.cfg.get("pool"),
                 )
 
             runs.append(self.saved(self.folder / "refit" / name / f"seed{seed}.json", run))
@@ -374,6 +376,10 @@ def run(cfg: DictConfig) -> None:
     folder = Path(cfg.paths.output_dir)
     check_common(OmegaConf.to_container(cfg, resolve=True))
     check_protocol_settings(cfg.protocol, CONF)
+    if cfg.get("pool") is not None:  # the pool's own checks (pool.refresh_every=0…), before data
+        from src.tuning.runs import make_pool
+
+        make_pool(OmegaConf.load(CONF / "miner" / "random.yaml"), int(cfg.seed), cfg.pool)
     refuse_if_running(folder)  # one live protocol per folder
     check_same_config(cfg, folder)  # a folder continues only the protocol it holds
     mark_running(folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -248,3 +249,48 @@ def test_report_on_a_finished_protocol_is_one_line_and_writes_nothing(
         "gives a leaderboard)."
     )
     assert snapshot() == before
+
+
+def test_the_protocol_builds_its_pools_from_the_pool_group(tmp_path, monkeypatch):
+    """pool.* reaches every pool the protocol trains with (search, refit, untrained reference),
+    as in src.train; and protocol.md's warm-up note reads the configured warm-up."""
+    from src.mining.pool import NegativePool
+
+    built = []
+    init = NegativePool.__init__
+
+    @functools.wraps(init)  # its signature: the saved settings compare with its defaults
+    def spy(self, miner, *args, **kwargs):
+        init(self, miner, *args, **kwargs)
+        built.append((type(miner).__name__, self.refresh_every, self.warmup_epochs))
+
+    monkeypatch.setattr(NegativePool, "__init__", spy)
+    small = ["protocol.n_trials=1", "protocol.searches=1", "protocol.max_epochs=2",
+             "protocol.max_epochs_limit=2", "protocol.seeds=[1]", "protocol.ablation=false",
+             "protocol.strategies=[hardest]", "protocol.references=[untrained]"]  # fmt: skip
+    folder = tmp_path / "run"
+    run_protocol(folder, [*small, "pool.warmup_epochs=2", "pool.refresh_every=3"])
+    assert {"HardestMiner", "RandomMiner"} <= {name for name, _, _ in built}
+    assert {(every, warmup) for _, every, warmup in built} == {(3, 2)}
+    saved = (folder / "protocol_config.yaml").read_text()
+    assert "pool:\n  refresh_every: 3\n  warmup_epochs: 2\n" in saved
+    assert (
+        "within its 2 warm-up epoch(s) of random negatives" in (folder / "protocol.md").read_text()
+    )
+    # with the group's defaults, the saved settings are those of an earlier version's folder
+    built.clear()
+    run_protocol(tmp_path / "defaults", small)
+    assert {(every, warmup) for _, every, warmup in built} == {(1, 1), (1, 0)}
+    assert "pool" not in (tmp_path / "defaults" / "protocol_config.yaml").read_text()
+
+
+def test_a_bad_pool_setting_stops_the_protocol_before_any_data(tmp_path):
+    from cli_utils import run_cli
+
+    result = run_cli("src.protocol", ["pool.refresh_every=0", f"hydra.run.dir={tmp_path}/run"],
+                     check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: pool.refresh_every=0 is invalid: it must be ≥ 1."
+    ]
+    assert not (tmp_path / "run" / "references").exists()

@@ -70,6 +70,7 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
         names.remove("nearest_signature")  # cosine needs d = k
     seed, metric, results = int(protocol.cfg.seed), str(protocol.p.selection_metric), {}
     trainer, miner = protocol.cfg.trainer, protocol.miner_cfg("random")
+    pool = protocol.cfg.get("pool")
     for name in names:
         model_cfg = (
             protocol.cfg.model
@@ -84,7 +85,13 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
                 cfg = OmegaConf.merge(model_cfg, fixed)
                 val = [
                     final_metrics(
-                        protocol.data.get("val", f, seed, option), cfg, miner, trainer, 0, seed
+                        protocol.data.get("val", f, seed, option),
+                        cfg,
+                        miner,
+                        trainer,
+                        0,
+                        seed,
+                        pool_cfg=pool,
                     )
                     for f in protocol.folds
                 ]
@@ -96,7 +103,7 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
             test_dm = protocol.data.get("test", protocol.folds[0], seed, pick["data"])
             keep = protocol.folder / "references" / name
             cfg = OmegaConf.merge(model_cfg, pick["model"])
-            test = final_metrics(test_dm, cfg, miner, trainer, 0, seed, gamma, keep)
+            test = final_metrics(test_dm, cfg, miner, trainer, 0, seed, gamma, keep, pool)
             grid = [{k: t[k] for k in ("data", "model", "val_score")} for t in tried]
             return {"val": pick["val"], "gamma": gamma, "val_score": pick["val_score"],
                     "data": pick["data"], "model": pick["model"], "searched": grid,

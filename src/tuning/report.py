@@ -264,7 +264,8 @@ def warmup_note(protocol: Any) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
     notes = []
     for strategy, chosen in protocol.chosen.items():
-        warmup = make_pool(protocol.miner_cfg(protocol.specs[strategy][0]), seed=0).warmup_epochs
+        miner = protocol.miner_cfg(protocol.specs[strategy][0])
+        warmup = make_pool(miner, seed=0, pool_cfg=protocol.cfg.get("pool")).warmup_epochs
         if warmup and chosen["best_epoch"] <= warmup:
             notes.append(
                 f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "

@@ -164,9 +164,14 @@ def build_model(model_cfg: DictConfig, datamodule: Any, gamma: float | None = No
     )
 
 
-def make_pool(miner_cfg: DictConfig, seed: int) -> NegativePool:
-    """The pool of a protocol run: the strategy with its default schedule."""
-    return NegativePool(hydra.utils.instantiate(miner_cfg), seed=seed)
+def make_pool(miner_cfg: DictConfig, seed: int, pool_cfg: DictConfig | None = None) -> NegativePool:
+    """The pool of a protocol run, built as ``src.train`` builds it: the ``pool`` group's
+    config (``conf/pool/``: refresh schedule, warm-up, memory budget; None: the class's
+    defaults) with the strategy's miner (``conf/miner/<strategy>.yaml``) and the run's seed."""
+    miner = hydra.utils.instantiate(miner_cfg)
+    if pool_cfg is None:
+        return NegativePool(miner, seed=seed)
+    return hydra.utils.instantiate(pool_cfg, miner=miner, seed=seed)
 
 
 def train_curve(
@@ -177,13 +182,14 @@ def train_curve(
     epochs: int,
     seed: int,
     callbacks: tuple = (),
+    pool_cfg: DictConfig | None = None,
 ) -> list[dict[str, float]]:
     """Train in ``split_mode=val`` for ``epochs``; the ``val/`` metrics after every epoch
     (``callbacks`` run after the recorder: e.g. :class:`PruningReport`)."""
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule)
     recorder = EpochMetrics()
-    pool = NegativePoolRefresh(make_pool(miner_cfg, seed))
+    pool = NegativePoolRefresh(make_pool(miner_cfg, seed, pool_cfg))
     trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard(), recorder, *callbacks])
     trainer.fit(model, datamodule=datamodule)
     return recorder.epochs
@@ -198,6 +204,7 @@ def final_metrics(
     seed: int,
     gamma: float | None = None,
     keep: Path | None = None,
+    pool_cfg: DictConfig | None = None,
 ) -> dict[str, float]:
     """Train ``epochs`` (0: untrained; nothing for closed-form models), evaluate once.
 
@@ -211,7 +218,7 @@ def final_metrics(
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
     if model.trainable:
-        pool = NegativePoolRefresh(make_pool(miner_cfg, seed))
+        pool = NegativePoolRefresh(make_pool(miner_cfg, seed, pool_cfg))
         trainer = make_trainer(trainer_cfg, epochs, [pool, FiniteLossGuard()])
         trainer.fit(model, datamodule=datamodule)
     else:  # closed-form models fit at setup, from the datamodule

@@ -70,6 +70,7 @@ class SearchContext:
     smoothing: int = 1  # window of the search's objective (auto chooses the final one later)
     pruner: str = "none"  # protocol.pruner: none | median (stops hopeless trials early)
     settings: dict | None = None  # the protocol's, kept with each study (state.protocol_settings)
+    pool_cfg: DictConfig | None = None  # the pool group's config (None: NegativePool's defaults)
 
 
 def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):
@@ -107,7 +108,14 @@ def score_setting(
             else (PruningReport(trial, ctx.metric, k * ctx.max_epochs, last, earlier=curves),)
         )
         epochs = train_curve(
-            datamodule, model_cfg, miner_cfg, ctx.trainer_cfg, ctx.max_epochs, ctx.seed, report
+            datamodule,
+            model_cfg,
+            miner_cfg,
+            ctx.trainer_cfg,
+            ctx.max_epochs,
+            ctx.seed,
+            report,
+            pool_cfg=ctx.pool_cfg,
         )
         curves.append([e.get(ctx.metric, math.nan) for e in epochs])
         gammas.append([e.get("val/gamma", 0.0) for e in epochs])

@@ -40,12 +40,35 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
 
 def protocol_config(cfg: DictConfig) -> dict:
     """What makes a protocol the protocol it is: its ``data``, ``model`` and ``protocol``
-    settings and ``seed`` (saved as ``protocol_config.yaml``)."""
+    settings and ``seed`` (saved as ``protocol_config.yaml``), and its ``pool`` settings where
+    they differ from :class:`~src.mining.pool.NegativePool`'s defaults (a folder of an earlier
+    version, which saved none, ran with those defaults and continues)."""
     current = {
         k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "protocol")
     }
+    pool = pool_settings(cfg)
+    if pool:
+        current["pool"] = pool
     current["seed"] = cfg.seed
     return current
+
+
+def pool_settings(cfg: DictConfig) -> dict:
+    """The ``pool`` group's settings that differ from NegativePool's defaults (its miner and
+    seed are each run's)."""
+    import inspect
+
+    from src.mining.pool import NegativePool
+
+    if cfg.get("pool") is None:
+        return {}
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(NegativePool).parameters.items()
+        if name not in ("miner", "seed")
+    }
+    given = OmegaConf.to_container(cfg.pool, resolve=True)
+    return {k: given[k] for k in defaults if k in given and given[k] != defaults[k]}
 
 
 def protocol_settings(cfg: DictConfig) -> dict:
