@@ -5,12 +5,12 @@ would have stopped, and whether the protocol would still choose the same rows.
 
 Each run must have been searched with ``protocol.pruner=none`` (every trial whole). Its scored
 trials are fed, in trial order, to a fresh in-memory study under a pruner, epoch by epoch, the
-way :class:`src.tuning.runs.PruningReport` reports them: ``running`` (the mean of the folds so
+way :class:`src.protocol.training.PruningReport` reports them: ``running`` (the mean of the folds so
 far at that epoch, what the protocol reports) or ``raw`` (each fold's own validation value).
 Variants (:func:`pruners`): the protocol's median pruner on both, a percentile pruner keeping
 the top third, successive halving, and a search cut to its first 12 trials. A pruned trial
 leaves the choice; the survivors are chosen from as the protocol does
-(:func:`src.tuning.selection.choose_trial`, ``protocol.smoothing=auto``). Prints a Markdown
+(:func:`src.protocol.selection.choose_trial`, ``protocol.smoothing=auto``). Prints a Markdown
 table: the share of the search's epochs that run, and how many studies then choose a trial
 with a lower validation score than the whole search did.
 
@@ -45,7 +45,7 @@ def pruners() -> dict:
     """The variants replayed: (how values are reported, the pruner, the trials kept)."""
     import optuna
 
-    from src.tuning.search import PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS, make_pruner
+    from src.protocol.search import PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS, make_pruner
 
     patience = {"n_startup_trials": PRUNER_STARTUP_TRIALS, "n_warmup_steps": PRUNER_WARMUP_EPOCHS}
     return {
@@ -100,8 +100,8 @@ def main(folders: list[str]) -> dict:
     import optuna
     from optuna.trial import TrialState
 
-    from src.tuning.search import storage_for
-    from src.tuning.selection import choose_trial, selection_window
+    from src.protocol.search import storage_for
+    from src.protocol.selection import choose_trial, selection_window
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     variants = pruners()

@@ -40,8 +40,8 @@ def main(like: str, overrides: list[str]) -> dict:
     import torch
 
     from src.protocol import Protocol
-    from src.tuning.runs import final_metrics
-    from src.tuning.search import default_params, score_setting, space
+    from src.protocol.search import default_params, score_setting, space
+    from src.protocol.training import final_metrics
 
     gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator") in ("gpu", "cuda")
     if cfg.protocol.get("threads"):

@@ -22,7 +22,7 @@ in one line, pointing to its own results: the report writes only into multirun f
 own files (``report.*``, ``curves.png``, ``leaderboard.*``) and nothing else. Jobs whose
 strategy never mined (every epoch, or the selected one, in the pool's random warm-up) are
 named under it. A multirun of ``src.protocol`` (one protocol per dataset) gets one
-leaderboard instead (:mod:`src.tuning.leaderboard`).
+leaderboard instead (:mod:`src.protocol.report.leaderboard`).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def main() -> None:
         "sweep_dir", type=Path, help="a multirun folder (outputs/train/multiruns/…)"
     )
     folder = parser.parse_args().sweep_dir
-    from src.tuning.leaderboard import is_protocol_multirun, leaderboard
+    from src.protocol.report.leaderboard import is_protocol_multirun, leaderboard
 
     try:
         if is_protocol_multirun(folder):  # a protocol per dataset: one leaderboard

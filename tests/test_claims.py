@@ -20,9 +20,9 @@ from src.metrics.bootstrap import (
     holm_verdict,
     prob_improvement,
 )
-from src.tuning import tables
-from src.tuning.kept import save_scores
-from src.tuning.verdicts import comparisons, mark_aliases, resampled_rows
+from src.protocol.kept import save_scores
+from src.protocol.report import results
+from src.protocol.verdicts import comparisons, mark_aliases, resampled_rows
 
 
 def test_holm_adjusts_a_hand_computed_family():
@@ -84,11 +84,11 @@ def test_the_best_reference_is_chosen_on_validation_not_on_test():
         _row("sae", "reference", 0.70, 0.90),  # best on test: must not be chosen
         _row("untrained", "untrained", math.nan, 0.95),
     ]
-    assert tables.best_reference(rows)["name"] == "eszsl"
-    text = tables.verdict(rows, "hardest", [], [])
+    assert results.best_reference(rows)["name"] == "eszsl"
+    text = results.verdict(rows, "hardest", [], [])
     assert "the best reference on validation, `eszsl`" in text
     assert "best reference on validation, `sae`" not in text
-    assert tables.stated_pairs(rows, "hardest", [("hardest", "random")])[0] == ("hardest", "eszsl")
+    assert results.stated_pairs(rows, "hardest", [("hardest", "random")])[0] == ("hardest", "eszsl")
 
 
 def _scores(seen_d, unseen_d) -> GZSLScores:
@@ -119,20 +119,20 @@ def test_rows_whose_distances_differ_by_a_positive_affine_map_are_aliases(tmp_pa
     rows = [_row(n, "reference", 0.5, 0.5) for n in variants]
     mark_aliases(rows, files)
     assert [r["same_as"] for r in rows] == ["", "nearest_signature", "", ""]
-    assert tables.are_aliases(rows, "untrained", "nearest_signature")
-    assert not tables.are_aliases(rows, "eszsl", "nearest_signature")
+    assert results.are_aliases(rows, "untrained", "nearest_signature")
+    assert not results.are_aliases(rows, "eszsl", "nearest_signature")
     # their comparison is not a verdict, and the table says which row it repeats
     rows[0]["val_score"] = 0.9
-    assert tables.stated_pairs(rows, "untrained", [("eszsl", "flipped")]) == [
+    assert results.stated_pairs(rows, "untrained", [("eszsl", "flipped")]) == [
         ("eszsl", "flipped"),
         ("eszsl", "untrained"),
         ("flipped", "untrained"),
     ]
-    text = tables.verdict(rows, "untrained", [], [])
+    text = results.verdict(rows, "untrained", [], [])
     assert "the same predictor (= `nearest_signature`): not a verdict" in text
     for row in rows:
-        row.update({m: 0.5 for m in tables.METRICS}, runs=1)
-    assert "`untrained` (= `nearest_signature`)" in tables.markdown_table(rows)
+        row.update({m: 0.5 for m in results.METRICS}, runs=1)
+    assert "`untrained` (= `nearest_signature`)" in results.markdown_table(rows)
 
 
 def test_only_the_stated_comparisons_form_the_holm_family():
@@ -173,12 +173,12 @@ def test_every_trained_row_faces_the_untrained_metric_in_the_same_family():
         _row("random@hardest", "ablation", math.nan, 0.6),
     ]
     expected = [("eszsl", "untrained"), ("hardest", "untrained"), ("random", "untrained")]
-    assert tables.against_untrained(rows) == expected  # nearest signature fits nothing
-    stated = tables.stated_pairs(rows, "hardest", [("hardest", "random")])
+    assert results.against_untrained(rows) == expected  # nearest signature fits nothing
+    stated = results.stated_pairs(rows, "hardest", [("hardest", "random")])
     assert stated == [("hardest", "eszsl"), ("hardest", "random"), *expected]
-    assert tables.against_untrained([r for r in rows if r["name"] != "untrained"]) == []
+    assert results.against_untrained([r for r in rows if r["name"] != "untrained"]) == []
     flat = {"random": "**no training chosen**: …"}
-    text = tables.verdict(rows, "hardest", [("hardest", "random")], [], no_training=flat)
+    text = results.verdict(rows, "hardest", [("hardest", "random")], [], no_training=flat)
     assert "- Does training help at all? Each trained row against `untrained`:" in text
     assert "`random` vs `untrained`: " in text and "**no training chosen**" in text
     assert text.count("no training chosen") == 1
@@ -187,10 +187,10 @@ def test_every_trained_row_faces_the_untrained_metric_in_the_same_family():
 def test_a_search_whose_chosen_curve_stays_at_the_untrained_level_chose_no_training():
     from types import SimpleNamespace
 
-    from src.tuning.report import no_training_chosen
+    from src.protocol.report.write import no_training_chosen
 
     protocol = SimpleNamespace(
-        p=SimpleNamespace(strategies=["random", "hardest"]),
+        settings=SimpleNamespace(strategies=["random", "hardest"]),
         refs={"untrained": {"val_score": 0.40}},
         chosen={
             "random": {"curve": [0.38, 0.40, 0.39]},  # never above: flat at the untrained level

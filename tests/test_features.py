@@ -523,7 +523,7 @@ def test_clip_features_and_clip_signatures_of_one_model_share_a_space(tmp_path):
     from omegaconf import OmegaConf
 
     from src.data.xlsa17 import Xlsa17DataModule
-    from src.tuning.report import clip_note
+    from src.protocol.report.write import clip_note
 
     make_folder(tmp_path, corrupt=False, per_class=8)
     np.save(tmp_path / "signatures.npy", np.random.default_rng(1).normal(size=(3, 8)))

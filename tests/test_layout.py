@@ -107,7 +107,10 @@ def test_no_catch_all_utils_room():
 
 
 #: the commands' modules: the only ones that may import the command line (src.cli)
-ENTRY_POINTS = {"src.train", "src.eval", "src.protocol", "src.features.__main__", "src.report"}
+ENTRY_POINTS = {
+    "src.train", "src.eval", "src.protocol", "src.protocol.__main__", "src.features.__main__",
+    "src.report",
+}  # fmt: skip
 
 
 def room(module: str) -> str:

@@ -138,13 +138,13 @@ def test_the_protocol_and_leaderboard_bars_keep_their_legend_beside_the_axes(tmp
     """Bars that reach 0.8–1.0 (APY's first row) were covered by a legend drawn inside."""
     import matplotlib.pyplot as plt
 
-    from src.tuning import leaderboard, tables
+    from src.protocol.report import leaderboard, results
 
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
     metrics = ("test/zsl_acc", "test/gzsl_H_cal")
     rows = [{"name": f"row{i}"} | {m: 0.95 for m in metrics} for i in range(4)]
-    tables.plot(rows, "title", tmp_path / "protocol.png")
+    results.plot(rows, "title", tmp_path / "protocol.png")
     board = [
         {"dataset": "apy", "row": r["name"], "chosen": i == 0}
         | {f"{m}{end}": 0.95 for m in metrics for end in ("", "_ci_low", "_ci_high")}
@@ -272,8 +272,8 @@ def test_per_class_mean_runs_over_the_target_classes_where_torchmetrics_macro_do
 
 
 def test_protocol_csv_names_the_code_that_wrote_it_and_recompute_reads_it(tmp_path):
-    from src.tuning.recompute import read_csv
-    from src.tuning.tables import write_csv
+    from src.protocol.report.recompute import read_csv
+    from src.protocol.report.results import write_csv
 
     row = {"name": "hardest", "kind": "tuned", "test/zsl_acc": 0.5, "runs": 2, "chosen": "{}"}
     write_csv([row], tmp_path / "protocol.csv")

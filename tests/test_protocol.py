@@ -14,7 +14,7 @@ import pytest
 from hydra_utils import compose_config
 
 from src.protocol import Protocol, check_same_config
-from src.tuning.runs import DataModules
+from src.protocol.training import DataModules
 
 CHANCE = 1 / 10  # 10 unseen classes in the default data
 TINY = [
@@ -123,15 +123,15 @@ def test_each_study_holds_the_defaults_first_and_n_trials(protocol_run):
 def test_a_rerun_in_the_same_folder_continues_and_changes_nothing(protocol_run, monkeypatch):
     before = (protocol_run / "protocol.csv").read_text()
     calls = []
-    monkeypatch.setattr("src.tuning.search.score_setting", lambda *a, **k: calls.append(a) or {})
-    monkeypatch.setattr("src.tuning.runs.train_curve", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr("src.protocol.search.score_setting", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr("src.protocol.training.train_curve", lambda *a, **k: calls.append(a) or [])
     run_protocol(protocol_run)
     assert calls == []  # no trial and no training ran again
     assert (protocol_run / "protocol.csv").read_text() == before
 
 
 def test_an_interrupted_protocol_continues_with_its_missing_trials(tmp_path, monkeypatch):
-    import src.tuning.search as search
+    import src.protocol.search as search
 
     folder = tmp_path / "run"
     overrides = [*TINY[:2], "protocol.max_epochs=2", "protocol.seeds=[1]"]
@@ -192,7 +192,7 @@ def trial(fold_curves, gammas=None):
 
 
 def test_a_spike_chooses_the_epoch_raw_but_not_smoothed():
-    from src.tuning.selection import choose_epoch
+    from src.protocol.selection import choose_epoch
 
     curves = np.array([[0.5, 0.9, 0.4, 0.6, 0.7, 0.7], [0.5, 0.9, 0.4, 0.6, 0.7, 0.7]])
     assert choose_epoch(curves, 1) == (1, pytest.approx(0.9))
@@ -202,7 +202,7 @@ def test_a_spike_chooses_the_epoch_raw_but_not_smoothed():
 
 
 def test_choose_trial_takes_gamma_at_the_chosen_epoch_and_the_earliest_tie():
-    from src.tuning.selection import choose_trial
+    from src.protocol.selection import choose_trial
 
     a = trial([[0.5, 0.8], [0.7, 0.6]], gammas=[[1.0, 2.0], [3.0, 4.0]])  # mean 0.6, 0.7
     b = trial([[0.7, 0.6], [0.7, 0.6]])  # mean 0.7, 0.6
@@ -213,7 +213,7 @@ def test_choose_trial_takes_gamma_at_the_chosen_epoch_and_the_earliest_tie():
 
 
 def test_held_out_check_scores_each_fold_with_choices_made_on_the_others():
-    from src.tuning.selection import held_out_check, selection_window
+    from src.protocol.selection import held_out_check, selection_window
 
     # Trial 0 looks best on folds 0 and 1 but is poor on fold 2, and vice versa.
     t0 = trial([[0.9], [0.9], [0.1]])

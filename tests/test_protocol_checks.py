@@ -17,11 +17,14 @@ from cli_utils import launch_in_process, run_cli
 from hydra_utils import compose_config
 
 from src.cli.config_checks import VALIDATION_METRICS
+from src.core.env import config_dir
 from src.core.errors import ConfigError, user_message
-from src.protocol import CONF, check_same_config
+from src.protocol import check_same_config
+from src.protocol.settings import check_protocol_settings, validation_metrics
+from src.protocol.training import DataModules
 from src.runs.folder import RunFolderError
-from src.tuning.runs import DataModules
-from src.tuning.state import check_protocol_settings, validation_metrics
+
+CONF = config_dir()
 
 TINY = [
     "protocol.n_trials=2",
@@ -54,7 +57,7 @@ def cli(tmp_path, capfd, monkeypatch):
 
     def run(*overrides: str) -> tuple[int, str]:
         args = [o.format(empty=empty) for o in (*NO_DATA, *overrides)]
-        argv = ["src/protocol.py", *args, f"hydra.run.dir={tmp_path / 'run'}"]
+        argv = ["src/protocol/pipeline.py", *args, f"hydra.run.dir={tmp_path / 'run'}"]
         return launch_in_process(protocol_job, "protocol.yaml", argv, capfd)
 
     return run
@@ -233,7 +236,7 @@ def test_a_read_only_storage_folder_is_named_before_any_data_is_read(tmp_path, c
 def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
     """The same study name (run folder path and row) in a shared storage, opened by a protocol
     with other settings: refused naming the keys; another storage, or the same settings, open."""
-    from src.tuning.search import SETTINGS_ATTR, open_study
+    from src.protocol.search import SETTINGS_ATTR, open_study
 
     def storage(name: str) -> str:
         path = tmp_path / f"{name}.{'journal' if kind == 'journal' else 'db'}"
@@ -257,7 +260,7 @@ def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, damage, tmp_path):
     from src.data.arrays import DataError
-    from src.tuning.search import StorageError, open_study
+    from src.protocol.search import StorageError, open_study
 
     path = tmp_path / ("studies.journal" if kind == "journal" else "studies.db")
     url = str(path) if kind == "journal" else f"sqlite:///{path}"
@@ -284,7 +287,7 @@ def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, da
 
 def test_a_journal_cut_inside_its_last_line_continues(tmp_path):
     """What a process killed while writing leaves: Optuna skips the partial line."""
-    from src.tuning.search import open_study
+    from src.protocol.search import open_study
 
     path = tmp_path / "studies.journal"
     study, _, _ = open_study("random", str(path), 0, 4, {"lr": 1e-3})

@@ -2,7 +2,7 @@
 same command ends exactly as an uninterrupted one (the same trials, in the same order, and a
 byte-identical ``protocol.csv``).
 
-The search's own cases run :func:`src.tuning.search.run_study` in this process with a hand-made
+The search's own cases run :func:`src.protocol.search.run_study` in this process with a hand-made
 score (fast); the ``slow`` cases run ``python -m src.protocol`` on the embedded data and kill it
 with SIGKILL inside a trial, a reference and a refit.
 """
@@ -23,8 +23,8 @@ from cli_utils import ROOT, cli_command, cli_env, run_cli
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-import src.tuning.search as search
-from src.tuning.search import SearchContext, finished_records, open_study, run_study
+import src.protocol.search as search
+from src.protocol.search import SearchContext, finished_records, open_study, run_study
 
 N_TRIALS = 11  # past TPE's 8 random warm-up trials, so that TPE itself draws the last ones
 MINER = OmegaConf.create({"num_negatives": 5, "temperature": 1.0})

@@ -20,8 +20,8 @@ from cli_utils import load_script
 from optuna.trial import TrialState
 from test_protocol_continuation import DEFAULTS, MINER, Killed, complete, context
 
-import src.tuning.search as search
-from src.tuning.search import finished_records, make_pruner, run_study
+import src.protocol.search as search
+from src.protocol.search import finished_records, make_pruner, run_study
 
 N_TRIALS = 14
 EPOCHS = 4
@@ -154,7 +154,7 @@ def _fold_reports(trial, curves: list[list[float]], last: int) -> bool:
 
     import torch
 
-    from src.tuning.runs import PruningReport
+    from src.protocol.training import PruningReport
 
     earlier: list[list[float]] = []
     for k, curve in enumerate(curves):

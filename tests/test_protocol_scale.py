@@ -1,4 +1,4 @@
-"""The protocol at scale: workers and SLURM (src.tuning.parallel), current Optuna and its
+"""The protocol at scale: workers and SLURM (src.protocol.executor), current Optuna and its
 storages, `-m` for every entry point, the leaderboard of a protocol multirun, and the
 benchmark-shaped synthetic data (``data.like``)."""
 
@@ -18,11 +18,11 @@ from cli_utils import cli_command, cli_env, run_cli
 from hydra_utils import compose_config
 from test_protocol_continuation import DEFAULTS, MINER, N_TRIALS, context, fake_score
 
-import src.tuning.search as search
+import src.protocol.search as search
 from src.core.errors import ConfigError
 from src.data.synthetic import BENCHMARKS, make_benchmark_arrays
-from src.tuning.leaderboard import leaderboard
-from src.tuning.search import finished_records, open_study, run_study, storage_for
+from src.protocol.report.leaderboard import leaderboard
+from src.protocol.search import finished_records, open_study, run_study, storage_for
 
 TINY = [
     "protocol.n_trials=2",
@@ -115,7 +115,7 @@ def test_bad_parallel_settings_are_refused_in_one_line(tmp_path, override, messa
 
 
 def test_slurm_jobs_take_the_launcher_configs_settings(tmp_path, monkeypatch):
-    from src.tuning.parallel import slurm_parameters
+    from src.protocol.executor import slurm_parameters
 
     monkeypatch.setenv("ZSL_SLURM_PARTITION", "gpu")
     monkeypatch.setenv("ZSL_SLURM_ACCOUNT", "zsl")

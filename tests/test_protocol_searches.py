@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from test_protocol import run_protocol
 
-from src.tuning.verdicts import prediction_files, search_folders
+from src.protocol.settings import ProtocolSettings
+from src.protocol.verdicts import prediction_files, search_folders
 
 SMALL = [
     "protocol.n_trials=2",
@@ -65,7 +66,9 @@ def test_the_verdicts_read_every_search_and_protocol_md_names_each_choice(two_se
     from omegaconf import OmegaConf
 
     config = OmegaConf.load(folder / "protocol_config.yaml")
-    folders = search_folders(folder, config.protocol, int(config.seed))
+    folders = search_folders(
+        folder, ProtocolSettings.from_config(config.protocol), int(config.seed)
+    )
     assert folders == [folder, folder / "searches" / "seed1"]
     files = prediction_files(folder, "hardest", "tuned", [1], folders)
     assert all(path.is_file() for path in files) and len(files) == 2
@@ -83,8 +86,8 @@ def test_a_rerun_of_a_two_search_protocol_changes_nothing(two_searches, monkeypa
     folder, _ = two_searches
     before = (folder / "protocol.csv").read_text()
     calls = []
-    monkeypatch.setattr("src.tuning.search.score_setting", lambda *a, **k: calls.append(a) or {})
-    monkeypatch.setattr("src.tuning.runs.train_curve", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr("src.protocol.search.score_setting", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr("src.protocol.training.train_curve", lambda *a, **k: calls.append(a) or [])
     run_protocol(folder, [*SMALL, "protocol.searches=2"])
     assert calls == []  # every search's trials and refits were found, none ran again
     assert (folder / "protocol.csv").read_text() == before
@@ -92,18 +95,19 @@ def test_a_rerun_of_a_two_search_protocol_changes_nothing(two_searches, monkeypa
 
 def test_intervals_resample_the_searches_and_recompute_reproduces_them(two_searches, capsys):
     """protocol.csv's intervals come from the two-level bootstrap (searches, then classes);
-    src.tuning.recompute, reading every search's kept predictions, reproduces every row."""
+    src.protocol.report.recompute, reading every search's kept predictions, reproduces every row."""
     from src.metrics.bootstrap import class_plan, interval, pooled, search_plan
-    from src.tuning import recompute
-    from src.tuning.verdicts import load_credits
+    from src.protocol.report import recompute
+    from src.protocol.verdicts import load_credits
 
     folder, _ = two_searches
     assert recompute.main([str(folder)]) == 0
     assert capsys.readouterr().out.count("matches protocol.csv") == 5  # every row
     with (folder / "protocol.csv").open() as f:
         rows = {r["name"]: r for r in csv.DictReader(f)}
+    two = ProtocolSettings.from_config({"strategies": ["hardest"], "searches": 2})
     runs = load_credits(prediction_files(folder, "hardest", "tuned", [1], search_folders(
-        folder, {"searches": 2}, 0)))  # fmt: skip
+        folder, two, 0)))  # fmt: skip
     plan = class_plan(*runs[0].sizes, 200, 0)  # protocol.bootstrap: 200 resamples, seed 0
     two_level = pooled(runs, plan, search_plan(2, 200, 2))["zsl_acc"]
     low, high = interval(two_level, 0.95)

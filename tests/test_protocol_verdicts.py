@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from cli_utils import run_cli
 from hydra_utils import compose_config
-from omegaconf import OmegaConf
 
 from src.protocol import Protocol, check_same_config
-from src.tuning import recompute
-from src.tuning.extend import extend_chosen, extension_note
+from src.protocol.extend import extend_chosen, extension_note
+from src.protocol.report import recompute
+from src.protocol.settings import ProtocolSettings
 
 TINY = [
     "protocol.n_trials=2",
@@ -155,7 +155,7 @@ def test_a_kept_file_from_another_test_set_is_named_by_recompute_and_a_continued
 ):
     """Issue 38: a refit's .npz copied in from another run (here: one class renamed) is named in
     one line, never a shape error inside the bootstrap; recompute checks the other rows."""
-    from src.tuning.kept import KeptFileError
+    from src.protocol.kept import KeptFileError
 
     copy = copied(run, tmp_path)
     foreign = copy / "refit" / "random" / "seed1.npz"
@@ -183,10 +183,12 @@ def test_src_eval_of_a_kept_checkpoint_reproduces_its_test_metrics(run, kept, tm
 
 
 def _fake_protocol(tmp_path: Path, max_epochs: int, limit: int) -> SimpleNamespace:
-    p = OmegaConf.create(
-        {"max_epochs": max_epochs, "max_epochs_limit": limit, "selection_metric": "val/zsl_acc"}
+    settings = ProtocolSettings.from_config(
+        {"strategies": ["hardest", "random"], "max_epochs": max_epochs, "max_epochs_limit": limit}
     )
-    protocol = SimpleNamespace(p=p, folder=tmp_path, window=1, progress=lambda m: None)
+    protocol = SimpleNamespace(
+        settings=settings, folder=tmp_path, window=1, progress=lambda m: None
+    )
     protocol.context = lambda name=None: SimpleNamespace(max_epochs=max_epochs, smoothing=1)
     protocol.miner_cfg = lambda name: {}
     protocol.specs = {name: (name, None) for name in ("hardest", "random")}
@@ -211,9 +213,9 @@ def test_a_choice_at_the_epoch_cap_is_extended_until_it_falls_below(tmp_path, mo
         best = curve.index(max(curve))
         return {"score": curve[best], "best_epoch": best + 1, "curve": curve}
 
-    monkeypatch.setattr("src.tuning.search.score_setting", score_setting)
+    monkeypatch.setattr("src.protocol.search.score_setting", score_setting)
     dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
-    monkeypatch.setattr("src.tuning.extend.dataclasses.replace", dataclass_replace)
+    monkeypatch.setattr("src.protocol.extend.dataclasses.replace", dataclass_replace)
     protocol = _fake_protocol(tmp_path, 3, 60)
     chosen = {"hardest": {"best_epoch": 3, "score": 0.3, "values": {}}, "random": {
         "best_epoch": 2, "score": 0.5, "values": {}}}  # fmt: skip
@@ -230,9 +232,9 @@ def test_the_limit_stops_an_extension_and_protocol_md_says_so(tmp_path, monkeypa
     def score_setting(ctx, values, miner):  # always best at the last epoch
         return {"score": 1.0, "best_epoch": ctx.max_epochs, "curve": []}
 
-    monkeypatch.setattr("src.tuning.search.score_setting", score_setting)
+    monkeypatch.setattr("src.protocol.search.score_setting", score_setting)
     dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
-    monkeypatch.setattr("src.tuning.extend.dataclasses.replace", dataclass_replace)
+    monkeypatch.setattr("src.protocol.extend.dataclasses.replace", dataclass_replace)
     protocol = _fake_protocol(tmp_path, 4, 10)
     out = extend_chosen(protocol, {"hardest": {"best_epoch": 4, "score": 0.3, "values": {}}})
     assert out["hardest"]["epoch_cap"] == 10 and out["hardest"]["limit_hit"]

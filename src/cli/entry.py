@@ -1,7 +1,7 @@
 """The command-line entry of every Hydra job: a fast start, and one line per user mistake.
 
-An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol.py``) and its console script
-(``zsl-train``…, :mod:`src.cli.commands`) start the same way::
+An entry module (``src/train.py``, ``src/eval.py``, ``src/protocol/``) and its console
+script (``zsl-train``…, :mod:`src.cli.commands`) start the same way::
 
     launch(job_of("src.train"), "train.yaml")
 

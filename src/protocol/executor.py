@@ -12,7 +12,7 @@ what that step saves (a reference's JSON, the study in its storage, a refit's JS
 process then runs the serial protocol, which finds every step done and reads it back. So each
 study stays sequential (TPE's draws do not depend on the number of workers), ``protocol.csv``
 is the serial run's, and a stopped parallel protocol continues like a serial one, with any
-number of workers: a killed worker's trial is closed and run again (:mod:`src.tuning.search`).
+number of workers: a killed worker's trial is closed and run again (:mod:`src.protocol.search`).
 
 Each local worker runs torch on ``protocol.threads`` threads (null: the cores divided among the
 workers), so that N workers on N cores do not oversubscribe them, and dies with the protocol.
@@ -27,6 +27,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
+from src.protocol.settings import ProtocolSettings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
@@ -35,16 +36,11 @@ LAUNCHERS = ("local", "submitit_local", "slurm")
 _WORKER: dict[str, Any] = {}
 
 
-def worker_threads(p: DictConfig, workers: int) -> int:
+def worker_threads(settings: ProtocolSettings) -> int:
     """torch threads of each worker: ``protocol.threads``, else the cores shared out."""
-    if p.get("threads"):
-        return int(p.threads)
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
-def parallel(p: DictConfig) -> bool:
-    """Whether the protocol's tasks leave the main process."""
-    return int(p.get("workers", 1)) > 1 or p.get("launcher", "local") != "local"
+    if settings.threads:
+        return settings.threads
+    return max(1, (os.cpu_count() or 1) // settings.workers)
 
 
 def _init_worker(log_file: str | None, threads: int) -> None:
@@ -102,7 +98,7 @@ def run_task(
         protocol = main.replica(int(task[search_seed]))
     main.where = protocol.where = label
     if kind == "reference":
-        from src.tuning.references import evaluate_references
+        from src.protocol.references import evaluate_references
 
         evaluate_references(protocol, only=[name])
     elif kind == "search":
@@ -177,11 +173,11 @@ def run_tasks(protocol: Any, tasks: list[tuple]) -> None:
     first failure is raised, so that no finished work is lost."""
     if not tasks:
         return
-    p, cfg = protocol.p, protocol.cfg
-    workers, launcher = int(p.get("workers", 1)), str(p.get("launcher", "local"))
+    settings, cfg = protocol.settings, protocol.cfg
+    workers, launcher = settings.workers, settings.launcher
     config = OmegaConf.to_container(cfg, resolve=True)
-    threads = worker_threads(p, workers)
-    if launcher != "local" and not p.get("threads"):
+    threads = worker_threads(settings)
+    if launcher != "local" and not settings.threads:
         threads = int(slurm_parameters(cfg).get("cpus_per_task", 1))
     names = ", ".join(" ".join(map(str, t[:2])) for t in tasks)
     protocol.progress(f"{len(tasks)} tasks on {workers} {launcher} workers: {names}")

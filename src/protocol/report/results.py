@@ -126,7 +126,7 @@ def best_reference(rows: Sequence[dict]) -> dict | None:
 
 
 def are_aliases(rows: Sequence[dict], a: str, b: str) -> bool:
-    """Whether rows ``a`` and ``b`` are the same predictor (``same_as``, :func:`~src.tuning.
+    """Whether rows ``a`` and ``b`` are the same predictor (``same_as``, :func:`~src.protocol.
     verdicts.mark_aliases`)."""
     named = {r["name"]: r for r in rows}
     root_a = named.get(a, {}).get("same_as") or a
@@ -178,7 +178,7 @@ def verdict(
     too; ``pairs`` are the (mined, random) comparisons; ``records`` those of
     ``comparisons.csv``; ``no_training`` the words added to a row's comparison with
     ``untrained`` when its chosen validation curve stays at or below the untrained metric's
-    validation score (:func:`~src.tuning.report.no_training_chosen`)."""
+    validation score (:func:`~src.protocol.report.write.no_training_chosen`)."""
     from src.metrics.bootstrap import holm_verdict
 
     no_training = no_training or {}

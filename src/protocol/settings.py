@@ -1,9 +1,12 @@
 """A protocol's settings: every ``protocol.*`` value checked before any data is read
-(:func:`check_protocol_settings`), and a folder holding one protocol, whose settings are saved
-and compared on every rerun (:func:`check_same_config`). Each refusal is one line naming the key."""
+(:func:`check_protocol_settings`), then read once into one typed object
+(:class:`ProtocolSettings`, where each default is written once), and a folder holding one
+protocol, whose settings are saved and compared on every rerun (:func:`check_same_config`).
+Each refusal is one line naming the key."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +16,82 @@ from src.runs.config_diff import canonical_target, is_target
 
 #: settings that change how fast a protocol runs, not what it computes
 NOT_RESULTS = {"protocol.threads", "protocol.workers", "protocol.launcher", "protocol.storage"}
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """``protocol.bootstrap``: resamples of the intervals, the seed of the plan, the level."""
+
+    resamples: int = 2000
+    seed: int = 0
+    level: float = 0.95
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """Every ``protocol.*`` value, typed, read once from the config (checked first by
+    :func:`check_protocol_settings`). A default here is what a folder saved by an earlier
+    version, which lacks the key, ran with; the defaults of a new run are ``conf/protocol.yaml``'s.
+    """
+
+    strategies: tuple[str, ...]
+    references: tuple[str, ...] = ()
+    objectives: tuple[str, ...] = ("metric",)
+    n_trials: int = 24
+    folds: tuple[int, ...] = (1, 2, 3)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    searches: int = 1
+    pruner: str = "none"
+    max_epochs: int = 15
+    max_epochs_limit: int | None = None  # None: max_epochs (never extended)
+    smoothing: int | str = 1  # an odd window, or "auto"
+    selection_metric: str = "val/zsl_acc"
+    threads: int | None = None
+    workers: int = 1
+    launcher: str = "local"
+    storage: str | None = None
+    ablation: bool = True
+    bootstrap: BootstrapSettings = BootstrapSettings()
+
+    @classmethod
+    def from_config(cls, p: DictConfig | dict) -> ProtocolSettings:
+        """The settings of a ``protocol`` node (a saved ``protocol_config.yaml``'s, too)."""
+        values = OmegaConf.to_container(p, resolve=True) if isinstance(p, DictConfig) else dict(p)
+        known = {f.name for f in fields(cls)}
+        given = {k: v for k, v in values.items() if k in known}
+        for key in ("strategies", "references", "objectives"):
+            if key in given:
+                given[key] = tuple(str(v) for v in given[key])
+        for key in ("folds", "seeds"):
+            if key in given:
+                given[key] = tuple(int(v) for v in given[key])
+        b = values.get("bootstrap") or {}
+        defaults = BootstrapSettings()
+        given["bootstrap"] = BootstrapSettings(
+            int(b.get("resamples", defaults.resamples)),
+            int(b.get("seed", defaults.seed)),
+            float(b.get("level", defaults.level)),
+        )
+        return cls(**given)
+
+    @property
+    def epoch_limit(self) -> int:
+        """The longest a chosen setting's validation runs may be extended to."""
+        return self.max_epochs if self.max_epochs_limit is None else self.max_epochs_limit
+
+    @property
+    def parallel(self) -> bool:
+        """Whether the protocol's tasks leave the main process."""
+        return self.workers > 1 or self.launcher != "local"
+
+    @property
+    def mined(self) -> list[str]:
+        """The strategies that mine (every one but ``random`` and ``random_fixed``)."""
+        return [s for s in self.strategies if s not in RANDOM_STRATEGIES]
+
+
+#: the strategies that choose their negatives at random (the comparators of the mined ones)
+RANDOM_STRATEGIES = ("random", "random_fixed")
 
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
@@ -75,7 +154,7 @@ def protocol_settings(cfg: DictConfig) -> dict:
     """:func:`protocol_config` flattened (``protocol.n_trials``: 24…) as it is compared: the
     settings that change no result (:data:`NOT_RESULTS`) left out, a ``_target_`` by its
     defining module. A storage keeps it with each study
-    (:func:`~src.tuning.search.check_study_settings`)."""
+    (:func:`~src.protocol.search.check_study_settings`)."""
     flat = _flat(protocol_config(cfg))
     return {key: _compared(flat, key) for key in sorted(set(flat) - NOT_RESULTS)}
 
@@ -200,7 +279,7 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
         fail("launcher", "use local, slurm or submitit_local")
     storage = values.get("storage")
     if storage is not None:
-        from src.tuning.search import storage_problem
+        from src.protocol.search import storage_problem
 
         problem = storage_problem(storage)
         if problem:

@@ -3,7 +3,7 @@
 A trial samples the settings below, trains on the ``train`` classes of every validation fold for
 ``max_epochs`` epochs, and scores the mean validation curve over the folds: its best epoch is the
 trial's epoch count and the curve's value there its score (the selection rules are in
-:mod:`src.tuning.selection`). Nothing here reads a test image (the validation folds are drawn
+:mod:`src.protocol.selection`). Nothing here reads a test image (the validation folds are drawn
 from ``trainval`` only). The first trial of every study is the configured defaults, so a search
 can only improve on them on validation.
 
@@ -37,17 +37,17 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from src.data.arrays import DataError
-from src.tuning.runs import DataModules, train_curve
-from src.tuning.selection import choose_epoch
+from src.protocol.selection import choose_epoch
 
 # The selection rules src.protocol imports from here.
-from src.tuning.selection import choose_trial as choose_trial
-from src.tuning.selection import selection_window as selection_window
+from src.protocol.selection import choose_trial as choose_trial
+from src.protocol.selection import selection_window as selection_window
 
 # the search spaces (the metric's, the compatibility models'), imported here for the studies
-from src.tuning.spaces import PREPROCESSING as PREPROCESSING
-from src.tuning.spaces import default_params as default_params
-from src.tuning.spaces import space as space
+from src.protocol.spaces import PREPROCESSING as PREPROCESSING
+from src.protocol.spaces import default_params as default_params
+from src.protocol.spaces import space as space
+from src.protocol.training import DataModules, train_curve
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,10 @@ def score_setting(
     """Validation curves of every fold → chosen epoch, its score, γ and the curves themselves.
 
     With a ``trial`` (a search under ``protocol.pruner``), every epoch's running estimate (the
-    mean of the folds so far at that epoch, :class:`~src.tuning.runs.PruningReport`) is
+    mean of the folds so far at that epoch, :class:`~src.protocol.training.PruningReport`) is
     reported to it (fold k at steps ``k × max_epochs + epoch``) and ``optuna.TrialPruned``
     stops the setting as soon as the pruner says so."""
-    from src.tuning.runs import PruningReport
+    from src.protocol.training import PruningReport
 
     data, model_cfg, miner_cfg = apply(values, ctx.model_cfg, miner_cfg)
     curves, gammas = [], []
@@ -370,7 +370,7 @@ def open_study(
     """(study, its finished trials, how many trials a stopped process had left running).
 
     ``storage``: a SQLite file, or a storage URL (:func:`storage_for`). ``settings``: the
-    protocol's (:func:`~src.tuning.state.protocol_settings`); a study left by a protocol with
+    protocol's (:func:`~src.protocol.settings.protocol_settings`); a study left by a protocol with
     other settings is refused (:func:`check_study_settings`). A trial left
     RUNNING by a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED trials only,
     so it is forgotten and its setting is drawn again, identically); the defaults are queued
@@ -448,7 +448,7 @@ SETTINGS_ATTR = "protocol_settings"
 
 def check_study_settings(study: Any, settings: dict, storage: str) -> None:
     """A study in ``storage`` belongs to one protocol: the first to open it leaves its settings
-    (:func:`~src.tuning.state.protocol_settings`) on it; a protocol with other settings that
+    (:func:`~src.protocol.settings.protocol_settings`) on it; a protocol with other settings that
     opens it (the same run folder path pointed at the same shared storage after the folder was
     removed, or on another machine) is refused in one line naming the keys, as a changed
     continuation is."""

@@ -1,6 +1,6 @@
 """Recompute rows of ``protocol.csv``, intervals included, from a protocol folder alone.
 
-    python -m src.tuning.recompute <protocol folder> [--row NAME ...]
+    python -m src.protocol.report.recompute <protocol folder> [--row NAME ...]
 
 Reads the test distances the protocol kept (``references/<name>.npz``,
 ``refit/<row>/seed<k>.npz``), the saved settings (``protocol_config.yaml``: seeds and bootstrap)
@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from src.protocol.settings import ProtocolSettings
+
 #: protocol.csv's columns that are not numbers
 TEXT = ("name", "kind", "chosen", "code", "same_as")
 
@@ -31,11 +33,10 @@ def recompute_rows(
     """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed. A row whose
     kept file is damaged is left out and listed in ``damaged`` as (row, message)."""
     from src.metrics import gzsl_results
-    from src.tuning.kept import KeptFileError, load_scores
-    from src.tuning.tables import summarise
-    from src.tuning.verdicts import (
+    from src.protocol.kept import KeptFileError, load_scores
+    from src.protocol.report.results import summarise
+    from src.protocol.verdicts import (
         add_intervals,
-        bootstrap_settings,
         load_credits,
         mark_aliases,
         odd_message,
@@ -51,9 +52,10 @@ def recompute_rows(
     if unknown:
         raise SystemExit(f"--row {', '.join(unknown)}: not a row of {folder / 'protocol.csv'}.")
     config = OmegaConf.load(folder / "protocol_config.yaml")
-    settings = config.protocol
+    settings = ProtocolSettings.from_config(config.protocol)
     folders = search_folders(folder, settings, int(config.get("seed", 0)))
-    resamples, seed, level = bootstrap_settings(settings)
+    b = settings.bootstrap
+    resamples, seed, level = b.resamples, b.seed, b.level
     rows, runs, keys, row_files = [], {}, {}, {}
     for old in saved:
         if names and old["name"] not in names:
@@ -79,8 +81,7 @@ def recompute_rows(
         damaged.append((name, odd_message(path, len(keys) - len(odd))))
         rows = [r for r in rows if r["name"] != name]
         del runs[name]
-    searches = int(settings.get("searches", 1))
-    add_intervals(rows, resampled_rows(runs, resamples, seed, None, searches), level)
+    add_intervals(rows, resampled_rows(runs, resamples, seed, None, settings.searches), level)
     files = {
         r["name"]: prediction_files(folder, r["name"], r["kind"], settings.seeds, folders)
         for r in rows
@@ -125,7 +126,9 @@ def differences(old: dict, new: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tuning.recompute", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m src.protocol.report.recompute", description=__doc__
+    )
     parser.add_argument("folder", type=Path, help="a protocol run folder")
     parser.add_argument("--row", nargs="*", default=None, help="row names (default: all)")
     args = parser.parse_args(argv)

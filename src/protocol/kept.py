@@ -5,7 +5,7 @@ the protocol did: it records the run's data config (dataset, split mode, fold, s
 chosen preprocessing), its dataset identity and, in the model's hyper-parameters, the γ fixed
 from validation. ``<name>.npz`` holds the test evaluation's distances (every test image to every
 class) with the labels, the class sets, γ and the class names: every metric of the row, and its
-bootstrap interval, is recomputed from it (:mod:`src.tuning.recompute`). Both are written
+bootstrap interval, is recomputed from it (:mod:`src.protocol.report.recompute`). Both are written
 whole or not at all (a temporary file renamed over the target), before the JSON that marks the
 run as done.
 """

@@ -1,26 +1,7 @@
-"""The GBU protocol in one command: ``python -m src.protocol data=<name> [data.signatures=…]``.
-
-1. references on the same splits, each with its own validation search: nearest signature
-   (d = k), ESZSL, SAE and the untrained metric over the preprocessing; ALE, DeViSE and SJE
-   (trained with every seen class negative) searched and refitted like the strategies;
-2. per mining strategy, an Optuna search on the validation folds only (settings and epochs);
-3. per strategy, a refit on trainval with its chosen settings, for every seed;
-4. one test evaluation of every refit and reference, γ fixed from validation, kept;
-5. bootstrap intervals; ``protocol.csv``, ``comparisons.csv``, ``protocol.md``, ``.png``.
-
-Every finished step is saved in the folder (JSON files and one Optuna study per strategy, in
-SQLite by default), so a stopped protocol continues where it stopped when run again with
-``hydra.run.dir=<its folder>``. The independent steps (references, studies, refits) run on
-``protocol.workers`` processes or SLURM jobs (:mod:`src.tuning.parallel`), with the serial run's
-results.
-"""
+"""The protocol's run: its stages in order, each skipped when its results are already saved
+(:class:`Protocol`; the job of ``python -m src.protocol`` is :func:`src.protocol.run`)."""
 
 from __future__ import annotations
-
-if __name__ == "__main__":  # Hydra reads its flags before the imports below (fast --help)
-    from src.cli.commands import protocol  # also the console script zsl-protocol
-
-    protocol()
 
 import json
 import logging
@@ -30,51 +11,49 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
-from src.runs import resolvers  # noqa: F401  (the config resolvers)
-from src.tuning.references import TRAINED_REFERENCES, searched_rows
-from src.tuning.state import check_protocol_settings, check_same_config, protocol_settings
+from src.protocol.references import TRAINED_REFERENCES, searched_rows
+from src.protocol.settings import ProtocolSettings, protocol_settings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
-RANDOM_STRATEGIES = ("random", "random_fixed")
 
 
 class Protocol:
     """The stages of one protocol run, each skipped when its results are already saved."""
 
     def __init__(self, cfg: DictConfig, quiet: bool = False, data=None) -> None:
-        """``quiet``: a worker's Protocol (:mod:`src.tuning.parallel`), which says nothing the
+        """``quiet``: a worker's Protocol (:mod:`src.protocol.executor`), which says nothing the
         main process says too (the folds' note); ``data``: data modules to share (a search
         replicate's, :meth:`replica`)."""
-        from src.tuning.runs import DataModules, quiet_lightning
+        from src.protocol.training import DataModules, quiet_lightning
 
         quiet_lightning()
-        self.cfg, self.p = cfg, cfg.protocol
-        if self.p.get("threads"):
+        self.cfg = cfg
+        self.settings = settings = ProtocolSettings.from_config(cfg.protocol)
+        if settings.threads:
             import torch
 
-            torch.set_num_threads(int(self.p.threads))
+            torch.set_num_threads(settings.threads)
         self.folder = Path(cfg.paths.output_dir)
         self.where: str | None = None  # a worker's task, named in its progress lines
         self.pool = None  # the local worker processes, while the protocol runs
         self.data = data if data is not None else DataModules(cfg.data)
         self.parent: Protocol | None = None
-        self.folds = list(self.p.folds) if self.data.has_folds else [1]
-        if not self.data.has_folds and list(self.p.folds) != [1] and not quiet:
+        self.folds = list(settings.folds) if self.data.has_folds else [1]
+        if not self.data.has_folds and list(settings.folds) != [1] and not quiet:
             log.warning(
                 "data=%s has one validation split: protocol.folds=%s runs as [1] "
                 "(set protocol.folds=[1] to silence this)",
                 _data_name(cfg.data),
-                list(self.p.folds),
+                list(settings.folds),
             )
         test_dm = self.data.get("test", self.folds[0], int(cfg.seed), {})
         self.source, self.test_dm = test_dm.arrays.source, test_dm
         self.preprocessing = (test_dm.standardise, test_dm.l2_features, test_dm.l2_signatures)
-        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
-        ablation = int(bool(self.p.ablation and mined))
-        self.specs = searched_rows(self.p, cfg.model)
-        searches = int(self.p.get("searches", 1))
-        self.stage, self.stages = 0, 3 + searches * (2 * len(self.specs) + ablation)
+        ablation = int(settings.ablation and bool(settings.mined))
+        self.specs = searched_rows(settings, cfg.model)
+        self.stage = 0
+        self.stages = 3 + settings.searches * (2 * len(self.specs) + ablation)
         self.started = time.perf_counter()
         self.trials: dict[str, list[dict]] = {}  # finished trials' records, per strategy
         self.replicas: dict[int, Protocol] = {}  # the other searches (protocol.searches > 1)
@@ -84,7 +63,7 @@ class Protocol:
     # ------------------------------------------------------------------- search replicates
     def search_seeds(self) -> list[int]:
         """The seed of each search (``protocol.searches``): ``seed``, ``seed + 1``, …"""
-        return [int(self.cfg.seed) + k for k in range(int(self.p.get("searches", 1)))]
+        return [int(self.cfg.seed) + k for k in range(self.settings.searches)]
 
     def replica(self, seed: int) -> Protocol:
         """The search with seed ``seed``: this protocol for its own seed, else a protocol on
@@ -138,7 +117,7 @@ class Protocol:
 
     def context(self, name: str | None = None):
         """The search context of row ``name`` (its model config; default: the metric's)."""
-        from src.tuning.search import SearchContext
+        from src.protocol.search import SearchContext
 
         dm = self.data.get("val", self.folds[0], int(self.cfg.seed), {})
         train_classes = min(
@@ -149,39 +128,39 @@ class Protocol:
             model_cfg=self.specs[name][1] if name else self.cfg.model,
             trainer_cfg=self.cfg.trainer,
             folds=self.folds,
-            max_epochs=int(self.p.max_epochs),
-            metric=str(self.p.selection_metric),
+            max_epochs=self.settings.max_epochs,
+            metric=self.settings.selection_metric,
             seed=int(self.cfg.seed),
             feature_dim=dm.feature_dim,
             signature_dim=dm.signature_dim,
             min_train_classes=train_classes,
             attribute_signatures=dm.signature_kind != "text",
-            smoothing=3 if self.p.get("smoothing", 1) == "auto" else int(self.p.smoothing),
-            pruner=str(self.p.get("pruner", "none")),
+            smoothing=3 if self.settings.smoothing == "auto" else int(self.settings.smoothing),
+            pruner=self.settings.pruner,
             settings=protocol_settings(self.cfg),
             pool_cfg=self.cfg.get("pool"),
         )
 
     # ------------------------------------------------------------------------------ stages
     def references(self) -> dict[str, dict]:
-        from src.tuning.references import evaluate_references
+        from src.protocol.references import evaluate_references
 
         return evaluate_references(self)
 
     def search(self, name: str) -> list[dict]:
         """Run (or continue) the row's study; the finished trials' records, in order."""
-        from src.tuning.search import default_params, finished_records, run_study, storage_for
+        from src.protocol.search import default_params, finished_records, run_study, storage_for
 
         self.next_stage(f"search `{name}` on validation folds {self.folds}")
         ctx, miner = self.context(name), self.miner_cfg(self.specs[name][0])
         (self.folder / "search").mkdir(parents=True, exist_ok=True)
-        storage, study_name = storage_for(self.p.get("storage"), self.folder, name)
+        storage, study_name = storage_for(self.settings.storage, self.folder, name)
         study = run_study(
             study_name,
             storage,
             ctx,
             miner,
-            int(self.p.n_trials),
+            self.settings.n_trials,
             default_params(ctx, miner, self.preprocessing),
             self.progress,
         )
@@ -196,19 +175,20 @@ class Protocol:
 
     def choose(self) -> dict[str, dict]:
         """Each strategy's setting, with the selection window fixed or chosen on held-out folds;
-        validation runs extended where the epoch cap chose the epoch (:mod:`src.tuning.extend`)."""
-        from src.tuning.extend import extend_chosen
-        from src.tuning.search import choose_trial, selection_window
+        validation runs extended where the epoch cap chose the epoch
+        (:mod:`src.protocol.extend`)."""
+        from src.protocol.extend import extend_chosen
+        from src.protocol.search import choose_trial, selection_window
 
-        pooled = [t for s in self.p.strategies for t in self.trials[s]]  # the method's trials
-        self.window = selection_window(pooled, self.p.get("smoothing", 1))
+        pooled = [t for s in self.settings.strategies for t in self.trials[s]]  # the method's
+        self.window = selection_window(pooled, self.settings.smoothing)
         chosen = {}
         for strategy, trials in self.trials.items():
             chosen[strategy] = choose_trial(trials, self.window)
             chosen[strategy]["defaults_curve"] = trials[0]["curve"]
             self.progress(
                 f"`{strategy}`: chose trial {chosen[strategy]['trial'] + 1} "
-                f"({self.p.selection_metric} {chosen[strategy]['score']:.4f} with a "
+                f"({self.settings.selection_metric} {chosen[strategy]['score']:.4f} with a "
                 f"{self.window}-epoch window, {chosen[strategy]['best_epoch']} epochs)"
             )
         return extend_chosen(self, chosen)
@@ -218,10 +198,10 @@ class Protocol:
     ) -> list[dict]:
         """The refits of row ``name`` on trainval, one per seed (``seeds``: a worker's share of
         ``protocol.seeds``), each tested once."""
-        from src.tuning.runs import final_metrics
-        from src.tuning.search import apply
+        from src.protocol.search import apply
+        from src.protocol.training import final_metrics
 
-        seeds = list(self.p.seeds) if seeds is None else seeds
+        seeds = list(self.settings.seeds) if seeds is None else seeds
         self.next_stage(f"refit `{name}` on trainval for seeds {seeds}, then test")
         values = dict(chosen["values"])
         miner = self.miner_cfg(strategy)
@@ -261,9 +241,9 @@ class Protocol:
              "reference" if name in TRAINED_REFERENCES else "tuned")
             for name, (strategy, model) in self.specs.items()
         ]  # fmt: skip
-        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
-        scores = scores or {s: chosen[s]["score"] for s in self.p.strategies}
-        if self.p.ablation and mined:
+        mined = self.settings.mined
+        scores = scores or {s: chosen[s]["score"] for s in self.settings.strategies}
+        if self.settings.ablation and mined:
             best_mined = max(mined, key=lambda s: scores[s])
             plan.append(
                 (f"random@{best_mined}", "random", chosen[best_mined], self.cfg.model, "ablation")
@@ -271,7 +251,7 @@ class Protocol:
         return plan
 
     def run(self) -> list[dict]:
-        from src.tuning.parallel import close_pool
+        from src.protocol.executor import close_pool
 
         try:
             return self._run()
@@ -279,13 +259,13 @@ class Protocol:
             close_pool(self)
 
     def _run(self) -> list[dict]:
-        from src.tuning.parallel import parallel, run_tasks
-        from src.tuning.references import UNTRAINED, reference_rows
-        from src.tuning.tables import add_search_spread, chosen_settings, summarise
+        from src.protocol.executor import run_tasks
+        from src.protocol.references import UNTRAINED, reference_rows
+        from src.protocol.report.results import add_search_spread, chosen_settings, summarise
 
         searches = [self.replica(seed) for seed in self.search_seeds()]  # this one first
-        if parallel(self.p):  # every study and untrained reference, concurrently
-            untrained = [("reference", str(n)) for n in self.p.references if n in UNTRAINED]
+        if self.settings.parallel:  # every study and untrained reference, concurrently
+            untrained = [("reference", n) for n in self.settings.references if n in UNTRAINED]
             studies = [
                 ("search", name, int(search.cfg.seed)) for search in searches for name in self.specs
             ]
@@ -307,13 +287,13 @@ class Protocol:
         }
         self.search_scores = scores
         plans = [search.refits(search.chosen, scores) for search in searches]
-        if parallel(self.p):  # every refit (search × row × seed), concurrently
+        if self.settings.parallel:  # every refit (search × row × seed), concurrently
             tasks = [
                 ("refit", name, strategy, pick, OmegaConf.to_container(model, resolve=True), seed,
                  int(search.cfg.seed))
                 for search, plan in zip(searches, plans, strict=True)
                 for name, strategy, pick, model, _ in plan
-                for seed in map(int, self.p.seeds)
+                for seed in self.settings.seeds
             ]  # fmt: skip
             run_tasks(self, tasks)
 
@@ -331,11 +311,11 @@ class Protocol:
             runs = self.runs[name] = [run for runs in per_search for run in runs]
             rows.append(summarise(name, kind, runs, scores[name], chosen_settings(chosen[name])))
             add_search_spread(rows[-1], per_search)
-        self.best = max(self.p.strategies, key=lambda s: scores[s])
-        mined = [s for s in self.p.strategies if s not in RANDOM_STRATEGIES]
-        self.pairs = [(m, "random") for m in mined if "random" in self.p.strategies]
-        for objective in self.p.get("objectives", ["metric"]):  # does mining help ALE, …?
-            if objective != "metric" and "random" in self.p.strategies:
+        self.best = max(self.settings.strategies, key=lambda s: scores[s])
+        mined = self.settings.mined
+        self.pairs = [(m, "random") for m in mined if "random" in self.settings.strategies]
+        for objective in self.settings.objectives:  # does mining help ALE, …?
+            if objective != "metric" and "random" in self.settings.strategies:
                 self.pairs += [(f"{objective}-{m}", f"{objective}-random") for m in mined]
         for index in range(len(self.specs), len(plans[0])):  # the ablation
             name, _, per_search = refit_all(index)
@@ -344,14 +324,14 @@ class Protocol:
             rows.append(summarise(name, "ablation", runs, float("nan"), chosen_settings(pick)))
             add_search_spread(rows[-1], per_search)
             self.pairs.append((name.split("@", 1)[1], name))
-        from src.tuning.verdicts import intervals_and_comparisons
+        from src.protocol.verdicts import intervals_and_comparisons
 
         self.next_stage("bootstrap intervals and paired comparisons")
         self.comparisons = intervals_and_comparisons(self, rows)
         return rows
 
     def report(self, rows: list[dict]) -> None:
-        from src.tuning.report import write_report
+        from src.protocol.report.write import write_report
 
         self.next_stage("report: protocol.csv, protocol.md, protocol.png")
         path = write_report(self, rows)
@@ -365,26 +345,3 @@ def _data_name(data_cfg: DictConfig) -> str:
     if HydraConfig.initialized():
         return str(HydraConfig.get().runtime.choices.get("data"))
     return str(data_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
-
-
-def run(cfg: DictConfig) -> None:
-    """The job of ``python -m src.protocol``: every value checked, then the protocol."""
-    from src.cli.config_checks import check_common
-    from src.runs.folder import refuse_if_running
-    from src.runs.marker import clear_running, mark_running
-
-    folder = Path(cfg.paths.output_dir)
-    check_common(OmegaConf.to_container(cfg, resolve=True))
-    check_protocol_settings(cfg.protocol, CONF)
-    if cfg.get("pool") is not None:  # the pool's own checks (pool.refresh_every=0…), before data
-        from src.tuning.runs import make_pool
-
-        make_pool(OmegaConf.load(CONF / "miner" / "random.yaml"), int(cfg.seed), cfg.pool)
-    refuse_if_running(folder)  # one live protocol per folder
-    check_same_config(cfg, folder)  # a folder continues only the protocol it holds
-    mark_running(folder)
-    try:
-        protocol = Protocol(cfg)
-        protocol.report(protocol.run())
-    finally:
-        clear_running(folder)

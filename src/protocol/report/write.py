@@ -7,22 +7,22 @@ from typing import Any
 
 import torch
 
-from src.tuning import tables
-from src.tuning.runs import make_pool
+from src.protocol.report import results
+from src.protocol.training import make_pool
 
 
 def write_report(protocol: Any, rows: list[dict]) -> Path:
     """Write the three files into the protocol's folder; return the path of ``protocol.md``."""
-    from src.tuning.extend import extension_note
-    from src.tuning.verdicts import bootstrap_settings, write_comparisons
+    from src.protocol.extend import extension_note
+    from src.protocol.verdicts import write_comparisons
 
-    folder, p = protocol.folder, protocol.p
-    tables.write_csv(rows, folder / "protocol.csv")
+    folder, p = protocol.folder, protocol.settings
+    results.write_csv(rows, folder / "protocol.csv")
     write_comparisons(protocol.comparisons, folder / "comparisons.csv")
-    resamples, seed, level = bootstrap_settings(p)
+    resamples, seed, level = p.bootstrap.resamples, p.bootstrap.seed, p.bootstrap.level
     signatures = protocol.cfg.data.get("signatures", "attributes")
     title = f"{protocol.source} · signatures: {signatures}"
-    tables.plot(rows, title, folder / "protocol.png")
+    results.plot(rows, title, folder / "protocol.png")
     text = "\n\n".join(
         [
             "# GBU protocol",
@@ -30,8 +30,8 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             f"seeds {list(p.seeds)}; ≤ {p.max_epochs} epochs; {p.n_trials} trials per "
             f"strategy on `{p.selection_metric}`"
             + (
-                f", in each of {int(p.searches)} independent searches (means over searches × seeds)"
-                if int(p.get("searches", 1)) > 1
+                f", in each of {p.searches} independent searches (means over searches × seeds)"
+                if p.searches > 1
                 else ""
             )
             + ". Test metrics: means over seeds with their "
@@ -41,7 +41,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             "is in `protocol.csv`. γ of the calibrated metrics fixed from validation. A k-way "
             "tie that holds the true class counts 1/k. `val score`: what chose the row."
             + clip_note(protocol),
-            tables.markdown_table(rows),
+            results.markdown_table(rows),
             "Verdicts: each difference with its paired interval (the same class resamples for "
             "both rows; `comparisons.csv` also holds every metric, and images resampled within "
             "classes) and P(X > Y), the share of paired test classes where the first row is "
@@ -50,7 +50,7 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             f"Holm–Bonferroni-corrected for their number, is below {1 - level:.2g}; otherwise "
             "*no detectable difference*. Rows that are the same predictor (`= …`) are not "
             "compared.",
-            tables.verdict(
+            results.verdict(
                 rows,
                 protocol.best,
                 protocol.pairs,
@@ -95,7 +95,7 @@ def search_choices(protocol: Any) -> str:
     for name in protocol.specs:
         for search in searches:
             pick = search.chosen[name]
-            settings = json.dumps(tables.chosen_settings(pick), sort_keys=True)
+            settings = json.dumps(results.chosen_settings(pick), sort_keys=True)
             lines.append(
                 f"- `{name}`, search seed {int(search.cfg.seed)}: val {pick['score']:.4f}, "
                 f"{settings}"
@@ -105,17 +105,17 @@ def search_choices(protocol: Any) -> str:
 
 def pruning_note(protocol: Any) -> str:
     """How many trials ``protocol.pruner`` stopped early, per study (empty without a pruner)."""
-    if str(protocol.p.get("pruner", "none")) == "none":
+    if protocol.settings.pruner == "none":
         return ""
     replicas = getattr(protocol, "replicas", {}) or {}
     searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
-    n = int(protocol.p.n_trials)
+    n = protocol.settings.n_trials
     parts = []
     for name in protocol.specs:
         counts = [search.pruned.get(name, 0) for search in searches]
         parts.append(f"`{name}` {'+'.join(map(str, counts))} of {n * len(searches)}")
     return (
-        f"Pruned (`protocol.pruner={protocol.p.pruner}`: stopped below the median of the "
+        f"Pruned (`protocol.pruner={protocol.settings.pruner}`: stopped below the median of the "
         "finished trials at an epoch, never chosen): " + ", ".join(parts) + " trials."
     )
 
@@ -143,7 +143,7 @@ def no_training_chosen(protocol: Any) -> dict[str, str]:
         if not count:
             continue
         where = f" in {count} of {len(searches)} searches" if len(searches) > 1 else ""
-        if name in protocol.p.strategies:  # the metric, which starts as the untrained metric
+        if name in protocol.settings.strategies:  # the metric, which starts as the untrained metric
             flat[name] = (
                 f"**no training chosen**{where}: its chosen validation curve never rises above "
                 f"the untrained metric's validation score ({level:.4f}), where it starts"
@@ -158,7 +158,7 @@ def no_training_chosen(protocol: Any) -> dict[str, str]:
 
 def diagnosis(protocol: Any, rows: list[dict]) -> str:
     """Where the best tuned strategy and the best reference differ, class by class."""
-    ref = tables.best_reference(rows)  # chosen on validation, like everything else
+    ref = results.best_reference(rows)  # chosen on validation, like everything else
     if ref is None:
         return "No reference in this protocol: no per-class comparison."
     best = next(r for r in rows if r["name"] == protocol.best)
@@ -168,7 +168,7 @@ def diagnosis(protocol: Any, rows: list[dict]) -> str:
             f"Per unseen class (test ZSL), `{protocol.best}` against `{ref['name']}` (the "
             "reference with the best validation score), the "
             "classes that differ most (a class weighs 1/(number of unseen classes) in the mean):",
-            tables.per_class_differences(best, ref, runs[protocol.best], runs[ref["name"]]),
+            results.per_class_differences(best, ref, runs[protocol.best], runs[ref["name"]]),
         ]
     )
 
@@ -182,7 +182,7 @@ def split_similarity(protocol: Any, near: float = 0.9) -> str:
     """
     best = protocol.chosen[protocol.best]
     untrained = protocol.refs.get("untrained")
-    metric = str(protocol.p.selection_metric)
+    metric = protocol.settings.selection_metric
     lines = [
         f"Unseen classes of each split: pairs of near-duplicate signatures (cosine > {near}), "
         "mean cosine of each unseen class to its most similar unseen class, and (validation) "
@@ -215,7 +215,7 @@ def _similarity(datamodule: Any, near: float) -> tuple[int, float]:
 
 def curves(protocol: Any) -> str:
     """Mean validation curves (epochs 1…E) of each strategy's defaults and chosen trial."""
-    p = protocol.p
+    p = protocol.settings
     untrained = protocol.refs.get("untrained")
     head = f"Validation curves, `{p.selection_metric}` after epochs 1…{p.max_epochs}, mean over "
     head += f"folds {protocol.folds}"
@@ -232,7 +232,7 @@ def selection_check(protocol: Any) -> str:
     """The epoch/trial selection rule, checked on validation alone: choose on all folds but
     one, score on the held-out fold (mean over the held-out folds), raw curve against the
     smoothed one, per strategy and for all strategies' trials together."""
-    from src.tuning.selection import held_out_check
+    from src.protocol.selection import held_out_check
 
     windows = sorted({1, 3, protocol.window})
     head = " | ".join(f"moving average of {w}" if w > 1 else "raw curve" for w in windows)
@@ -249,7 +249,7 @@ def selection_check(protocol: Any) -> str:
         values = [held_out_check(trials, w) for w in windows]
         scores = " | ".join("– (needs ≥ 2 folds)" if v != v else f"{v:.3f}" for v in values)
         lines.append(f"| {name} | {scores} |")
-    setting = protocol.p.get("smoothing", 1)
+    setting = protocol.settings.smoothing
     how = "chosen by this check (all strategies)" if setting == "auto" else "as configured"
     if setting == "auto" and len(protocol.folds) < 2:
         how = "the raw curve: the check needs ≥ 2 folds"

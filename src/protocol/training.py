@@ -213,7 +213,8 @@ def final_metrics(
     ``None``: chosen on the validation split, :class:`~src.evaluation.gamma.
     TestGammaFromValidation`). With ``keep``, the model is saved as ``<keep>.ckpt`` (a
     checkpoint ``src.eval`` evaluates as this run did: its data config, γ and dataset identity
-    inside) and the evaluation's distances as ``<keep>.npz`` (:func:`src.tuning.kept.save_scores`).
+    inside) and the evaluation's distances as ``<keep>.npz``
+    (:func:`src.protocol.kept.save_scores`).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_cfg, datamodule, gamma)
@@ -230,7 +231,7 @@ def final_metrics(
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if "/" in k}
     if keep is not None:
-        from src.tuning.kept import save_run
+        from src.protocol.kept import save_run
 
         save_run(keep, trainer, model, datamodule)
     per_class = {  # ZSL top-1 of every unseen class

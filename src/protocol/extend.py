@@ -19,10 +19,10 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
     """Every strategy's choice, with its validation runs extended where the cap chose the epoch;
     each gains ``epoch_cap`` (the last cap its runs had) and ``limit_hit`` (the chosen epoch is
     still the cap at ``protocol.max_epochs_limit``)."""
-    from src.tuning.search import score_setting
+    from src.protocol.search import score_setting
 
-    p = protocol.p
-    first, limit = int(p.max_epochs), int(p.get("max_epochs_limit", p.max_epochs))
+    settings = protocol.settings
+    first, limit = settings.max_epochs, settings.epoch_limit
     out = {}
     for strategy, pick in chosen.items():
         cap = first
@@ -44,7 +44,7 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
             longer = protocol.saved(path, run)
             pick = {**pick, **longer}
             protocol.progress(
-                f"`{strategy}`: {p.selection_metric} {pick['score']:.4f} at epoch "
+                f"`{strategy}`: {settings.selection_metric} {pick['score']:.4f} at epoch "
                 f"{pick['best_epoch']} of {cap}"
             )
         out[strategy] = {**pick, "epoch_cap": cap, "limit_hit": pick["best_epoch"] == limit}
@@ -53,19 +53,19 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
 
 def extension_note(protocol: Any) -> str:
     """``protocol.md``'s lines on extended searches (empty when no cap chose an epoch)."""
-    p = protocol.p
+    max_epochs = protocol.settings.max_epochs
     lines = []
     for strategy, pick in protocol.chosen.items():
-        cap = pick.get("epoch_cap", int(p.max_epochs))
+        cap = pick.get("epoch_cap", max_epochs)
         if pick.get("limit_hit"):
             lines.append(
                 f"- `{strategy}`: the chosen epoch was the cap up to the limit "
                 f"`protocol.max_epochs_limit={cap}`: its validation curve may still be rising "
                 "there (raise the limit to train longer)."
             )
-        elif cap != int(p.max_epochs):
+        elif cap != max_epochs:
             lines.append(
-                f"- `{strategy}`: the chosen epoch was the cap of {p.max_epochs}; extended to "
+                f"- `{strategy}`: the chosen epoch was the cap of {max_epochs}; extended to "
                 f"{cap} epochs, it chose epoch {pick['best_epoch']} (validation only)."
             )
     return "\n".join(lines)

@@ -1,18 +1,19 @@
 """Intervals on every number of ``protocol.csv`` and the comparisons of ``comparisons.csv``.
 
 Every row's test evaluations are read back from the distances the protocol kept
-(``references/<name>.npz``, ``refit/<row>/seed<k>.npz``; :mod:`src.tuning.kept`), so the
+(``references/<name>.npz``, ``refit/<row>/seed<k>.npz``; :mod:`src.protocol.kept`), so the
 intervals come from the same predictions as the table and can be recomputed from the folder
-alone (:mod:`src.tuning.recompute`). One resampling plan per kind (``classes``: the test classes
-resampled with replacement; ``images``: the images within each class) is shared by every row
-and every seed: a row's value in a resample is the mean over its refits, and two rows are
-compared on the same resamples (paired). Settings: ``protocol.bootstrap.{resamples, seed,
+alone (:mod:`src.protocol.report.recompute`). One resampling plan per kind (``classes``: the
+test classes resampled with replacement; ``images``: the images within each class) is shared
+by every row and every seed: a row's value in a resample is the mean over its refits, and two
+rows are compared on the same resamples (paired). Settings: ``protocol.bootstrap.{resamples, seed,
 level}``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ from src.metrics.bootstrap import (
     prob_improvement,
     search_plan,
 )
-from src.tuning.kept import load_scores
-from src.tuning.tables import STATED_METRICS, against_untrained, stated_pairs
+from src.protocol.kept import load_scores
+from src.protocol.report.results import STATED_METRICS, against_untrained, stated_pairs
+from src.protocol.settings import ProtocolSettings
 
 #: protocol.csv's metrics (``test/<name>``) and their resampled names
 COLUMNS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
@@ -47,16 +49,10 @@ COMPARISON_COLUMNS = (
 ALIAS_ATOL = 1e-3
 
 
-def bootstrap_settings(p: Any) -> tuple[int, int, float]:
-    """(resamples, seed, level) of ``protocol.bootstrap`` (defaults 2000, 0, 0.95)."""
-    b = p.get("bootstrap") or {}
-    return int(b.get("resamples", 2000)), int(b.get("seed", 0)), float(b.get("level", 0.95))
-
-
-def search_folders(folder: Path, p: Any, seed: int) -> list[Path]:
+def search_folders(folder: Path, settings: ProtocolSettings, seed: int) -> list[Path]:
     """The folder of each search (``protocol.searches``): the run folder for search 0 (seed
     ``seed``), ``searches/seed<seed + k>/`` for search k."""
-    searches = int(p.get("searches", 1))
+    searches = settings.searches
     return [folder] + [folder / "searches" / f"seed{seed + k}" for k in range(1, searches)]
 
 
@@ -117,8 +113,8 @@ def odd_test_sets(keys: dict[Path, str]) -> list[Path]:
 
 def check_one_test_set(keys: dict[Path, str]) -> None:
     """Every kept evaluation of a protocol was scored on the same test set, or a
-    :class:`~src.tuning.kept.KeptFileError` names the first that was not."""
-    from src.tuning.kept import KeptFileError
+    :class:`~src.protocol.kept.KeptFileError` names the first that was not."""
+    from src.protocol.kept import KeptFileError
 
     if odd := odd_test_sets(keys):
         raise KeptFileError(odd_message(odd[0], len(keys) - len(odd)))
@@ -211,8 +207,8 @@ def comparison_pairs(protocol: Any, rows: list[dict]) -> list[tuple[str, str]]:
     row against ``untrained``."""
     refs = [r["name"] for r in rows if r["kind"] in ("reference", "untrained")]
     pairs = [(protocol.best, ref) for ref in refs]
-    if "random" in protocol.p.strategies:
-        pairs += [(s, "random") for s in protocol.p.strategies if s != "random"]
+    if "random" in protocol.settings.strategies:
+        pairs += [(s, "random") for s in protocol.settings.strategies if s != "random"]
     pairs += list(protocol.pairs)
     pairs += against_untrained(rows)  # does training help at all?
     return list(dict.fromkeys(pairs))
@@ -229,7 +225,7 @@ def comparisons(
 ) -> list[dict]:
     """One record per pair, metric and resampling kind (the columns of ``comparisons.csv``).
 
-    The records of ``stated`` pairs on :data:`~src.tuning.tables.STATED_METRICS`, classes
+    The records of ``stated`` pairs on :data:`~src.protocol.report.results.STATED_METRICS`, classes
     resampled, are the verdicts ``protocol.md`` states: one family, whose p-values are
     Holm-adjusted together (``p_holm``; empty for the other records). With ``runs`` and the
     ``class_plan``, ``prob_improvement`` is P(X > Y) over the paired test classes with its
@@ -281,12 +277,11 @@ def write_comparisons(records: Sequence[dict], path: Path) -> Path:
 def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
     """Add the intervals and ``same_as`` to ``rows``; return the comparisons (the protocol's
     last step)."""
-    resamples, seed, level = bootstrap_settings(protocol.p)
-    folders = search_folders(protocol.folder, protocol.p, int(protocol.cfg.seed))
+    settings = protocol.settings
+    resamples, seed, level = dataclasses.astuple(settings.bootstrap)
+    folders = search_folders(protocol.folder, settings, int(protocol.cfg.seed))
     files = {
-        r["name"]: prediction_files(
-            protocol.folder, r["name"], r["kind"], protocol.p.seeds, folders
-        )
+        r["name"]: prediction_files(protocol.folder, r["name"], r["kind"], settings.seeds, folders)
         for r in rows
     }
     keys: dict[Path, str] = {}
@@ -294,7 +289,7 @@ def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
     check_one_test_set(keys)
     mark_aliases(rows, files)
     plans = make_plans(runs, resamples, seed)
-    samples = resampled_rows(runs, resamples, seed, plans, int(protocol.p.get("searches", 1)))
+    samples = resampled_rows(runs, resamples, seed, plans, settings.searches)
     add_intervals(rows, samples, level)
     stated = stated_pairs(rows, protocol.best, protocol.pairs)
     return comparisons(

@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from src.core.env import config_dir
+from src.protocol.settings import ProtocolSettings
 
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 #: references evaluated here (the trained ones are searched like the strategies)
@@ -28,24 +29,24 @@ UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
 TRAINED_REFERENCES = ("ale", "devise", "sje")
 
 
-def searched_rows(p: Any, metric_cfg: Any) -> dict[str, tuple[str, Any]]:
+def searched_rows(settings: ProtocolSettings, metric_cfg: Any) -> dict[str, tuple[str, Any]]:
     """The protocol's searched rows, name → (strategy, model config): the strategies (with the
     metric), the trained references (``miner=all``) and, per ``protocol.objectives`` other than
     the metric, ``<objective>-<strategy>`` rows."""
-    specs = {str(s): (str(s), metric_cfg) for s in p.strategies}
-    for ref in p.references:
+    specs = {s: (s, metric_cfg) for s in settings.strategies}
+    for ref in settings.references:
         if ref in TRAINED_REFERENCES:
-            specs[str(ref)] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
-    for objective in p.get("objectives", ["metric"]):
+            specs[ref] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
+    for objective in settings.objectives:
         if objective != "metric":
             model = OmegaConf.load(CONF / "model" / f"{objective}.yaml")
-            specs.update({f"{objective}-{s}": (str(s), model) for s in p.strategies})
+            specs.update({f"{objective}-{s}": (s, model) for s in settings.strategies})
     return specs
 
 
 def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str, bool]]:
     """Every (standardise, L2 features, L2 signatures) the search tries, the configured first."""
-    from src.tuning.search import PREPROCESSING
+    from src.protocol.search import PREPROCESSING
 
     options = [
         {"standardise": s, "l2_features": f, "l2_signatures": sig}
@@ -59,16 +60,16 @@ def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str,
 def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[str, dict]:
     """Each untrained reference (``only``: these) searched over the preprocessing on the
     validation folds, then tested once; saved per reference in ``references/<name>.json``."""
-    from src.tuning.runs import final_metrics
+    from src.protocol.training import final_metrics
 
-    names = [str(n) for n in protocol.p.references if n in UNTRAINED and (not only or n in only)]
+    names = [n for n in protocol.settings.references if n in UNTRAINED and (not only or n in only)]
     protocol.next_stage(f"references: {', '.join(names) or 'none'} (preprocessing on validation)")
     if (
         protocol.test_dm.feature_dim != protocol.test_dm.signature_dim
         and "nearest_signature" in names
     ):
         names.remove("nearest_signature")  # cosine needs d = k
-    seed, metric, results = int(protocol.cfg.seed), str(protocol.p.selection_metric), {}
+    seed, metric, results = int(protocol.cfg.seed), protocol.settings.selection_metric, {}
     trainer, miner = protocol.cfg.trainer, protocol.miner_cfg("random")
     pool = protocol.cfg.get("pool")
     for name in names:
@@ -120,7 +121,7 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
 
 def reference_rows(refs: dict[str, dict]) -> list[dict]:
     """``protocol.csv`` rows of the references evaluated here (one run each)."""
-    from src.tuning.tables import summarise
+    from src.protocol.report.results import summarise
 
     return [
         summarise(

@@ -1,1 +1,0 @@
-"""The GBU protocol in one command: references, validation search, refits, test (src.protocol)."""
