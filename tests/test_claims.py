@@ -197,12 +197,13 @@ def test_a_search_whose_chosen_curve_stays_at_the_untrained_level_chose_no_train
             "hardest": {"curve": [0.38, 0.41, 0.45]},
             "ale": {"curve": [float("nan"), 0.2]},
         },
+        replicas={},
     )
     flat = no_training_chosen(protocol)
     assert list(flat) == ["random", "ale"]
     assert flat["random"].startswith("**no training chosen**: its chosen validation curve")
     assert flat["ale"].startswith("below the untrained metric on validation: ")  # it trained
-    assert no_training_chosen(SimpleNamespace(refs={}, chosen=protocol.chosen)) == {}
+    assert no_training_chosen(SimpleNamespace(refs={}, chosen=protocol.chosen, replicas={})) == {}
     # with three searches: said with the number of searches that chose no training
     other = SimpleNamespace(chosen={**protocol.chosen, "random": {"curve": [0.5]}})
     protocol.replicas = {1: other, 2: SimpleNamespace(chosen=protocol.chosen)}

@@ -135,3 +135,16 @@ def test_the_shared_core_imports_no_other_room():
     assert {"src.core.errors", "src.core.rank", "src.core.env"} <= set(core)
     upward = {m: sorted(n for n in names if room(n) != "core") for m, names in core.items()}
     assert {m: names for m, names in upward.items() if names} == {}
+
+
+def test_no_function_takes_an_untyped_protocol_object():
+    """A parameter named ``protocol`` is typed: the stages' contract (ProtocolRun), not Any."""
+    untyped = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for arg in [*node.args.args, *node.args.kwonlyargs]:
+                    hint = ast.unparse(arg.annotation) if arg.annotation else None
+                    if arg.arg == "protocol" and hint in (None, "Any", "object"):
+                        untyped.append(f"{module_name(path)}.{node.name}")
+    assert untyped == []

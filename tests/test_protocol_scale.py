@@ -98,6 +98,23 @@ def test_the_embedded_data_says_it_runs_one_fold(tmp_path, caplog):
     assert "validation split" not in caplog.text
 
 
+def test_a_fresh_protocol_fulfils_the_stages_contract(tmp_path):
+    """Every attribute the stages read (ProtocolRun) exists from __init__ on, with its type."""
+    import typing
+
+    from src.protocol import Protocol
+    from src.protocol.contract import ProtocolRun
+
+    protocol = Protocol(compose_config([], tmp_path / "run", config_name="protocol"))
+    assert isinstance(protocol, ProtocolRun)
+    hints = typing.get_type_hints(ProtocolRun)
+    plain = {name: hint for name, hint in hints.items() if hint in (str, int, Path)}
+    assert all(isinstance(getattr(protocol, name), hint) for name, hint in plain.items())
+    assert set(plain) == {"folder", "source", "window", "best"}
+    for name in ("refs", "trials", "chosen", "runs", "comparisons", "pairs"):
+        assert not getattr(protocol, name)  # empty until its stage runs
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

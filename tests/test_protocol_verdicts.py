@@ -18,6 +18,7 @@ from src.protocol import Protocol, check_same_config
 from src.protocol.extend import extend_chosen, extension_note
 from src.protocol.report import recompute
 from src.protocol.settings import ProtocolSettings
+from src.protocol.workspace import Workspace
 
 TINY = [
     "protocol.n_trials=2",
@@ -193,13 +194,7 @@ def _fake_protocol(tmp_path: Path, max_epochs: int, limit: int) -> SimpleNamespa
     protocol.miner_cfg = lambda name: {}
     protocol.specs = {name: (name, None) for name in ("hardest", "random")}
 
-    def saved(path, compute):
-        value = compute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value))
-        return value
-
-    protocol.saved = saved
+    protocol.workspace = Workspace(tmp_path, protocol.progress)
     return protocol
 
 

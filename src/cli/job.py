@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from src.core.atomic import write_text
 from src.core.env import quiet_known_warnings
 from src.core.errors import one_line, user_message
 from src.core.rank import is_rank_zero
@@ -128,9 +129,7 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     """Write ``metrics.json`` (flat ``split/name`` keys) and return its path (rank 0 writes)."""
     path = Path(output_dir) / "metrics.json"
     if is_rank_zero():  # written whole or not at all: its presence marks a finished job
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=True) + "\n")
-        tmp.replace(path)
+        write_text(path, json.dumps(metrics, indent=2, allow_nan=True) + "\n")
     return path
 
 

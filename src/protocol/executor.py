@@ -1,27 +1,26 @@
-"""The protocol's independent work on several processes: ``protocol.workers`` local processes
-(:mod:`concurrent.futures`), or jobs of a SLURM cluster through submitit
-(``protocol.launcher=slurm``, with the settings of ``conf/hydra/launcher/slurm.yaml``).
+"""The engine that runs a protocol's independent steps: in this process, on
+``protocol.workers`` local processes (:mod:`concurrent.futures`), or as jobs of a SLURM cluster
+through submitit (``protocol.launcher=slurm``, with ``conf/hydra/launcher/slurm.yaml``'s
+settings; ``submitit_local`` runs the same path as local processes).
 
-Two waves of tasks run concurrently, each task one step of the serial protocol:
-
-- before the choice, every untrained reference and every searched row's whole study;
-- after it (the choice and its extensions run in the main process), every refit (row × seed).
-
-A task runs the serial step in a :class:`~src.protocol.Protocol` of its own process and saves
-what that step saves (a reference's JSON, the study in its storage, a refit's JSON). The main
-process then runs the serial protocol, which finds every step done and reads it back. So each
-study stays sequential (TPE's draws do not depend on the number of workers), ``protocol.csv``
-is the serial run's, and a stopped parallel protocol continues like a serial one, with any
-number of workers: a killed worker's trial is closed and run again (:mod:`src.protocol.search`).
+:class:`Executor` knows no protocol: it runs a step function (picklable, module-level) on a
+list of tasks, each call ``step(config, task, threads, log_file)`` in the process or job that
+takes it, and waits for all of them; the first failure is raised once every task has ended, so
+that no finished work is lost. What a step is, and that it saves what it computes, is the
+pipeline's (:func:`src.protocol.pipeline.run_step`).
 
 Each local worker runs torch on ``protocol.threads`` threads (null: the cores divided among the
-workers), so that N workers on N cores do not oversubscribe them, and dies with the protocol.
+workers), so that N workers on N cores do not oversubscribe them, and dies with the protocol
+(``PR_SET_PDEATHSIG``). A worker's log lines go to the protocol's log file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -32,8 +31,6 @@ from src.protocol.settings import ProtocolSettings
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
 LAUNCHERS = ("local", "submitit_local", "slurm")
-#: the per-process Protocol of a worker (its data modules are reused by its next tasks)
-_WORKER: dict[str, Any] = {}
 
 
 def worker_threads(settings: ProtocolSettings) -> int:
@@ -55,10 +52,12 @@ def _init_worker(log_file: str | None, threads: int) -> None:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    _log_to(log_file)
+    log_to(log_file)
 
 
-def _log_to(log_file: str | None) -> None:
+def log_to(log_file: str | None) -> None:
+    """Send this process's log lines to the console and ``log_file`` (a SLURM job's or
+    submitit's process, or a local worker: nothing set them up)."""
     root = logging.getLogger()
     if root.handlers:
         return
@@ -70,45 +69,6 @@ def _log_to(log_file: str | None) -> None:
         handler.setFormatter(fmt)
         root.addHandler(handler)
     root.setLevel(logging.INFO)
-
-
-def run_task(
-    protocol_class: type, config: dict, task: tuple, threads: int, log_file: str | None = None
-) -> str:
-    """Run one task in this process (a worker or a SLURM job); its label.
-
-    ``protocol_class``: :class:`src.protocol.Protocol` (passed, not imported: no import cycle);
-    ``config``: the protocol's resolved config; ``task``: ``("reference", name)``,
-    ``("search", name[, search seed])`` or ``("refit", name, strategy, chosen, model, seed[,
-    search seed])`` (the search seed: which of ``protocol.searches``; default the protocol's).
-    """
-    _log_to(log_file)  # a SLURM job's or submitit's process: nothing was set up
-    key = OmegaConf.to_yaml(OmegaConf.create(config))
-    if key not in _WORKER:
-        cfg = OmegaConf.create(config)
-        cfg.protocol.threads = threads
-        _WORKER.clear()
-        _WORKER[key] = protocol_class(cfg, quiet=True)
-    main = _WORKER[key]
-    kind, name = task[0], task[1]
-    label = f"{kind} {name}" + (f" seed {task[5]}" if kind == "refit" else "")
-    search_seed = {"search": 2, "refit": 6}.get(kind)  # the task's search (protocol.searches)
-    protocol = main
-    if search_seed is not None and len(task) > search_seed:
-        protocol = main.replica(int(task[search_seed]))
-    main.where = protocol.where = label
-    if kind == "reference":
-        from src.protocol.references import evaluate_references
-
-        evaluate_references(protocol, only=[name])
-    elif kind == "search":
-        protocol.search(name)
-    elif kind == "refit":
-        _, name, strategy, chosen, model, seed = task[:6]
-        protocol.refit(name, strategy, chosen, OmegaConf.create(model), seeds=[seed])
-    else:
-        raise ValueError(f"unknown protocol task {task!r}")
-    return label
 
 
 def _log_file() -> str | None:
@@ -145,73 +105,88 @@ def slurm_parameters(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def local_pool(protocol: Any, workers: int, threads: int):
-    """The protocol's worker processes, started once for both waves (each start imports torch)."""
-    if getattr(protocol, "pool", None) is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        protocol.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),  # no forked torch thread pools
-            initializer=_init_worker,
-            initargs=(_log_file(), threads),
-        )
-    return protocol.pool
+#: a step: ``step(config, task, threads, log_file) -> label``, run where the task runs
+Step = Callable[[dict, tuple, int, "str | None"], str]
 
 
-def close_pool(protocol: Any, cancel: bool = False) -> None:
-    """Stop the protocol's worker processes (``cancel``: drop the tasks not yet started)."""
-    pool = getattr(protocol, "pool", None)
-    if pool is not None:
-        protocol.pool = None
-        pool.shutdown(wait=not cancel, cancel_futures=cancel)
+@dataclass
+class Executor:
+    """Runs steps on the configured launcher (``protocol.workers``, ``protocol.launcher``,
+    ``protocol.threads``). The local worker processes start once, at the first wave, and serve
+    every later one (each start imports torch); :meth:`close` stops them."""
 
+    settings: ProtocolSettings
+    cfg: DictConfig  # the protocol's config: what every step rebuilds its process from
+    folder: Path  # the run folder (submitit's files: <folder>/.submitit/)
+    progress: Callable[[str], None] = log.info
+    pool: Any = None  # the local worker processes, once started
 
-def run_tasks(protocol: Any, tasks: list[tuple]) -> None:
-    """Run ``tasks`` on the configured workers; every task ends (finished or failed) before the
-    first failure is raised, so that no finished work is lost."""
-    if not tasks:
-        return
-    settings, cfg = protocol.settings, protocol.cfg
-    workers, launcher = settings.workers, settings.launcher
-    config = OmegaConf.to_container(cfg, resolve=True)
-    threads = worker_threads(settings)
-    if launcher != "local" and not settings.threads:
-        threads = int(slurm_parameters(cfg).get("cpus_per_task", 1))
-    names = ", ".join(" ".join(map(str, t[:2])) for t in tasks)
-    protocol.progress(f"{len(tasks)} tasks on {workers} {launcher} workers: {names}")
-    if launcher == "local":
+    def threads(self) -> int:
+        """torch threads of each worker or job."""
+        if self.settings.launcher != "local" and not self.settings.threads:
+            return int(slurm_parameters(self.cfg).get("cpus_per_task", 1))
+        return worker_threads(self.settings)
+
+    def run(self, step: Step, tasks: list[tuple]) -> None:
+        """Run ``step`` on every task, concurrently; raise the first failure after all end."""
+        if not tasks:
+            return
+        workers, launcher = self.settings.workers, self.settings.launcher
+        config = OmegaConf.to_container(self.cfg, resolve=True)
+        threads = self.threads()
+        names = ", ".join(" ".join(map(str, t[:2])) for t in tasks)
+        self.progress(f"{len(tasks)} tasks on {workers} {launcher} workers: {names}")
+        if launcher == "local":
+            errors = self._run_local(step, config, tasks, threads)
+        else:
+            errors = self._run_submitit(step, config, tasks, threads)
+        if errors:
+            raise errors[0]
+
+    def _run_local(self, step: Step, config: dict, tasks: list[tuple], threads: int) -> list:
         from concurrent.futures import wait
 
-        pool = local_pool(protocol, workers, threads)
-        futures = [pool.submit(run_task, type(protocol), config, t, threads) for t in tasks]
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.settings.workers,
+                mp_context=multiprocessing.get_context("spawn"),  # no forked torch threads
+                initializer=_init_worker,
+                initargs=(_log_file(), threads),
+            )
+        futures = [self.pool.submit(step, config, task, threads, None) for task in tasks]
         try:
             wait(futures)
         except BaseException:
-            close_pool(protocol, cancel=True)
+            self.close(cancel=True)
             raise
-        errors = [f.exception() for f in futures if f.exception() is not None]
-    else:
+        return [f.exception() for f in futures if f.exception() is not None]
+
+    def _run_submitit(self, step: Step, config: dict, tasks: list[tuple], threads: int) -> list:
         import submitit
 
+        launcher = self.settings.launcher
         executor = submitit.AutoExecutor(
-            folder=protocol.folder / ".submitit" / "%j",
+            folder=self.folder / ".submitit" / "%j",
             cluster="local" if launcher == "submitit_local" else "slurm",
         )
-        executor.update_parameters(**slurm_parameters(cfg))
+        executor.update_parameters(**slurm_parameters(self.cfg))
         if launcher == "slurm":
-            executor.update_parameters(slurm_array_parallelism=workers)
+            executor.update_parameters(slurm_array_parallelism=self.settings.workers)
         with executor.batch():
-            jobs = [
-                executor.submit(run_task, type(protocol), config, t, threads, _log_file())
-                for t in tasks
-            ]
+            jobs = [executor.submit(step, config, t, threads, _log_file()) for t in tasks]
         errors = []
         for job in jobs:
             try:
                 job.result()
-            except Exception as error:  # raised below, after the other jobs
+            except Exception as error:  # raised by run(), after the other jobs
                 errors.append(error)
-    if errors:
-        raise errors[0]
+        return errors
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the worker processes (``cancel``: drop the tasks not yet started)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=not cancel, cancel_futures=cancel)

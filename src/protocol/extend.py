@@ -12,10 +12,11 @@ with the shorter one. Validation folds only, like the search; each extension is 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+
+from src.protocol.contract import ProtocolRun
 
 
-def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
+def extend_chosen(protocol: ProtocolRun, chosen: dict[str, dict]) -> dict[str, dict]:
     """Every strategy's choice, with its validation runs extended where the cap chose the epoch;
     each gains ``epoch_cap`` (the last cap its runs had) and ``limit_hit`` (the chosen epoch is
     still the cap at ``protocol.max_epochs_limit``)."""
@@ -40,8 +41,8 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
             def run(ctx=ctx, values=pick["values"], miner=miner) -> dict:
                 return score_setting(ctx, values, miner)
 
-            path = protocol.folder / "search" / "extended" / f"{strategy}_{cap}.json"
-            longer = protocol.saved(path, run)
+            workspace = protocol.workspace
+            longer = workspace.saved(workspace.extension(strategy, cap), run)
             pick = {**pick, **longer}
             protocol.progress(
                 f"`{strategy}`: {settings.selection_metric} {pick['score']:.4f} at epoch "
@@ -51,7 +52,7 @@ def extend_chosen(protocol: Any, chosen: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def extension_note(protocol: Any) -> str:
+def extension_note(protocol: ProtocolRun) -> str:
     """``protocol.md``'s lines on extended searches (empty when no cap chose an epoch)."""
     max_epochs = protocol.settings.max_epochs
     lines = []

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from src.core.atomic import atomic_write
 from src.data.arrays import DataError
 from src.metrics import GZSLScores
-from src.runs.checkpoints import atomic_write
 
 
 class KeptFileError(DataError):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -11,8 +10,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
+from src.protocol.executor import Executor, log_to
 from src.protocol.references import TRAINED_REFERENCES, searched_rows
 from src.protocol.settings import ProtocolSettings, protocol_settings
+from src.protocol.workspace import Workspace
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
@@ -35,8 +36,9 @@ class Protocol:
 
             torch.set_num_threads(settings.threads)
         self.folder = Path(cfg.paths.output_dir)
+        self.workspace = Workspace(self.folder, self.progress)  # the steps this search saved
         self.where: str | None = None  # a worker's task, named in its progress lines
-        self.pool = None  # the local worker processes, while the protocol runs
+        self.executor: Executor | None = None  # runs the independent steps (main process)
         self.data = data if data is not None else DataModules(cfg.data)
         self.parent: Protocol | None = None
         self.folds = list(settings.folds) if self.data.has_folds else [1]
@@ -59,6 +61,15 @@ class Protocol:
         self.replicas: dict[int, Protocol] = {}  # the other searches (protocol.searches > 1)
         self.pruned: dict[str, int] = {}  # trials stopped by protocol.pruner, per study
         self.label = ""  # "search seed k: " in a replica's progress lines
+        # each stage's results (ProtocolRun), empty until the stage runs
+        self.refs: dict[str, dict] = {}
+        self.window = 1
+        self.chosen: dict[str, dict] = {}
+        self.search_scores: dict[str, float] = {}
+        self.best = ""
+        self.pairs: list[tuple[str, str]] = []
+        self.runs: dict[str, list[dict]] = {}
+        self.comparisons: list[dict] = []
 
     # ------------------------------------------------------------------- search replicates
     def search_seeds(self) -> list[int]:
@@ -99,18 +110,6 @@ class Protocol:
     def next_stage(self, title: str) -> None:
         (self.parent or self).stage += 1
         self.progress(title)
-
-    def saved(self, path: Path, compute) -> dict:
-        """The JSON at ``path``, computed and written first if absent."""
-        if path.is_file():
-            self.progress(f"already done: {path.relative_to(self.folder)}")
-            return json.loads(path.read_text())
-        value = compute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")  # whole or absent: a kill leaves no half file
-        tmp.write_text(json.dumps(value, indent=2) + "\n")
-        tmp.replace(path)
-        return value
 
     def miner_cfg(self, name: str) -> DictConfig:
         return OmegaConf.load(CONF / "miner" / f"{name}.yaml")
@@ -221,11 +220,11 @@ class Protocol:
                     int(chosen["best_epoch"]),
                     seed,
                     chosen["gamma"],
-                    keep=self.folder / "refit" / name / f"seed{seed}",
+                    keep=self.workspace.refit(name, seed).with_suffix(""),
                     pool_cfg=self.cfg.get("pool"),
                 )
 
-            runs.append(self.saved(self.folder / "refit" / name / f"seed{seed}.json", run))
+            runs.append(self.workspace.saved(self.workspace.refit(name, seed), run))
             self.progress(f"`{name}` seed {seed}: test ZSL {runs[-1]['test/zsl_acc']:.4f}")
         return runs
 
@@ -251,15 +250,19 @@ class Protocol:
         return plan
 
     def run(self) -> list[dict]:
-        from src.protocol.executor import close_pool
-
         try:
             return self._run()
         finally:
-            close_pool(self)
+            if self.executor is not None:
+                self.executor.close()
+
+    def run_steps(self, tasks: list[tuple]) -> None:
+        """Run ``tasks`` (:func:`run_step`) on the configured workers, each saving its result."""
+        if self.executor is None:
+            self.executor = Executor(self.settings, self.cfg, self.folder, self.progress)
+        self.executor.run(run_step, tasks)
 
     def _run(self) -> list[dict]:
-        from src.protocol.executor import run_tasks
         from src.protocol.references import UNTRAINED, reference_rows
         from src.protocol.report.results import add_search_spread, chosen_settings, summarise
 
@@ -269,7 +272,7 @@ class Protocol:
             studies = [
                 ("search", name, int(search.cfg.seed)) for search in searches for name in self.specs
             ]
-            run_tasks(self, studies + untrained)
+            self.run_steps(studies + untrained)
         refs = self.refs = self.references()
         self.runs = {name: [r["test"]] for name, r in refs.items()}
         rows = reference_rows(refs)
@@ -295,7 +298,7 @@ class Protocol:
                 for name, strategy, pick, model, _ in plan
                 for seed in self.settings.seeds
             ]  # fmt: skip
-            run_tasks(self, tasks)
+            self.run_steps(tasks)
 
         def refit_all(index: int) -> tuple[str, str, list[list[dict]]]:
             """Row ``index`` of the plan, refitted in every search: (name, kind, runs per
@@ -345,3 +348,44 @@ def _data_name(data_cfg: DictConfig) -> str:
     if HydraConfig.initialized():
         return str(HydraConfig.get().runtime.choices.get("data"))
     return str(data_cfg.get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+#: the Protocol of a worker process, by its config (its data modules serve its next steps)
+_WORKER: dict[str, Protocol] = {}
+
+
+def run_step(config: dict, task: tuple, threads: int, log_file: str | None = None) -> str:
+    """Run one step of the protocol with config ``config`` in this process (a local worker or a
+    SLURM job), saving what the serial step saves; its label.
+
+    ``task``: ``("reference", name)``, ``("search", name[, search seed])`` or ``("refit", name,
+    strategy, chosen, model, seed[, search seed])`` (the search seed: which of
+    ``protocol.searches``; default the protocol's).
+    """
+    log_to(log_file)  # a SLURM job's or submitit's process: nothing was set up
+    key = OmegaConf.to_yaml(OmegaConf.create(config))
+    if key not in _WORKER:
+        cfg = OmegaConf.create(config)
+        cfg.protocol.threads = threads
+        _WORKER.clear()
+        _WORKER[key] = Protocol(cfg, quiet=True)
+    main = _WORKER[key]
+    kind, name = task[0], task[1]
+    label = f"{kind} {name}" + (f" seed {task[5]}" if kind == "refit" else "")
+    search_seed = {"search": 2, "refit": 6}.get(kind)  # the task's search (protocol.searches)
+    protocol = main
+    if search_seed is not None and len(task) > search_seed:
+        protocol = main.replica(int(task[search_seed]))
+    main.where = protocol.where = label
+    if kind == "reference":
+        from src.protocol.references import evaluate_references
+
+        evaluate_references(protocol, only=[name])
+    elif kind == "search":
+        protocol.search(name)
+    elif kind == "refit":
+        _, name, strategy, chosen, model, seed = task[:6]
+        protocol.refit(name, strategy, chosen, OmegaConf.create(model), seeds=[seed])
+    else:
+        raise ValueError(f"unknown protocol task {task!r}")
+    return label

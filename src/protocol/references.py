@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from src.core.env import config_dir
+from src.protocol.contract import ProtocolRun
 from src.protocol.settings import ProtocolSettings
 
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
@@ -57,7 +58,7 @@ def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str,
     return [first, *[o for o in options if o != first]]
 
 
-def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[str, dict]:
+def evaluate_references(protocol: ProtocolRun, only: list[str] | None = None) -> dict[str, dict]:
     """Each untrained reference (``only``: these) searched over the preprocessing on the
     validation folds, then tested once; saved per reference in ``references/<name>.json``."""
     from src.protocol.training import final_metrics
@@ -102,7 +103,7 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
             pick = tried[best]
             gamma = float(np.mean([v.get("val/gamma", 0.0) for v in pick["val"]]))
             test_dm = protocol.data.get("test", protocol.folds[0], seed, pick["data"])
-            keep = protocol.folder / "references" / name
+            keep = protocol.workspace.reference(name).with_suffix("")
             cfg = OmegaConf.merge(model_cfg, pick["model"])
             test = final_metrics(test_dm, cfg, miner, trainer, 0, seed, gamma, keep, pool)
             grid = [{k: t[k] for k in ("data", "model", "val_score")} for t in tried]
@@ -110,7 +111,7 @@ def evaluate_references(protocol: Any, only: list[str] | None = None) -> dict[st
                     "data": pick["data"], "model": pick["model"], "searched": grid,
                     "test": test}  # fmt: skip
 
-        results[name] = protocol.saved(protocol.folder / "references" / f"{name}.json", run)
+        results[name] = protocol.workspace.saved(protocol.workspace.reference(name), run)
         chosen = {**results[name]["data"], **results[name].get("model", {})}
         protocol.progress(
             f"{name}: val {results[name]['val_score']:.4f} with "
@@ -145,7 +146,7 @@ GRIDS = {"eszsl": ("src.models.eszsl", "gammas", "lambdas"),
          "sae": ("src.models.sae", "directions", "lambdas")}  # fmt: skip
 
 
-def grid_choice(protocol: Any, name: str, model_cfg: Any, option: dict, seed: int) -> dict:
+def grid_choice(protocol: ProtocolRun, name: str, model_cfg: Any, option: dict, seed: int) -> dict:
     """The model's own hyper-parameters (ESZSL: γ, λ; SAE: direction, λ) with the best mean
     validation ZSL over the protocol's folds under one preprocessing ``option``, as one-value
     lists (``{"gammas": [γ], "lambdas": [λ]}``); ``{}`` for a model without a grid."""

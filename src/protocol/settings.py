@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.core.atomic import write_text
 from src.runs.config_diff import canonical_target, is_target
 
 #: settings that change how fast a protocol runs, not what it computes
@@ -103,9 +104,7 @@ def check_same_config(cfg: DictConfig, folder: Path) -> None:
     current = protocol_config(cfg)
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")  # whole or absent: a kill leaves no half file
-        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(current)))
-        tmp.replace(path)
+        write_text(path, OmegaConf.to_yaml(OmegaConf.create(current)))  # whole or absent
         return
     saved, now = _flat(OmegaConf.to_container(OmegaConf.load(path))), _flat(current)
     keys = (set(saved) | set(now)) - NOT_RESULTS

@@ -12,7 +12,6 @@ level}``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from src.core.atomic import write_csv
 from src.metrics.bootstrap import (
     RESAMPLED,
     Credits,
@@ -34,6 +34,7 @@ from src.metrics.bootstrap import (
     prob_improvement,
     search_plan,
 )
+from src.protocol.contract import ProtocolRun
 from src.protocol.kept import load_scores
 from src.protocol.report.results import STATED_METRICS, against_untrained, stated_pairs
 from src.protocol.settings import ProtocolSettings
@@ -200,7 +201,7 @@ def mark_aliases(rows: list[dict], files: dict[str, list[Path]]) -> None:
             seen.append((row["name"], mine))
 
 
-def comparison_pairs(protocol: Any, rows: list[dict]) -> list[tuple[str, str]]:
+def comparison_pairs(protocol: ProtocolRun, rows: list[dict]) -> list[tuple[str, str]]:
     """What ``comparisons.csv`` holds: the best tuned row against every reference, every other
     strategy against ``random``, each mined strategy against ``random@`` it, each crossed
     objective's mined rows against its ``random`` row (``protocol.pairs``), and every trained
@@ -264,17 +265,12 @@ def comparisons(
 
 
 def write_comparisons(records: Sequence[dict], path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COMPARISON_COLUMNS)
-        writer.writeheader()
-        for record in records:
-            writer.writerow({k: record[k] for k in COMPARISON_COLUMNS})
-    tmp.replace(path)
-    return path
+    """``comparisons.csv``, written whole or not at all."""
+    rows = ({k: record[k] for k in COMPARISON_COLUMNS} for record in records)
+    return write_csv(path, COMPARISON_COLUMNS, rows)
 
 
-def intervals_and_comparisons(protocol: Any, rows: list[dict]) -> list[dict]:
+def intervals_and_comparisons(protocol: ProtocolRun, rows: list[dict]) -> list[dict]:
     """Add the intervals and ``same_as`` to ``rows``; return the comparisons (the protocol's
     last step)."""
     settings = protocol.settings

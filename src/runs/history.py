@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from src.core.atomic import write_csv
 from src.core.errors import one_line
 from src.data.arrays import DataError
 from src.runs.checkpoints import RUN_KEY
@@ -83,19 +83,7 @@ def _free_name(path: Path) -> Path:
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write CSV rows (sorted columns, as Lightning writes them) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = sorted({key for row in rows for key in row})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_csv(path, sorted({key for row in rows for key in row}), rows)
 
 
 def history_source(checkpoint: dict[str, Any], ckpt_path: str | Path) -> Path:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from src.core.atomic import write_csv as atomic_csv
 
 #: test metrics of every row (means over seeds, with ``<metric>_std`` beside them)
 METRICS = (
@@ -75,14 +76,8 @@ def write_csv(rows: Sequence[dict], path: Path) -> Path:
     from src.core.provenance import provenance
 
     code = json.dumps(provenance(), sort_keys=True)  # the code that wrote it (commit, dirty)
-    tmp = path.with_name(f".{path.name}.tmp")  # whole or absent after a kill
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns())
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**{k: row.get(k, "") for k in columns()}, "code": code})
-    tmp.replace(path)
-    return path
+    lines = ({**{k: row.get(k, "") for k in columns()}, "code": code} for row in rows)
+    return atomic_csv(path, columns(), lines)  # whole or absent after a kill
 
 
 def _cell(row: dict, metric: str) -> str:

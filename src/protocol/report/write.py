@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
+from src.protocol.contract import ProtocolRun
 from src.protocol.report import results
 from src.protocol.training import make_pool
 
 
-def write_report(protocol: Any, rows: list[dict]) -> Path:
+def write_report(protocol: ProtocolRun, rows: list[dict]) -> Path:
     """Write the three files into the protocol's folder; return the path of ``protocol.md``."""
     from src.protocol.extend import extension_note
     from src.protocol.verdicts import write_comparisons
@@ -71,18 +72,14 @@ def write_report(protocol: Any, rows: list[dict]) -> Path:
             warmup_note(protocol),
         ]
     )
-    path = folder / "protocol.md"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(path)
-    return path
+    return protocol.workspace.write_text("protocol.md", text + "\n")
 
 
-def search_choices(protocol: Any) -> str:
+def search_choices(protocol: ProtocolRun) -> str:
     """Each search's own choice per searched row (``protocol.searches`` > 1; else empty)."""
     import json
 
-    replicas = getattr(protocol, "replicas", {})
+    replicas = protocol.replicas
     if not replicas:
         return ""
     searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
@@ -103,11 +100,11 @@ def search_choices(protocol: Any) -> str:
     return "\n".join(lines)
 
 
-def pruning_note(protocol: Any) -> str:
+def pruning_note(protocol: ProtocolRun) -> str:
     """How many trials ``protocol.pruner`` stopped early, per study (empty without a pruner)."""
     if protocol.settings.pruner == "none":
         return ""
-    replicas = getattr(protocol, "replicas", {}) or {}
+    replicas = protocol.replicas
     searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
     n = protocol.settings.n_trials
     parts = []
@@ -120,7 +117,7 @@ def pruning_note(protocol: Any) -> str:
     )
 
 
-def no_training_chosen(protocol: Any) -> dict[str, str]:
+def no_training_chosen(protocol: ProtocolRun) -> dict[str, str]:
     """The searched rows whose chosen mean validation curve never rises above the untrained
     metric's validation score, in some search, with the words ``protocol.md`` adds to their
     comparison with ``untrained``. For a mining strategy (the metric starts as the untrained
@@ -132,7 +129,7 @@ def no_training_chosen(protocol: Any) -> dict[str, str]:
     if not untrained or not math.isfinite(untrained.get("val_score", math.nan)):
         return {}
     level = float(untrained["val_score"])
-    replicas = getattr(protocol, "replicas", {}) or {}
+    replicas = protocol.replicas
     searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
     flat: dict[str, str] = {}
     for name in protocol.chosen:
@@ -156,7 +153,7 @@ def no_training_chosen(protocol: Any) -> dict[str, str]:
     return flat
 
 
-def diagnosis(protocol: Any, rows: list[dict]) -> str:
+def diagnosis(protocol: ProtocolRun, rows: list[dict]) -> str:
     """Where the best tuned strategy and the best reference differ, class by class."""
     ref = results.best_reference(rows)  # chosen on validation, like everything else
     if ref is None:
@@ -173,7 +170,7 @@ def diagnosis(protocol: Any, rows: list[dict]) -> str:
     )
 
 
-def split_similarity(protocol: Any, near: float = 0.9) -> str:
+def split_similarity(protocol: ProtocolRun, near: float = 0.9) -> str:
     """How alike the unseen classes of each validation fold and of test are (signature cosine),
     beside the validation gain of the chosen setting over the untrained metric per fold.
 
@@ -213,7 +210,7 @@ def _similarity(datamodule: Any, near: float) -> tuple[int, float]:
     return int((cosine > near).sum()) // 2, float(cosine.max(1).values.mean())
 
 
-def curves(protocol: Any) -> str:
+def curves(protocol: ProtocolRun) -> str:
     """Mean validation curves (epochs 1…E) of each strategy's defaults and chosen trial."""
     p = protocol.settings
     untrained = protocol.refs.get("untrained")
@@ -228,7 +225,7 @@ def curves(protocol: Any) -> str:
     return "\n".join(lines)
 
 
-def selection_check(protocol: Any) -> str:
+def selection_check(protocol: ProtocolRun) -> str:
     """The epoch/trial selection rule, checked on validation alone: choose on all folds but
     one, score on the held-out fold (mean over the held-out folds), raw curve against the
     smoothed one, per strategy and for all strategies' trials together."""
@@ -260,7 +257,7 @@ def selection_check(protocol: Any) -> str:
     return "\n".join(lines)
 
 
-def warmup_note(protocol: Any) -> str:
+def warmup_note(protocol: ProtocolRun) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
     notes = []
     for strategy, chosen in protocol.chosen.items():
@@ -274,7 +271,7 @@ def warmup_note(protocol: Any) -> str:
     return "\n".join(notes)
 
 
-def clip_note(protocol) -> str:
+def clip_note(protocol: ProtocolRun) -> str:
     """The sentence that names CLIP's zero-shot classifier, when the features and the signatures
     are one CLIP model's image and text embeddings (``data.signatures=clip``)."""
     if getattr(protocol.test_dm, "signature_kind", "") != "clip":
