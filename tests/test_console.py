@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from src.callbacks.progress import CompactProgressBar
+from src.callbacks.progress_bar import CompactProgressBar
 from src.cli.config_checks import trainer_parameters
 from src.cli.console import config_lines, quiet_hydra, quiet_job
 

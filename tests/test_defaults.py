@@ -8,7 +8,7 @@ import torch
 from hydra_utils import QUIET, compose_config
 
 from src.data.arrays import ZSLArrays
-from src.data.base import ZSLDataModule
+from src.data.datamodule import ZSLDataModule
 from src.models.metric import BilinearMetric, identity_scale
 from src.models.nearest_signature import cosine_distances
 from src.models.system import MetricZSLSystem

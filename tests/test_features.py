@@ -21,9 +21,9 @@ from hydra_utils import compose_config
 from omegaconf import open_dict
 
 from src.core.errors import ConfigError
+from src.features.image_splits import gbu_splits, validation_classes
 from src.features.images import folder_images
 from src.features.matfile import save_mat
-from src.features.splits import gbu_splits, validation_classes
 
 HAS_EXTRA = all(importlib.util.find_spec(m) for m in ("torchvision", "timm", "open_clip"))
 needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="optional: pip install -e '.[features]'")

@@ -14,7 +14,7 @@ import torch
 
 from src.callbacks.negative_pool import NegativePoolRefresh
 from src.data.arrays import ZSLArrays
-from src.data.base import ZSLDataModule
+from src.data.datamodule import ZSLDataModule
 from src.mining.hardest_miner import HardestMiner
 from src.mining.pool import NegativePool
 from src.mining.random_miner import RandomMiner

@@ -24,11 +24,11 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
 def make_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     """Instantiate the configured Trainer with :class:`~src.runs.checkpoints.AtomicCheckpointIO`
     (unless the config brings a checkpoint IO of its own) and, when ``callbacks`` hold no
-    progress bar, :class:`~src.callbacks.progress.CompactProgressBar` (not Lightning's own)."""
+    progress bar, :class:`~src.callbacks.progress_bar.CompactProgressBar` (not Lightning's own)."""
     from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
     from lightning.pytorch.callbacks import ProgressBar
 
-    from src.callbacks.progress import CompactProgressBar
+    from src.callbacks.progress_bar import CompactProgressBar
     from src.runs.checkpoints import AtomicCheckpointIO
 
     callbacks = kwargs.get("callbacks")

@@ -23,8 +23,8 @@ from src.data.att_splits import (
     read_att_splits,
     validation_splits,
 )
-from src.data.base import ZSLDataModule
 from src.data.cache import cached_arrays
+from src.data.datamodule import ZSLDataModule
 from src.data.mat_files import dataset_folder, require_file
 
 ANNOTATION_FILES = ("apascal_train.txt", "apascal_test.txt", "ayahoo_test.txt")
@@ -77,7 +77,7 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         signatures: ``original_att`` (the per-class means of the annotations), ``att`` or
             ``text``; see :class:`~src.data.xlsa17.Xlsa17DataModule`.
         val_split: K of ``trainclassesK.txt``/``valclassesK.txt`` for ``split_mode=val``.
-        **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
+        **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
     """
 
     def __init__(

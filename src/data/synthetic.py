@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from src.data.arrays import ZSLArrays
-from src.data.base import ZSLDataModule
+from src.data.datamodule import ZSLDataModule
 
 
 def make_synthetic_arrays(
@@ -283,7 +283,7 @@ class SyntheticDataModule(ZSLDataModule):
         like: ``apy``, ``awa1``, ``awa2``, ``cub`` or ``sun``: that benchmark's shape instead
             (seeded by ``generator.seed``; the other generator arguments do not apply).
         val_split: with ``like``, the validation fold (1, 2, 3).
-        **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
+        **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
     """
 
     #: ``data.generator`` holds keyword arguments of this function (the config checks read

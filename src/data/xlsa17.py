@@ -21,8 +21,8 @@ from src.data.att_splits import (
     read_att_splits,
     validation_splits,
 )
-from src.data.base import ZSLDataModule
 from src.data.cache import cached_arrays, known_digests
+from src.data.datamodule import ZSLDataModule
 from src.data.mat_files import dataset_folder, load_mat, one_based_indices, require_file
 
 
@@ -61,7 +61,7 @@ class Xlsa17DataModule(ZSLDataModule):
             where it is known) or ``text`` (class-name embeddings, see
             :mod:`src.data.text_signatures`).
         val_split: K of ``trainclassesK.txt``/``valclassesK.txt`` for ``split_mode=val``.
-        **kwargs: split options of :class:`~src.data.base.ZSLDataModule`.
+        **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
     """
 
     def __init__(

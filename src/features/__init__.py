@@ -7,7 +7,7 @@ reads unchanged, from a standard dataset's image order or from a folder of class
 
 - :mod:`src.features.backbones`: the backbone, its weights and its own preprocessing;
 - :mod:`src.features.images`: which images, in which order, and reading them;
-- :mod:`src.features.splits`: an image folder's GBU splits and signatures;
+- :mod:`src.features.image_splits`: an image folder's GBU splits and signatures;
 - :mod:`src.features.extract`: batched, chunked and resumable extraction, the file written.
 
 Importing this package imports no torch (the console script answers ``--help`` at once).

@@ -312,7 +312,12 @@ def _skipped(bad: list[str]) -> str:
 
 
 def write_folder_splits(images: ImageList, f: DictConfig, out: Path, cfg: DictConfig) -> Path:
-    from src.features.splits import gbu_splits, signatures_of, validation_classes, write_splits
+    from src.features.image_splits import (
+        gbu_splits,
+        signatures_of,
+        validation_classes,
+        write_splits,
+    )
 
     split = gbu_splits(
         images, list(f.split.unseen), float(f.split.test_seen_fraction), f.split.seed

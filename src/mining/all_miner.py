@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.mining.base import MiningInputs, NegativeMiner
+from src.mining.negative_miner import MiningInputs, NegativeMiner
 
 
 class AllMiner(NegativeMiner):

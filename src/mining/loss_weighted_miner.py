@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from src.mining.base import MiningInputs, NegativeMiner, sample_without_replacement
+from src.mining.negative_miner import MiningInputs, NegativeMiner, sample_without_replacement
 
 
 class LossWeightedMiner(NegativeMiner):

@@ -3,7 +3,7 @@
 At the start of a refresh epoch every (training image, seen class) pair is scored with the
 current model (a :class:`~src.mining.scorer.PairScorer`: the metric's ``D`` or a compatibility
 model's ``−F``, a memory-bounded chunk of images at a time) and the strategy
-(:class:`~src.mining.base.NegativeMiner`) picks K negatives per image. The Lightning side
+(:class:`~src.mining.negative_miner.NegativeMiner`) picks K negatives per image. The Lightning side
 (:class:`~src.callbacks.negative_pool.NegativePoolRefresh`) only calls
 :meth:`NegativePool.refresh` at epoch start and hands the pool to the model.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from src.mining.base import MiningInputs, NegativeMiner, check_value
+from src.mining.negative_miner import MiningInputs, NegativeMiner, check_value
 from src.mining.random_miner import RandomMiner
 from src.mining.scorer import PairScorer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.mining.base import MiningInputs, NegativeMiner, smallest_excluding_positive
+from src.mining.negative_miner import MiningInputs, NegativeMiner, smallest_excluding_positive
 
 
 class SemiHardMiner(NegativeMiner):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.mining.base import (
+from src.mining.negative_miner import (
     MiningInputs,
     NegativeMiner,
     check_temperature,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.data.base import ZSLDataModule, ZSLSplit
+from src.data.datamodule import ZSLDataModule, ZSLSplit
 from src.metrics import per_class_nearest
 from src.models.classifier import ZSLClassifier
 

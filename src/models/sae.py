@@ -25,7 +25,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from src.data.base import ZSLDataModule, ZSLSplit
+from src.data.datamodule import ZSLDataModule, ZSLSplit
 from src.metrics import per_class_nearest
 from src.models.classifier import ZSLClassifier
 from src.models.eszsl import _grid
