@@ -129,7 +129,7 @@ def test_missing_required_settings_are_named(tmp_path):
 
 
 def test_without_the_extra_the_install_command_is_named(monkeypatch):
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
 
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install -e '\.\[features\]'"):
@@ -161,7 +161,7 @@ def test_the_torchvision_guard_keeps_torchmetrics_and_the_backbones_importable()
     code = (
         "import logging; logging.basicConfig(level=logging.WARNING)\n"
         "import src, torch, torchmetrics\n"
-        "from src.features.compat import import_torchvision\n"
+        "from src.pretrained.compat import import_torchvision\n"
         "tv = import_torchvision(); tv = import_torchvision()\n"
         "model = tv.models.resnet18(weights=None).eval()\n"
         "print('out', tuple(model(torch.zeros(1, 3, 64, 64)).shape))\n"

@@ -29,7 +29,7 @@ def clip_signatures(
 ) -> np.ndarray:
     """C × e text embeddings (float32, unit norm) of the classes, one row per class."""
     from src.core.errors import ConfigError
-    from src.features.backbones import DOWNLOAD, sha256
+    from src.pretrained.weights import DOWNLOAD, sha256
 
     options = dict(options or {})
     model = str(options.get("model") or "ViT-B-32")
@@ -66,8 +66,8 @@ def _embed(texts, model: str, weights: str, pretrained, templates: list[str]) ->
     import torch
 
     from src.core.errors import ConfigError
-    from src.features.backbones import DOWNLOAD, load_into
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
+    from src.pretrained.weights import DOWNLOAD, load_into
 
     import_torchvision()  # open_clip imports it; one line if the features extra is missing
     import open_clip
@@ -99,7 +99,7 @@ def shares_space(feature_path: Path, options: Mapping | None) -> bool:
     classifier."""
     from scipy.io import loadmat
 
-    from src.features.backbones import DOWNLOAD, sha256
+    from src.pretrained.weights import DOWNLOAD, sha256
 
     options = dict(options or {})
     keys = ["backbone", "weights", "weights_sha256", "pretrained"]

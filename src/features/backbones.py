@@ -19,7 +19,6 @@ and the architecture.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,9 @@ import torch
 from torch import nn
 
 from src.core.errors import ConfigError
+from src.pretrained.weights import DOWNLOAD, load_into, sha256
 
 FAMILIES = ("torchvision", "timm", "open_clip")
-DOWNLOAD = "download"
 
 
 @dataclass
@@ -70,56 +69,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return family, name
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_weights(path: Path, spec: str) -> dict[str, torch.Tensor]:
-    """The state dict in ``path`` (tensors only: torch's restricted unpickler)."""
-    if not path.is_file():
-        raise ConfigError(
-            f"features.weights={path}: no such file; give the weights of {spec} saved with "
-            "torch.save(model.state_dict(), path), or features.weights=download."
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # not a torch file, or one holding foreign objects
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(
-            f"{path}: not a weights file of {spec} torch can read ({first})."
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{path}: not a state dict (names → tensors) of {spec}.")
-    return state
-
-
-def load_into(model: nn.Module, path: Path, spec: str) -> None:
-    """Load ``path`` into ``model`` strictly, or one line naming what does not match."""
-    state = read_weights(path, spec)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        detail = "; ".join(
-            f"{what} {len(keys)} (e.g. {keys[0]})"
-            for what, keys in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("other shape", shapes),
-            )
-            if keys
-        )
-        raise ConfigError(f"{path}: these weights are not {spec}'s: {detail}.")
-    model.load_state_dict(state)
-
-
 def _strip_head(model: nn.Module) -> None:
     """Replace a torchvision classifier's last linear layer by the identity (pooled features)."""
     for name in ("fc", "head", "heads", "classifier"):
@@ -137,7 +86,7 @@ def _strip_head(model: nn.Module) -> None:
 
 
 def _torchvision(name: str, weights: str | None, preset: str) -> tuple[nn.Module, Callable, dict]:
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
 
     tv = import_torchvision()
     spec = f"torchvision:{name}"
@@ -164,7 +113,7 @@ def _torchvision(name: str, weights: str | None, preset: str) -> tuple[nn.Module
 
 
 def _timm(name: str, weights: str | None) -> tuple[nn.Module, Callable, dict]:
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
 
     import_torchvision()  # timm imports it
     import timm
@@ -185,7 +134,7 @@ def _timm(name: str, weights: str | None) -> tuple[nn.Module, Callable, dict]:
 
 
 def _open_clip(name: str, weights: str | None, pretrained: str | None):
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
 
     import_torchvision()  # open_clip imports it
     import open_clip
@@ -243,7 +192,7 @@ def _blank_image():
 def save_random_weights(spec: str, path: Path) -> Path:
     """A randomly initialised ``spec`` model's whole state dict (seed 0), saved as the library
     saves it: what ``features.weights`` reads, for tests and the benchmark (no download)."""
-    from src.features.compat import import_torchvision
+    from src.pretrained.compat import import_torchvision
 
     family, name = parse_spec(spec)
     torch.manual_seed(0)
