@@ -100,8 +100,8 @@ def main(folders: list[str]) -> dict:
     import optuna
     from optuna.trial import TrialState
 
-    from src.protocol.search import storage_for
     from src.protocol.selection import choose_trial, selection_window
+    from src.protocol.storage import storage_for
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     variants = pruners()

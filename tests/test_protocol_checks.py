@@ -260,7 +260,8 @@ def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, damage, tmp_path):
     from src.data.arrays import DataError
-    from src.protocol.search import StorageError, open_study
+    from src.protocol.search import open_study
+    from src.protocol.storage import StorageError
 
     path = tmp_path / ("studies.journal" if kind == "journal" else "studies.db")
     url = str(path) if kind == "journal" else f"sqlite:///{path}"

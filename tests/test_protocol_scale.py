@@ -22,7 +22,8 @@ import src.protocol.search as search
 from src.core.errors import ConfigError
 from src.data.synthetic import BENCHMARKS, make_benchmark_arrays
 from src.protocol.report.leaderboard import leaderboard
-from src.protocol.search import finished_records, open_study, run_study, storage_for
+from src.protocol.search import finished_records, open_study, run_study
+from src.protocol.storage import storage_for
 
 TINY = [
     "protocol.n_trials=2",

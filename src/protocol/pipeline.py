@@ -148,7 +148,8 @@ class Protocol:
 
     def search(self, name: str) -> list[dict]:
         """Run (or continue) the row's study; the finished trials' records, in order."""
-        from src.protocol.search import default_params, finished_records, run_study, storage_for
+        from src.protocol.search import default_params, finished_records, run_study
+        from src.protocol.storage import storage_for
 
         self.next_stage(f"search `{name}` on validation folds {self.folds}")
         ctx, miner = self.context(name), self.miner_cfg(self.specs[name][0])

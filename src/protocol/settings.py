@@ -278,7 +278,7 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
         fail("launcher", "use local, slurm or submitit_local")
     storage = values.get("storage")
     if storage is not None:
-        from src.protocol.search import storage_problem
+        from src.protocol.storage import storage_problem
 
         problem = storage_problem(storage)
         if problem:
