@@ -30,7 +30,6 @@ from src.protocol.settings import ProtocolSettings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
-LAUNCHERS = ("local", "submitit_local", "slurm")
 
 
 def worker_threads(settings: ProtocolSettings) -> int:

@@ -40,6 +40,7 @@ from src.protocol.selection import choose_epoch
 # The selection rules src.protocol imports from here.
 from src.protocol.selection import choose_trial as choose_trial
 from src.protocol.selection import selection_window as selection_window
+from src.protocol.settings import PRUNER_CHOICES
 
 # the search spaces (the metric's, the compatibility models'), imported here for the studies
 from src.protocol.spaces import PREPROCESSING as PREPROCESSING
@@ -154,7 +155,7 @@ def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESa
 
 
 #: ``protocol.pruner``'s choices
-PRUNERS = ("none", "median")
+PRUNERS = PRUNER_CHOICES
 #: the median pruner's patience: finished trials before it prunes, and the first steps (the
 #: first fold's first epochs) it never prunes at (fold k's epochs count from k × max_epochs)
 PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS = 5, 2

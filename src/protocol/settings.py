@@ -93,6 +93,10 @@ class ProtocolSettings:
 
 #: the strategies that choose their negatives at random (the comparators of the mined ones)
 RANDOM_STRATEGIES = ("random", "random_fixed")
+#: ``protocol.launcher``'s choices (:class:`~src.protocol.executor.Executor`)
+LAUNCHERS = ("local", "submitit_local", "slurm")
+#: ``protocol.pruner``'s choices (:func:`~src.protocol.search.make_pruner`)
+PRUNER_CHOICES = ("none", "median")
 
 
 def check_same_config(cfg: DictConfig, folder: Path) -> None:
@@ -255,7 +259,7 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     check_list("seeds", lambda s: _is_int(s) and low <= s <= high, f"integers in [{low}, {high}]")
     if "searches" in values:
         check_int("searches", 1)
-    if values.get("pruner", "none") not in ("none", "median"):
+    if values.get("pruner", "none") not in PRUNER_CHOICES:
         fail("pruner", "use none or median")
     smoothing = values.get("smoothing", 1)
     if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1 or smoothing % 2 == 0):
@@ -274,7 +278,7 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
         fail("threads", "use null (torch's default) or an integer ≥ 1")
     if "workers" in values:
         check_int("workers", 1)
-    if values.get("launcher", "local") not in ("local", "submitit_local", "slurm"):
+    if values.get("launcher", "local") not in LAUNCHERS:
         fail("launcher", "use local, slurm or submitit_local")
     storage = values.get("storage")
     if storage is not None:
