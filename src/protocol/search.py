@@ -154,8 +154,6 @@ def trial_sampler(seed: int, index: int, n_trials: int) -> optuna.samplers.TPESa
     return optuna.samplers.TPESampler(seed=entropy, n_startup_trials=min(STARTUP_TRIALS, n_trials))
 
 
-#: ``protocol.pruner``'s choices
-PRUNERS = PRUNER_CHOICES
 #: the median pruner's patience: finished trials before it prunes, and the first steps (the
 #: first fold's first epochs) it never prunes at (fold k's epochs count from k × max_epochs)
 PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS = 5, 2
@@ -176,7 +174,7 @@ def make_pruner(kind: str, n_trials: int) -> optuna.pruners.BasePruner:
             n_warmup_steps=PRUNER_WARMUP_EPOCHS,
             interval_steps=1,
         )
-    raise ValueError(f"protocol.pruner={kind!r} is invalid: use one of {list(PRUNERS)}.")
+    raise ValueError(f"protocol.pruner={kind!r} is invalid: use one of {list(PRUNER_CHOICES)}.")
 
 
 def open_study(

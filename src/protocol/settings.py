@@ -260,7 +260,7 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
     if "searches" in values:
         check_int("searches", 1)
     if values.get("pruner", "none") not in PRUNER_CHOICES:
-        fail("pruner", "use none or median")
+        fail("pruner", f"use {' or '.join(PRUNER_CHOICES)}")
     smoothing = values.get("smoothing", 1)
     if smoothing != "auto" and (not _is_int(smoothing) or smoothing < 1 or smoothing % 2 == 0):
         fail(

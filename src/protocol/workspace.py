@@ -18,7 +18,7 @@ class Workspace:
     """The folder of one search (the run folder, or ``searches/seed<k>/`` of a replicate)."""
 
     folder: Path
-    progress: Callable[[str], None] = print
+    progress: Callable[[str], None]  # where "already done" is said
 
     # ------------------------------------------------------------------- where steps live
     def reference(self, name: str) -> Path:
