@@ -40,7 +40,7 @@ def main(like: str, overrides: list[str]) -> dict:
     import torch
 
     from src.protocol import Protocol
-    from src.protocol.search import default_params, score_setting, space
+    from src.protocol.search import default_params, score_setting, search_context, space
     from src.protocol.training import final_metrics
 
     gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator") in ("gpu", "cuda")
@@ -48,17 +48,19 @@ def main(like: str, overrides: list[str]) -> dict:
         torch.set_num_threads(int(cfg.protocol.threads))
     start = time.perf_counter()
     protocol = Protocol(cfg)
-    ctx, miner = protocol.context("random"), protocol.miner_cfg("random")
+    inputs = protocol.inputs
+    ctx = search_context(protocol.settings, inputs, "random")
+    miner = inputs.miner_cfg("random")
     setup_s = time.perf_counter() - start
 
-    defaults = optuna.trial.FixedTrial(default_params(ctx, miner, protocol.preprocessing))
+    defaults = optuna.trial.FixedTrial(default_params(ctx, miner, inputs.preprocessing))
     values = space(defaults, ctx, miner)  # the study's first trial: the configured defaults
     start = time.perf_counter()
     trial = score_setting(ctx, values, miner)
     trial_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    dm = protocol.data.get("test", protocol.folds[0], int(cfg.seed), {})
+    dm = inputs.data.get("test", inputs.folds[0], int(cfg.seed), {})
     epochs = int(cfg.protocol.max_epochs)
     refit = final_metrics(
         dm, cfg.model, miner, cfg.trainer, epochs, 1, trial["gamma"], pool_cfg=cfg.get("pool")
@@ -66,7 +68,7 @@ def main(like: str, overrides: list[str]) -> dict:
     refit_s = time.perf_counter() - start
 
     p = cfg.protocol
-    rows = len(protocol.specs)
+    rows = len(inputs.specs)
     mined = [s for s in p.strategies if s not in ("random", "random_fixed")]
     refits = (rows + int(bool(p.ablation and mined))) * len(p.seeds)
     trials = rows * int(p.n_trials)
@@ -78,7 +80,7 @@ def main(like: str, overrides: list[str]) -> dict:
         else f"cpu ({torch.get_num_threads()} threads)",
         "d": dm.feature_dim,
         "k": dm.signature_dim,
-        "folds": protocol.folds,
+        "folds": inputs.folds,
         "epochs": epochs,
         "setup_s": round(setup_s, 1),
         "trial_s": round(trial_s, 1),

@@ -185,28 +185,32 @@ def test_every_trained_row_faces_the_untrained_metric_in_the_same_family():
 
 
 def test_a_search_whose_chosen_curve_stays_at_the_untrained_level_chose_no_training():
-    from types import SimpleNamespace
-
+    from src.protocol.outcomes import Choice, Chosen, ProtocolResult, ReferenceResult, SearchOutcome
     from src.protocol.report.write import no_training_chosen
+    from src.protocol.settings import ProtocolSettings
 
-    protocol = SimpleNamespace(
-        settings=SimpleNamespace(strategies=["random", "hardest"]),
-        refs={"untrained": {"val_score": 0.40}},
-        chosen={
-            "random": {"curve": [0.38, 0.40, 0.39]},  # never above: flat at the untrained level
-            "hardest": {"curve": [0.38, 0.41, 0.45]},
-            "ale": {"curve": [float("nan"), 0.2]},
-        },
-        replicas={},
+    def choices(**curves) -> Chosen:
+        return Chosen(1, {name: Choice({}, 0, 0.0, 1, 0.0, [], curve)
+                          for name, curve in curves.items()})  # fmt: skip
+
+    def result(refs: dict, *searches: Chosen) -> ProtocolResult:
+        outcomes = [SearchOutcome(k, {}, chosen) for k, chosen in enumerate(searches)]
+        return ProtocolResult([], refs, outcomes, {}, "hardest", [], {}, [])
+
+    settings = ProtocolSettings.from_config({"strategies": ["random", "hardest"]})
+    untrained = {"untrained": ReferenceResult([], 0.0, 0.40, {}, {}, [], {})}
+    first = choices(
+        random=[0.38, 0.40, 0.39],  # never above: flat at the untrained level
+        hardest=[0.38, 0.41, 0.45],
+        ale=[float("nan"), 0.2],
     )
-    flat = no_training_chosen(protocol)
+    flat = no_training_chosen(settings, result(untrained, first))
     assert list(flat) == ["random", "ale"]
     assert flat["random"].startswith("**no training chosen**: its chosen validation curve")
     assert flat["ale"].startswith("below the untrained metric on validation: ")  # it trained
-    assert no_training_chosen(SimpleNamespace(refs={}, chosen=protocol.chosen, replicas={})) == {}
+    assert no_training_chosen(settings, result({}, first)) == {}
     # with three searches: said with the number of searches that chose no training
-    other = SimpleNamespace(chosen={**protocol.chosen, "random": {"curve": [0.5]}})
-    protocol.replicas = {1: other, 2: SimpleNamespace(chosen=protocol.chosen)}
-    flat = no_training_chosen(protocol)
+    other = choices(random=[0.5], hardest=[0.38, 0.41, 0.45], ale=[float("nan"), 0.2])
+    flat = no_training_chosen(settings, result(untrained, first, other, first))
     assert flat["random"].startswith("**no training chosen** in 2 of 3 searches: ")
     assert flat["ale"].startswith("below the untrained metric on validation in 3 of 3 searches")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -137,17 +139,48 @@ def test_the_shared_core_imports_no_other_room():
     assert {m: names for m, names in upward.items() if names} == {}
 
 
-def test_no_function_takes_an_untyped_protocol_object():
-    """A parameter named ``protocol`` is typed: the stages' contract (ProtocolRun), not Any."""
-    untyped = []
+#: the protocol's stages: module → function of (settings, workspace, inputs, …)
+STAGES = {
+    "src.protocol.references": "evaluate_references",
+    "src.protocol.search": "search_row",
+    "src.protocol.extend": "choose",
+    "src.protocol.refit": "refit_row",
+    "src.protocol.verdicts": "intervals_and_comparisons",
+    "src.protocol.report.write": "write_report",
+}
+
+
+@pytest.mark.parametrize(("module", "name"), STAGES.items())
+def test_every_stage_is_a_function_of_settings_workspace_inputs_returning_a_dataclass(module, name):
+    import dataclasses
+    import importlib
+    import inspect
+    import typing
+
+    from src.protocol.inputs import Inputs
+    from src.protocol.settings import ProtocolSettings
+    from src.protocol.workspace import Workspace
+
+    stage = getattr(importlib.import_module(module), name)
+    hints = typing.get_type_hints(stage)
+    first = list(inspect.signature(stage).parameters)[:3]
+    assert [hints[p] for p in first] == [ProtocolSettings, Workspace, Inputs]
+    result = hints["return"]
+    if typing.get_origin(result) is dict:  # one result per reference
+        result = typing.get_args(result)[1]
+    assert dataclasses.is_dataclass(result) or (name == "write_report" and result is Path)
+
+
+def test_no_function_takes_a_whole_protocol_object():
+    """The stages read typed settings, a workspace and their inputs, never the pipeline."""
+    found = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 for arg in [*node.args.args, *node.args.kwonlyargs]:
-                    hint = ast.unparse(arg.annotation) if arg.annotation else None
-                    if arg.arg == "protocol" and hint in (None, "Any", "object"):
-                        untyped.append(f"{module_name(path)}.{node.name}")
-    assert untyped == []
+                    if arg.arg == "protocol":
+                        found.append(f"{module_name(path)}.{node.name}")
+    assert found == []
 
 
 def test_no_import_cycle_between_rooms():

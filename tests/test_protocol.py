@@ -13,6 +13,8 @@ import optuna
 import pytest
 from hydra_utils import compose_config
 
+import src.protocol.extend
+import src.protocol.search
 from src.protocol import Protocol, check_same_config
 from src.protocol.training import DataModules
 
@@ -47,9 +49,9 @@ def run_protocol(folder: Path, overrides: list[str] = TINY) -> list[dict]:
     cfg = compose_config([refs, *overrides], folder, config_name="protocol")
     check_same_config(cfg, folder)
     protocol = Protocol(cfg)
-    rows = protocol.run()
-    protocol.report(rows)
-    return rows
+    result = protocol.run()
+    protocol.report(result)
+    return result.rows
 
 
 @pytest.fixture(scope="module")
@@ -169,20 +171,29 @@ def test_search_and_choices_read_validation_splits_only(tmp_path, monkeypatch):
         return original(self, split_mode, fold, seed, overrides)
 
     monkeypatch.setattr(DataModules, "get", spy)
-    original_search = Protocol.search
 
-    def search(self, strategy):
-        stage["name"] = "search"
-        try:
-            return original_search(self, strategy)
-        finally:
-            stage["name"] = "after"
+    def spied(module, name):
+        original_stage = getattr(module, name)
 
-    monkeypatch.setattr(Protocol, "search", search)
+        def stage_function(*args, **kwargs):
+            stage["name"] = name
+            try:
+                return original_stage(*args, **kwargs)
+            finally:
+                stage["name"] = "after"
+
+        monkeypatch.setattr(module, name, stage_function)
+
+    spied(src.protocol.search, "search_row")
+    spied(src.protocol.extend, "choose")  # the choice and its extensions
     run_protocol(
-        tmp_path / "run", [*TINY[1:], "protocol.n_trials=1", "protocol.strategies=[random]"]
-    )
-    assert {mode for name, mode in seen if name == "search"} == {"val"}
+        tmp_path / "run",
+        [*[o for o in TINY[1:] if "epochs" not in o and "strategies" not in o],
+         "protocol.n_trials=1", "protocol.strategies=[random]", "protocol.max_epochs=1",
+         "protocol.max_epochs_limit=2"],
+    )  # fmt: skip
+    assert {mode for name, mode in seen if name == "search_row"} == {"val"}
+    assert {mode for name, mode in seen if name == "choose"} == {"val"}
 
 
 # --------------------------------------------------- selection rules on hand-made curves

@@ -90,7 +90,7 @@ def test_the_embedded_data_says_it_runs_one_fold(tmp_path, caplog):
     cfg = compose_config(["protocol.folds=[1,2]"], tmp_path / "run", config_name="protocol")
     with caplog.at_level(logging.WARNING, logger="src.protocol"):
         protocol = Protocol(cfg)
-    assert protocol.folds == [1]
+    assert protocol.inputs.folds == [1]
     assert "has one validation split: protocol.folds=[1, 2] runs as [1]" in caplog.text
     caplog.clear()
     cfg = compose_config(["protocol.folds=[1]"], tmp_path / "run2", config_name="protocol")
@@ -99,21 +99,21 @@ def test_the_embedded_data_says_it_runs_one_fold(tmp_path, caplog):
     assert "validation split" not in caplog.text
 
 
-def test_a_fresh_protocol_fulfils_the_stages_contract(tmp_path):
-    """Every attribute the stages read (ProtocolRun) exists from __init__ on, with its type."""
-    import typing
-
+def test_a_protocol_builds_its_inputs_once_and_each_search_its_own(tmp_path):
+    """The stages' inputs are built from the config once; another search (protocol.searches >
+    1) has its own seed and folder and shares the data modules."""
     from src.protocol import Protocol
-    from src.protocol.contract import ProtocolRun
 
-    protocol = Protocol(compose_config([], tmp_path / "run", config_name="protocol"))
-    assert isinstance(protocol, ProtocolRun)
-    hints = typing.get_type_hints(ProtocolRun)
-    plain = {name: hint for name, hint in hints.items() if hint in (str, int, Path)}
-    assert all(isinstance(getattr(protocol, name), hint) for name, hint in plain.items())
-    assert set(plain) == {"folder", "source", "window", "best"}
-    for name in ("refs", "trials", "chosen", "runs", "comparisons", "pairs"):
-        assert not getattr(protocol, name)  # empty until its stage runs
+    cfg = compose_config(["protocol.searches=2"], tmp_path / "run", config_name="protocol")
+    protocol = Protocol(cfg)
+    inputs = protocol.inputs
+    assert inputs.seed == int(cfg.seed) and inputs.folds == [1]
+    assert set(inputs.specs) == set(cfg.protocol.strategies) | {"ale", "devise", "sje"}
+    assert inputs.source and all(isinstance(v, bool) for v in inputs.preprocessing)
+    other = protocol.search(inputs.seed + 1)
+    assert other.inputs.seed == inputs.seed + 1 and other.inputs.data is inputs.data
+    assert other.workspace.folder == tmp_path / "run" / "searches" / f"seed{inputs.seed + 1}"
+    assert other.settings.searches == 1 and protocol.search(inputs.seed).inputs is inputs
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ predictions that recompute the table, searches not cut short by the epoch cap.""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -16,9 +17,11 @@ from hydra_utils import compose_config
 
 from src.protocol import Protocol, check_same_config
 from src.protocol.extend import extend_chosen, extension_note
+from src.protocol.outcomes import Choice, ReferenceResult
+from src.protocol.references import evaluate_references
 from src.protocol.report import recompute
 from src.protocol.settings import ProtocolSettings
-from src.protocol.workspace import Workspace
+from src.protocol.workspace import Progress, Workspace
 
 TINY = [
     "protocol.n_trials=2",
@@ -183,19 +186,32 @@ def test_src_eval_of_a_kept_checkpoint_reproduces_its_test_metrics(run, kept, tm
         assert metrics[key] == saved[key], key  # exactly: same weights, data, γ
 
 
-def _fake_protocol(tmp_path: Path, max_epochs: int, limit: int) -> SimpleNamespace:
+def _fake_stage(tmp_path: Path, max_epochs: int, limit: int):
+    """(settings, workspace, inputs) of an extension, its validation runs faked."""
     settings = ProtocolSettings.from_config(
         {"strategies": ["hardest", "random"], "max_epochs": max_epochs, "max_epochs_limit": limit}
     )
-    protocol = SimpleNamespace(
-        settings=settings, folder=tmp_path, window=1, progress=lambda m: None
-    )
-    protocol.context = lambda name=None: SimpleNamespace(max_epochs=max_epochs, smoothing=1)
-    protocol.miner_cfg = lambda name: {}
-    protocol.specs = {name: (name, None) for name in ("hardest", "random")}
+    inputs = SimpleNamespace(specs={name: (name, None) for name in ("hardest", "random")})
+    inputs.miner_cfg = lambda name: {}
+    return settings, Workspace(tmp_path, Progress(stages=1)), inputs
 
-    protocol.workspace = Workspace(tmp_path, protocol.progress)
-    return protocol
+
+def _choice(best_epoch: int, score: float) -> Choice:
+    return Choice(values={}, trial=0, score=score, best_epoch=best_epoch, gamma=0.0,
+                  fold_scores=[score], curve=[])  # fmt: skip
+
+
+@dataclasses.dataclass
+class FakeContext:
+    """What an extension changes in a search context: the epoch cap and the window."""
+
+    max_epochs: int
+    smoothing: int = 1
+
+
+def _fake_context(monkeypatch, max_epochs: int) -> None:
+    context = lambda settings, inputs, name=None: FakeContext(max_epochs)  # noqa: E731
+    monkeypatch.setattr("src.protocol.search.search_context", context)
 
 
 def test_a_choice_at_the_epoch_cap_is_extended_until_it_falls_below(tmp_path, monkeypatch):
@@ -209,18 +225,19 @@ def test_a_choice_at_the_epoch_cap_is_extended_until_it_falls_below(tmp_path, mo
         return {"score": curve[best], "best_epoch": best + 1, "curve": curve}
 
     monkeypatch.setattr("src.protocol.search.score_setting", score_setting)
-    dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
-    monkeypatch.setattr("src.protocol.extend.dataclasses.replace", dataclass_replace)
-    protocol = _fake_protocol(tmp_path, 3, 60)
-    chosen = {"hardest": {"best_epoch": 3, "score": 0.3, "values": {}}, "random": {
-        "best_epoch": 2, "score": 0.5, "values": {}}}  # fmt: skip
-    out = extend_chosen(protocol, chosen)
+    _fake_context(monkeypatch, 3)
+    settings, workspace, inputs = _fake_stage(tmp_path, 3, 60)
+    chosen = {"hardest": _choice(3, 0.3), "random": _choice(2, 0.5)}
+    out = extend_chosen(settings, workspace, inputs, chosen, window=1)
     assert caps == [6, 12]  # random (epoch 2 < cap 3) is not extended
-    assert out["hardest"]["best_epoch"] == 8 and out["hardest"]["epoch_cap"] == 12
-    assert not out["hardest"]["limit_hit"] and out["random"]["epoch_cap"] == 3
+    assert out["hardest"].best_epoch == 8 and out["hardest"].epoch_cap == 12
+    assert not out["hardest"].limit_hit and out["random"].epoch_cap == 3
+    assert out["hardest"].curve == [min(e, 8) / 10 for e in range(1, 13)]  # the longer run's
     assert (tmp_path / "search" / "extended" / "hardest_12.json").is_file()
-    protocol.chosen = out
-    assert "extended to 12 epochs, it chose epoch 8" in extension_note(protocol)
+    assert "extended to 12 epochs, it chose epoch 8" in extension_note(settings, out)
+    # a continued protocol reads the saved extensions back: no validation run again
+    again = extend_chosen(settings, workspace, inputs, chosen, window=1)
+    assert caps == [6, 12] and again == out
 
 
 def test_the_limit_stops_an_extension_and_protocol_md_says_so(tmp_path, monkeypatch):
@@ -228,14 +245,12 @@ def test_the_limit_stops_an_extension_and_protocol_md_says_so(tmp_path, monkeypa
         return {"score": 1.0, "best_epoch": ctx.max_epochs, "curve": []}
 
     monkeypatch.setattr("src.protocol.search.score_setting", score_setting)
-    dataclass_replace = lambda ctx, **kw: SimpleNamespace(**{**vars(ctx), **kw})  # noqa: E731
-    monkeypatch.setattr("src.protocol.extend.dataclasses.replace", dataclass_replace)
-    protocol = _fake_protocol(tmp_path, 4, 10)
-    out = extend_chosen(protocol, {"hardest": {"best_epoch": 4, "score": 0.3, "values": {}}})
-    assert out["hardest"]["epoch_cap"] == 10 and out["hardest"]["limit_hit"]
-    protocol.chosen = out
-    assert "protocol.max_epochs_limit=10" in extension_note(protocol)
-    assert math.isfinite(out["hardest"]["score"])
+    _fake_context(monkeypatch, 4)
+    settings, workspace, inputs = _fake_stage(tmp_path, 4, 10)
+    out = extend_chosen(settings, workspace, inputs, {"hardest": _choice(4, 0.3)}, window=1)
+    assert out["hardest"].epoch_cap == 10 and out["hardest"].limit_hit
+    assert "protocol.max_epochs_limit=10" in extension_note(settings, out)
+    assert math.isfinite(out["hardest"].score)
 
 
 def test_references_get_their_own_preprocessing_search(tmp_path):
@@ -245,13 +260,15 @@ def test_references_get_their_own_preprocessing_search(tmp_path):
         [*TINY, "protocol.references=[eszsl,sae,untrained]"], tmp_path, config_name="protocol"
     )
     protocol = Protocol(cfg)
-    refs = protocol.references()
+    refs = evaluate_references(protocol.settings, protocol.workspace, protocol.inputs)
     assert set(refs) == {"eszsl", "sae", "untrained"}
     for record in refs.values():
-        assert len(record["searched"]) == 6  # 3 feature options × L2 of signatures or not
-        best = max(t["val_score"] for t in record["searched"])
-        assert record["val_score"] == best
+        assert len(record.searched) == 6  # 3 feature options × L2 of signatures or not
+        best = max(t["val_score"] for t in record.searched)
+        assert record.val_score == best
         assert (tmp_path / "references").is_dir()
+    saved = json.loads((tmp_path / "references" / "eszsl.json").read_text())
+    assert ReferenceResult.from_json(saved) == refs["eszsl"]  # what a continued protocol reads
 
 
 @pytest.mark.slow
@@ -265,9 +282,10 @@ def test_on_apy_the_eszsl_search_reaches_the_standardised_setting(tmp_path, real
     cfg = compose_config(
         ["data=apy_annotations", "protocol.references=[eszsl]"], tmp_path, config_name="protocol"
     )
-    record = Protocol(cfg).references()["eszsl"]
-    assert record["data"]["standardise"] is True and record["data"]["l2_features"] is False
-    assert record["test"]["test/zsl_acc"] >= 0.55
+    protocol = Protocol(cfg)
+    record = evaluate_references(protocol.settings, protocol.workspace, protocol.inputs)["eszsl"]
+    assert record.data["standardise"] is True and record.data["l2_features"] is False
+    assert record.test["test/zsl_acc"] >= 0.55
 
 
 def test_objectives_cross_the_strategies_and_trained_references_are_refitted(tmp_path):

@@ -35,12 +35,14 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from src.protocol.inputs import Inputs
+from src.protocol.outcomes import SearchResult
 from src.protocol.selection import choose_epoch
 
 # The selection rules src.protocol imports from here.
 from src.protocol.selection import choose_trial as choose_trial
 from src.protocol.selection import selection_window as selection_window
-from src.protocol.settings import PRUNER_CHOICES
+from src.protocol.settings import PRUNER_CHOICES, ProtocolSettings
 
 # the search spaces (the metric's, the compatibility models'), imported here for the studies
 from src.protocol.spaces import PREPROCESSING as PREPROCESSING
@@ -48,6 +50,7 @@ from src.protocol.spaces import default_params as default_params
 from src.protocol.spaces import space as space
 from src.protocol.storage import StorageError, damage, damaged_storage, open_storage
 from src.protocol.training import DataModules, train_curve
+from src.protocol.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,55 @@ class SearchContext:
     pruner: str = "none"  # protocol.pruner: none | median (stops hopeless trials early)
     settings: dict | None = None  # the protocol's, kept with each study (state.protocol_settings)
     pool_cfg: DictConfig | None = None  # the pool group's config (None: NegativePool's defaults)
+
+
+def search_context(settings: ProtocolSettings, inputs: Inputs, name: str | None = None):
+    """The search context of row ``name`` (its model config; default: the metric's)."""
+    dm = inputs.data.get("val", inputs.folds[0], inputs.seed, {})
+    train_classes = min(
+        len(inputs.data.get("val", f, inputs.seed, {}).seen_classes) for f in inputs.folds
+    )
+    return SearchContext(
+        data=inputs.data,
+        model_cfg=inputs.specs[name][1] if name else inputs.model,
+        trainer_cfg=inputs.trainer,
+        folds=inputs.folds,
+        max_epochs=settings.max_epochs,
+        metric=settings.selection_metric,
+        seed=inputs.seed,
+        feature_dim=dm.feature_dim,
+        signature_dim=dm.signature_dim,
+        min_train_classes=train_classes,
+        attribute_signatures=dm.signature_kind != "text",
+        smoothing=3 if settings.smoothing == "auto" else int(settings.smoothing),
+        pruner=settings.pruner,
+        settings=inputs.study_settings,
+        pool_cfg=inputs.pool,
+    )
+
+
+def search_row(
+    settings: ProtocolSettings, workspace: Workspace, inputs: Inputs, name: str
+) -> SearchResult:
+    """Run (or continue) searched row ``name``'s study; its finished trials, in order."""
+    from src.protocol.storage import storage_for
+
+    workspace.progress.stage(f"search `{name}` on validation folds {inputs.folds}")
+    ctx, miner = search_context(settings, inputs, name), inputs.miner_cfg(inputs.specs[name][0])
+    (workspace.folder / "search").mkdir(parents=True, exist_ok=True)
+    storage, study_name = storage_for(settings.storage, workspace.folder, name)
+    defaults = default_params(ctx, miner, inputs.preprocessing)
+    study = run_study(
+        study_name, storage, ctx, miner, settings.n_trials, defaults, workspace.progress
+    )
+    pruned = sum(
+        "pruned" in t.user_attrs for t in study.get_trials(deepcopy=False)
+        if t.state.name == "PRUNED"
+    )  # fmt: skip
+    finished = finished_records(study)
+    if not finished:
+        raise RuntimeError(f"search `{name}`: no trial finished; see protocol.log.")
+    return SearchResult(trials=finished, pruned=pruned)
 
 
 def apply(values: dict[str, Any], model_cfg: DictConfig, miner_cfg: DictConfig):

@@ -34,10 +34,12 @@ from src.metrics.bootstrap import (
     prob_improvement,
     search_plan,
 )
-from src.protocol.contract import ProtocolRun
+from src.protocol.inputs import Inputs
 from src.protocol.kept import load_scores
+from src.protocol.outcomes import Verdicts
 from src.protocol.report.results import STATED_METRICS, against_untrained, stated_pairs
 from src.protocol.settings import ProtocolSettings
+from src.protocol.workspace import Workspace
 
 #: protocol.csv's metrics (``test/<name>``) and their resampled names
 COLUMNS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
@@ -201,18 +203,23 @@ def mark_aliases(rows: list[dict], files: dict[str, list[Path]]) -> None:
             seen.append((row["name"], mine))
 
 
-def comparison_pairs(protocol: ProtocolRun, rows: list[dict]) -> list[tuple[str, str]]:
+def comparison_pairs(
+    settings: ProtocolSettings,
+    rows: list[dict],
+    best: str,
+    pairs: Sequence[tuple[str, str]],
+) -> list[tuple[str, str]]:
     """What ``comparisons.csv`` holds: the best tuned row against every reference, every other
     strategy against ``random``, each mined strategy against ``random@`` it, each crossed
-    objective's mined rows against its ``random`` row (``protocol.pairs``), and every trained
-    row against ``untrained``."""
+    objective's mined rows against its ``random`` row (``pairs``), and every trained row
+    against ``untrained``."""
     refs = [r["name"] for r in rows if r["kind"] in ("reference", "untrained")]
-    pairs = [(protocol.best, ref) for ref in refs]
-    if "random" in protocol.settings.strategies:
-        pairs += [(s, "random") for s in protocol.settings.strategies if s != "random"]
-    pairs += list(protocol.pairs)
-    pairs += against_untrained(rows)  # does training help at all?
-    return list(dict.fromkeys(pairs))
+    out = [(best, ref) for ref in refs]
+    if "random" in settings.strategies:
+        out += [(s, "random") for s in settings.strategies if s != "random"]
+    out += list(pairs)
+    out += against_untrained(rows)  # does training help at all?
+    return list(dict.fromkeys(out))
 
 
 def comparisons(
@@ -270,14 +277,23 @@ def write_comparisons(records: Sequence[dict], path: Path) -> Path:
     return write_csv(path, COMPARISON_COLUMNS, rows)
 
 
-def intervals_and_comparisons(protocol: ProtocolRun, rows: list[dict]) -> list[dict]:
-    """Add the intervals and ``same_as`` to ``rows``; return the comparisons (the protocol's
-    last step)."""
-    settings = protocol.settings
+def intervals_and_comparisons(
+    settings: ProtocolSettings,
+    workspace: Workspace,
+    inputs: Inputs,
+    rows: list[dict],
+    best: str,
+    pairs: Sequence[tuple[str, str]],
+) -> Verdicts:
+    """The rows with their intervals and ``same_as``, and the comparisons (the protocol's last
+    step before the report): ``best`` is the strategy chosen on validation, ``pairs`` the
+    comparisons stated besides the defaults."""
     resamples, seed, level = dataclasses.astuple(settings.bootstrap)
-    folders = search_folders(protocol.folder, settings, int(protocol.cfg.seed))
+    rows = [dict(row) for row in rows]
+    folder = workspace.folder
+    folders = search_folders(folder, settings, inputs.seed)
     files = {
-        r["name"]: prediction_files(protocol.folder, r["name"], r["kind"], settings.seeds, folders)
+        r["name"]: prediction_files(folder, r["name"], r["kind"], settings.seeds, folders)
         for r in rows
     }
     keys: dict[Path, str] = {}
@@ -287,7 +303,9 @@ def intervals_and_comparisons(protocol: ProtocolRun, rows: list[dict]) -> list[d
     plans = make_plans(runs, resamples, seed)
     samples = resampled_rows(runs, resamples, seed, plans, settings.searches)
     add_intervals(rows, samples, level)
-    stated = stated_pairs(rows, protocol.best, protocol.pairs)
-    return comparisons(
-        comparison_pairs(protocol, rows), rows, samples, level, stated, runs, plans["classes"]
-    )
+    stated = stated_pairs(rows, best, pairs)
+    records = comparisons(
+        comparison_pairs(settings, rows, best, pairs), rows, samples, level, stated, runs,
+        plans["classes"],
+    )  # fmt: skip
+    return Verdicts(rows=rows, comparisons=records)

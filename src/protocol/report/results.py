@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from src.core.atomic import write_csv as atomic_csv
+from src.protocol.outcomes import Choice
 
 #: test metrics of every row (means over seeds, with ``<metric>_std`` beside them)
 METRICS = (
@@ -52,9 +53,9 @@ def add_search_spread(row: dict, per_search: Sequence[Sequence[dict]]) -> None:
         row[f"{metric}_search_std"] = float(np.std(means, ddof=1)) if len(means) > 1 else math.nan
 
 
-def chosen_settings(chosen: dict) -> dict:
+def chosen_settings(chosen: Choice) -> dict:
     """A searched row's ``chosen`` column: its settings, epoch count and γ."""
-    return {**chosen["values"], "epochs": chosen["best_epoch"], "gamma": round(chosen["gamma"], 6)}
+    return {**chosen.values, "epochs": chosen.best_epoch, "gamma": round(chosen.gamma, 6)}
 
 
 def columns() -> list[str]:

@@ -7,27 +7,32 @@ from typing import Any
 
 import torch
 
-from src.protocol.contract import ProtocolRun
+from src.protocol.inputs import Inputs
+from src.protocol.outcomes import ProtocolResult
 from src.protocol.report import results
+from src.protocol.settings import ProtocolSettings
 from src.protocol.training import make_pool
+from src.protocol.workspace import Workspace
 
 
-def write_report(protocol: ProtocolRun, rows: list[dict]) -> Path:
+def write_report(
+    settings: ProtocolSettings, workspace: Workspace, inputs: Inputs, result: ProtocolResult
+) -> Path:
     """Write the three files into the protocol's folder; return the path of ``protocol.md``."""
     from src.protocol.extend import extension_note
     from src.protocol.verdicts import write_comparisons
 
-    folder, p = protocol.folder, protocol.settings
+    folder, p, rows = workspace.folder, settings, result.rows
     results.write_csv(rows, folder / "protocol.csv")
-    write_comparisons(protocol.comparisons, folder / "comparisons.csv")
+    write_comparisons(result.comparisons, folder / "comparisons.csv")
     resamples, seed, level = p.bootstrap.resamples, p.bootstrap.seed, p.bootstrap.level
-    signatures = protocol.cfg.data.get("signatures", "attributes")
-    title = f"{protocol.source} · signatures: {signatures}"
+    signatures = inputs.data_cfg.get("signatures", "attributes")
+    title = f"{inputs.source} · signatures: {signatures}"
     results.plot(rows, title, folder / "protocol.png")
     text = "\n\n".join(
         [
             "# GBU protocol",
-            f"Data: {title}. Folds {protocol.folds} (validation, trainval images only); "
+            f"Data: {title}. Folds {inputs.folds} (validation, trainval images only); "
             f"seeds {list(p.seeds)}; ≤ {p.max_epochs} epochs; {p.n_trials} trials per "
             f"strategy on `{p.selection_metric}`"
             + (
@@ -41,7 +46,7 @@ def write_report(protocol: ProtocolRun, rows: list[dict]) -> Path:
             "separately), every seed's refit on the same resamples (pooled); the std over seeds "
             "is in `protocol.csv`. γ of the calibrated metrics fixed from validation. A k-way "
             "tie that holds the true class counts 1/k. `val score`: what chose the row."
-            + clip_note(protocol),
+            + clip_note(inputs),
             results.markdown_table(rows),
             "Verdicts: each difference with its paired interval (the same class resamples for "
             "both rows; `comparisons.csv` also holds every metric, and images resampled within "
@@ -53,71 +58,66 @@ def write_report(protocol: ProtocolRun, rows: list[dict]) -> Path:
             "compared.",
             results.verdict(
                 rows,
-                protocol.best,
-                protocol.pairs,
-                protocol.comparisons,
+                result.best,
+                result.pairs,
+                result.comparisons,
                 level,
-                no_training_chosen(protocol),
+                no_training_chosen(settings, result),
             ),
             "## Evidence",
-            diagnosis(protocol, rows),
-            split_similarity(protocol),
-            curves(protocol),
-            selection_check(protocol),
+            diagnosis(result),
+            split_similarity(settings, inputs, result),
+            curves(settings, inputs, result),
+            selection_check(settings, inputs, result),
             "## Settings chosen on validation (epochs: best epoch of the (smoothed) mean curve)",
             "\n".join(f"- `{r['name']}`: {r['chosen']}" for r in rows if r["kind"] == "tuned"),
-            search_choices(protocol),
-            pruning_note(protocol),
-            extension_note(protocol),
-            warmup_note(protocol),
+            search_choices(inputs, result),
+            pruning_note(settings, inputs, result),
+            extension_note(settings, result.chosen),
+            warmup_note(inputs, result),
         ]
     )
-    return protocol.workspace.write_text("protocol.md", text + "\n")
+    return workspace.write_text("protocol.md", text + "\n")
 
 
-def search_choices(protocol: ProtocolRun) -> str:
+def search_choices(inputs: Inputs, result: ProtocolResult) -> str:
     """Each search's own choice per searched row (``protocol.searches`` > 1; else empty)."""
     import json
 
-    replicas = protocol.replicas
-    if not replicas:
+    searches = result.searches
+    if len(searches) < 2:
         return ""
-    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
     lines = [
         f"## Each search's choice ({len(searches)} searches, seeds "
-        f"{[int(s.cfg.seed) for s in searches]}; the settings above are the first search's; "
+        f"{[s.seed for s in searches]}; the settings above are the first search's; "
         "`<metric>_search_std` in `protocol.csv` is the spread of the rows over the searches)",
         "",
     ]
-    for name in protocol.specs:
+    for name in inputs.specs:
         for search in searches:
-            pick = search.chosen[name]
-            settings = json.dumps(results.chosen_settings(pick), sort_keys=True)
-            lines.append(
-                f"- `{name}`, search seed {int(search.cfg.seed)}: val {pick['score']:.4f}, "
-                f"{settings}"
-            )
+            pick = search.chosen.choices[name]
+            chosen = json.dumps(results.chosen_settings(pick), sort_keys=True)
+            lines.append(f"- `{name}`, search seed {search.seed}: val {pick.score:.4f}, {chosen}")
     return "\n".join(lines)
 
 
-def pruning_note(protocol: ProtocolRun) -> str:
+def pruning_note(settings: ProtocolSettings, inputs: Inputs, result: ProtocolResult) -> str:
     """How many trials ``protocol.pruner`` stopped early, per study (empty without a pruner)."""
-    if protocol.settings.pruner == "none":
+    if settings.pruner == "none":
         return ""
-    replicas = protocol.replicas
-    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
-    n = protocol.settings.n_trials
+    searches = result.searches
+    n = settings.n_trials
     parts = []
-    for name in protocol.specs:
-        counts = [search.pruned.get(name, 0) for search in searches]
+    for name in inputs.specs:
+        counts = [search.searches[name].pruned for search in searches]
         parts.append(f"`{name}` {'+'.join(map(str, counts))} of {n * len(searches)}")
     return (
-        f"Pruned (`protocol.pruner={protocol.settings.pruner}`: stopped below the median of the "
+        f"Pruned (`protocol.pruner={settings.pruner}`: stopped below the median of the "
         "finished trials at an epoch, never chosen): " + ", ".join(parts) + " trials."
     )
 
 
-def no_training_chosen(protocol: ProtocolRun) -> dict[str, str]:
+def no_training_chosen(settings: ProtocolSettings, result: ProtocolResult) -> dict[str, str]:
     """The searched rows whose chosen mean validation curve never rises above the untrained
     metric's validation score, in some search, with the words ``protocol.md`` adds to their
     comparison with ``untrained``. For a mining strategy (the metric starts as the untrained
@@ -125,22 +125,21 @@ def no_training_chosen(protocol: ProtocolRun) -> dict[str, str]:
     the untrained metric, whatever its name says."""
     import math
 
-    untrained = protocol.refs.get("untrained")
-    if not untrained or not math.isfinite(untrained.get("val_score", math.nan)):
+    untrained = result.refs.get("untrained")
+    if not untrained or not math.isfinite(untrained.val_score):
         return {}
-    level = float(untrained["val_score"])
-    replicas = protocol.replicas
-    searches = [protocol] + [replicas[seed] for seed in sorted(replicas)]
+    level = float(untrained.val_score)
+    searches = result.searches
     flat: dict[str, str] = {}
-    for name in protocol.chosen:
+    for name in result.chosen:
         count = 0
         for search in searches:
-            curve = [v for v in search.chosen[name].get("curve", []) if math.isfinite(v)]
+            curve = [v for v in search.chosen.choices[name].curve if math.isfinite(v)]
             count += bool(curve) and max(curve) <= level
         if not count:
             continue
         where = f" in {count} of {len(searches)} searches" if len(searches) > 1 else ""
-        if name in protocol.settings.strategies:  # the metric, which starts as the untrained metric
+        if name in settings.strategies:  # the metric, which starts as the untrained metric
             flat[name] = (
                 f"**no training chosen**{where}: its chosen validation curve never rises above "
                 f"the untrained metric's validation score ({level:.4f}), where it starts"
@@ -153,53 +152,54 @@ def no_training_chosen(protocol: ProtocolRun) -> dict[str, str]:
     return flat
 
 
-def diagnosis(protocol: ProtocolRun, rows: list[dict]) -> str:
+def diagnosis(result: ProtocolResult) -> str:
     """Where the best tuned strategy and the best reference differ, class by class."""
-    ref = results.best_reference(rows)  # chosen on validation, like everything else
+    ref = results.best_reference(result.rows)  # chosen on validation, like everything else
     if ref is None:
         return "No reference in this protocol: no per-class comparison."
-    best = next(r for r in rows if r["name"] == protocol.best)
-    runs = protocol.runs
+    best = next(r for r in result.rows if r["name"] == result.best)
+    runs = result.runs
     return "\n\n".join(
         [
-            f"Per unseen class (test ZSL), `{protocol.best}` against `{ref['name']}` (the "
+            f"Per unseen class (test ZSL), `{result.best}` against `{ref['name']}` (the "
             "reference with the best validation score), the "
             "classes that differ most (a class weighs 1/(number of unseen classes) in the mean):",
-            results.per_class_differences(best, ref, runs[protocol.best], runs[ref["name"]]),
+            results.per_class_differences(best, ref, runs[result.best], runs[ref["name"]]),
         ]
     )
 
 
-def split_similarity(protocol: ProtocolRun, near: float = 0.9) -> str:
+def split_similarity(
+    settings: ProtocolSettings, inputs: Inputs, result: ProtocolResult, near: float = 0.9
+) -> str:
     """How alike the unseen classes of each validation fold and of test are (signature cosine),
     beside the validation gain of the chosen setting over the untrained metric per fold.
 
     Validation can only predict test when its unseen classes are as hard to tell apart as the
     test ones; near-duplicate signatures (cosine > ``near``) are where ZSL errors concentrate.
     """
-    best = protocol.chosen[protocol.best]
-    untrained = protocol.refs.get("untrained")
-    metric = protocol.settings.selection_metric
+    best = result.chosen[result.best]
+    untrained = result.refs.get("untrained")
+    metric = settings.selection_metric
     lines = [
         f"Unseen classes of each split: pairs of near-duplicate signatures (cosine > {near}), "
         "mean cosine of each unseen class to its most similar unseen class, and (validation) "
-        f"`{metric}` of the untrained metric and of `{protocol.best}`'s chosen setting:",
+        f"`{metric}` of the untrained metric and of `{result.best}`'s chosen setting:",
         "",
         "| split | unseen classes | near-duplicate pairs | mean nearest cosine | untrained "
-        f"| `{protocol.best}` |",
+        f"| `{result.best}` |",
         "|---|---|---|---|---|---|",
     ]
-    seed = int(protocol.cfg.seed)
-    for i, fold in enumerate(protocol.folds):
-        dm = protocol.data.get("val", fold, seed, {})
+    for i, fold in enumerate(inputs.folds):
+        dm = inputs.data.get("val", fold, inputs.seed, {})
         pairs, nearest = _similarity(dm, near)
-        before = untrained["val"][i][metric] if untrained else float("nan")
+        before = untrained.val[i][metric] if untrained else float("nan")
         lines.append(
             f"| val fold {fold} | {len(dm.unseen_classes)} | {pairs} | {nearest:.3f} | "
-            f"{before:.3f} | {best['fold_scores'][i]:.3f} |"
+            f"{before:.3f} | {best.fold_scores[i]:.3f} |"
         )
-    pairs, nearest = _similarity(protocol.test_dm, near)
-    lines.append(f"| test | {len(protocol.test_dm.unseen_classes)} | {pairs} | {nearest:.3f} | | |")
+    pairs, nearest = _similarity(inputs.test_dm, near)
+    lines.append(f"| test | {len(inputs.test_dm.unseen_classes)} | {pairs} | {nearest:.3f} | | |")
     return "\n".join(lines)
 
 
@@ -210,28 +210,28 @@ def _similarity(datamodule: Any, near: float) -> tuple[int, float]:
     return int((cosine > near).sum()) // 2, float(cosine.max(1).values.mean())
 
 
-def curves(protocol: ProtocolRun) -> str:
+def curves(settings: ProtocolSettings, inputs: Inputs, result: ProtocolResult) -> str:
     """Mean validation curves (epochs 1…E) of each strategy's defaults and chosen trial."""
-    p = protocol.settings
-    untrained = protocol.refs.get("untrained")
+    p = settings
+    untrained = result.refs.get("untrained")
     head = f"Validation curves, `{p.selection_metric}` after epochs 1…{p.max_epochs}, mean over "
-    head += f"folds {protocol.folds}"
+    head += f"folds {inputs.folds}"
     if untrained:
-        head += f"; the untrained metric scores {untrained['val_score']:.3f}"
+        head += f"; the untrained metric scores {untrained.val_score:.3f}"
     lines = [head + ":", ""]
-    for strategy, chosen in protocol.chosen.items():
-        for label, curve in (("defaults", chosen["defaults_curve"]), ("chosen", chosen["curve"])):
+    for strategy, chosen in result.chosen.items():
+        for label, curve in (("defaults", chosen.defaults_curve), ("chosen", chosen.curve)):
             lines.append(f"- `{strategy}`, {label}: " + " ".join(f"{v:.3f}" for v in curve))
     return "\n".join(lines)
 
 
-def selection_check(protocol: ProtocolRun) -> str:
+def selection_check(settings: ProtocolSettings, inputs: Inputs, result: ProtocolResult) -> str:
     """The epoch/trial selection rule, checked on validation alone: choose on all folds but
     one, score on the held-out fold (mean over the held-out folds), raw curve against the
     smoothed one, per strategy and for all strategies' trials together."""
     from src.protocol.selection import held_out_check
 
-    windows = sorted({1, 3, protocol.window})
+    windows = sorted({1, 3, result.window})
     head = " | ".join(f"moving average of {w}" if w > 1 else "raw curve" for w in windows)
     lines = [
         "Selection rule checked on held-out validation folds (choose trial and epoch on the "
@@ -240,43 +240,44 @@ def selection_check(protocol: ProtocolRun) -> str:
         f"| trials of | {head} |",
         "|---|" + "---|" * len(windows),
     ]
-    groups = {f"`{s}`": t for s, t in protocol.trials.items()}
-    groups["all strategies"] = [t for trials in protocol.trials.values() for t in trials]
+    trials = result.searches[0].trials
+    groups = {f"`{s}`": t for s, t in trials.items()}
+    groups["all strategies"] = [t for row in trials.values() for t in row]
     for name, trials in groups.items():
         values = [held_out_check(trials, w) for w in windows]
         scores = " | ".join("– (needs ≥ 2 folds)" if v != v else f"{v:.3f}" for v in values)
         lines.append(f"| {name} | {scores} |")
-    setting = protocol.settings.smoothing
+    setting = settings.smoothing
     how = "chosen by this check (all strategies)" if setting == "auto" else "as configured"
-    if setting == "auto" and len(protocol.folds) < 2:
+    if setting == "auto" and len(inputs.folds) < 2:
         how = "the raw curve: the check needs ≥ 2 folds"
     lines += [
         "",
-        f"Window used: {protocol.window} epoch(s), {how} (`protocol.smoothing={setting}`).",
+        f"Window used: {result.window} epoch(s), {how} (`protocol.smoothing={setting}`).",
     ]
     return "\n".join(lines)
 
 
-def warmup_note(protocol: ProtocolRun) -> str:
+def warmup_note(inputs: Inputs, result: ProtocolResult) -> str:
     """Strategies whose chosen epoch count ends within their random warm-up never mined."""
     notes = []
-    for strategy, chosen in protocol.chosen.items():
-        miner = protocol.miner_cfg(protocol.specs[strategy][0])
-        warmup = make_pool(miner, seed=0, pool_cfg=protocol.cfg.get("pool")).warmup_epochs
-        if warmup and chosen["best_epoch"] <= warmup:
+    for strategy, chosen in result.chosen.items():
+        miner = inputs.miner_cfg(inputs.specs[strategy][0])
+        warmup = make_pool(miner, seed=0, pool_cfg=inputs.pool).warmup_epochs
+        if warmup and chosen.best_epoch <= warmup:
             notes.append(
-                f"- `{strategy}` chose {chosen['best_epoch']} epoch(s), within its "
+                f"- `{strategy}` chose {chosen.best_epoch} epoch(s), within its "
                 f"{warmup} warm-up epoch(s) of random negatives: it never trained on mined ones."
             )
     return "\n".join(notes)
 
 
-def clip_note(protocol: ProtocolRun) -> str:
+def clip_note(inputs: Inputs) -> str:
     """The sentence that names CLIP's zero-shot classifier, when the features and the signatures
     are one CLIP model's image and text embeddings (``data.signatures=clip``)."""
-    if getattr(protocol.test_dm, "signature_kind", "") != "clip":
+    if getattr(inputs.test_dm, "signature_kind", "") != "clip":
         return ""
-    model = protocol.cfg.data.get("clip", {}).get("model", "")
+    model = inputs.data_cfg.get("clip", {}).get("model", "")
     return (
         f" The image features and the class signatures are the image and text embeddings of "
         f"one CLIP model (open_clip:{model}): `nearest_signature` is CLIP's zero-shot "
