@@ -45,7 +45,7 @@ def pruners() -> dict:
     """The variants replayed: (how values are reported, the pruner, the trials kept)."""
     import optuna
 
-    from src.protocol.search import PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS, make_pruner
+    from src.protocol.study import PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS, make_pruner
 
     patience = {"n_startup_trials": PRUNER_STARTUP_TRIALS, "n_warmup_steps": PRUNER_WARMUP_EPOCHS}
     return {

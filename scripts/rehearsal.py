@@ -40,7 +40,8 @@ def main(like: str, overrides: list[str]) -> dict:
     import torch
 
     from src.protocol import Protocol
-    from src.protocol.search import default_params, score_setting, search_context, space
+    from src.protocol.search import score_setting, search_context
+    from src.protocol.spaces import default_params, space
     from src.protocol.training import final_metrics
 
     gpu = torch.cuda.is_available() and cfg.trainer.get("accelerator") in ("gpu", "cuda")

@@ -236,7 +236,7 @@ def test_a_read_only_storage_folder_is_named_before_any_data_is_read(tmp_path, c
 def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
     """The same study name (run folder path and row) in a shared storage, opened by a protocol
     with other settings: refused naming the keys; another storage, or the same settings, open."""
-    from src.protocol.search import SETTINGS_ATTR, open_study
+    from src.protocol.study import SETTINGS_ATTR, open_study
 
     def storage(name: str) -> str:
         path = tmp_path / f"{name}.{'journal' if kind == 'journal' else 'db'}"
@@ -260,8 +260,8 @@ def test_a_storage_holding_another_protocols_study_is_refused(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, damage, tmp_path):
     from src.data.arrays import DataError
-    from src.protocol.search import open_study
     from src.protocol.storage import StorageError
+    from src.protocol.study import open_study
 
     path = tmp_path / ("studies.journal" if kind == "journal" else "studies.db")
     url = str(path) if kind == "journal" else f"sqlite:///{path}"
@@ -288,7 +288,7 @@ def test_a_damaged_study_storage_is_named_in_one_line_and_left_as_it_is(kind, da
 
 def test_a_journal_cut_inside_its_last_line_continues(tmp_path):
     """What a process killed while writing leaves: Optuna skips the partial line."""
-    from src.protocol.search import open_study
+    from src.protocol.study import open_study
 
     path = tmp_path / "studies.journal"
     study, _, _ = open_study("random", str(path), 0, 4, {"lr": 1e-3})

@@ -24,7 +24,9 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 import src.protocol.search as search
-from src.protocol.search import SearchContext, finished_records, open_study, run_study
+from src.protocol.search import SearchContext, run_study
+from src.protocol.spaces import PREPROCESSING
+from src.protocol.study import FINISHED, finished_records, open_study
 
 N_TRIALS = 11  # past TPE's 8 random warm-up trials, so that TPE itself draws the last ones
 MINER = OmegaConf.create({"num_negatives": 5, "temperature": 1.0})
@@ -75,7 +77,7 @@ def study_at(path: Path, name: str = "s") -> optuna.Study:
 
 def complete(study: optuna.Study) -> list[tuple[dict, float | None]]:
     """(setting, score) of the finished trials, in order: scored, or diverged (``None``)."""
-    trials = study.get_trials(deepcopy=False, states=search.FINISHED)
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
     return [(t.params, t.value) for t in sorted(trials, key=lambda t: t.number)]
 
 
@@ -115,7 +117,7 @@ def killed_at(monkeypatch, trial: int, where: str) -> None:
 
     def space(t, ctx, miner_cfg):
         if where == "draw" and calls["score"] == trial:
-            t.suggest_categorical("preprocessing", list(search.PREPROCESSING))
+            t.suggest_categorical("preprocessing", list(PREPROCESSING))
             t.suggest_categorical("l2_signatures", [True, False])
             raise Killed  # two of the setting's values drawn and stored, the others not
         return original_space(t, ctx, miner_cfg)

@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 from test_protocol_continuation import DEFAULTS, MINER, Killed, complete, context
 
 import src.protocol.search as search
-from src.protocol.search import finished_records, make_pruner, run_study
+from src.protocol.search import run_study
+from src.protocol.study import FINISHED, finished_records, make_pruner
 
 N_TRIALS = 14
 EPOCHS = 4
@@ -74,7 +75,7 @@ def test_pruned_trials_are_never_chosen_and_the_chosen_curve_is_whole(tmp_path, 
     records = finished_records(study)  # what the protocol chooses from
     assert len(records) == N_TRIALS - len(pruned)
     assert all(len(r["curve"]) == EPOCHS for r in records)
-    assert len(study.get_trials(deepcopy=False, states=search.FINISHED)) == N_TRIALS
+    assert len(study.get_trials(deepcopy=False, states=FINISHED)) == N_TRIALS
 
 
 def test_a_pruned_study_killed_inside_a_trial_continues_as_if_never_stopped(tmp_path, monkeypatch):

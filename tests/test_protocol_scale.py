@@ -22,8 +22,9 @@ import src.protocol.search as search
 from src.core.errors import ConfigError
 from src.data.synthetic import BENCHMARKS, make_benchmark_arrays
 from src.protocol.report.leaderboard import leaderboard
-from src.protocol.search import finished_records, open_study, run_study
+from src.protocol.search import run_study
 from src.protocol.storage import storage_for
+from src.protocol.study import finished_records, open_study
 
 TINY = [
     "protocol.n_trials=2",

@@ -28,7 +28,7 @@ def choose(
     """Each searched row's setting, with the selection window fixed or chosen on held-out
     folds (the method's trials, pooled); validation runs extended where the epoch cap chose
     the epoch (:func:`extend_chosen`)."""
-    from src.protocol.search import choose_trial, selection_window
+    from src.protocol.selection import choose_trial, selection_window
 
     pooled = [t for s in settings.strategies for t in searches[s].trials]  # the method's
     window = selection_window(pooled, settings.smoothing)

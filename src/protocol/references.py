@@ -32,7 +32,7 @@ UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
 
 def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str, bool]]:
     """Every (standardise, L2 features, L2 signatures) the search tries, the configured first."""
-    from src.protocol.search import PREPROCESSING
+    from src.protocol.spaces import PREPROCESSING
 
     options = [
         {"standardise": s, "l2_features": f, "l2_signatures": sig}

@@ -95,7 +95,7 @@ class ProtocolSettings:
 RANDOM_STRATEGIES = ("random", "random_fixed")
 #: ``protocol.launcher``'s choices (:class:`~src.protocol.executor.Executor`)
 LAUNCHERS = ("local", "submitit_local", "slurm")
-#: ``protocol.pruner``'s choices (:func:`~src.protocol.search.make_pruner`)
+#: ``protocol.pruner``'s choices (:func:`~src.protocol.study.make_pruner`)
 PRUNER_CHOICES = ("none", "median")
 
 
@@ -157,7 +157,7 @@ def protocol_settings(cfg: DictConfig) -> dict:
     """:func:`protocol_config` flattened (``protocol.n_trials``: 24…) as it is compared: the
     settings that change no result (:data:`NOT_RESULTS`) left out, a ``_target_`` by its
     defining module. A storage keeps it with each study
-    (:func:`~src.protocol.search.check_study_settings`)."""
+    (:func:`~src.protocol.study.check_study_settings`)."""
     flat = _flat(protocol_config(cfg))
     return {key: _compared(flat, key) for key in sorted(set(flat) - NOT_RESULTS)}
 
