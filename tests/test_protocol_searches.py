@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from test_protocol import run_protocol
 
+from src.protocol.kept import prediction_files, search_folders
 from src.protocol.settings import ProtocolSettings
-from src.protocol.verdicts import prediction_files, search_folders
 
 SMALL = [
     "protocol.n_trials=2",
@@ -97,8 +97,8 @@ def test_intervals_resample_the_searches_and_recompute_reproduces_them(two_searc
     """protocol.csv's intervals come from the two-level bootstrap (searches, then classes);
     src.protocol.report.recompute, reading every search's kept predictions, reproduces every row."""
     from src.metrics.bootstrap import class_plan, interval, pooled, search_plan
+    from src.protocol.kept import load_credits
     from src.protocol.report import recompute
-    from src.protocol.verdicts import load_credits
 
     folder, _ = two_searches
     assert recompute.main([str(folder)]) == 0

@@ -26,7 +26,6 @@ from src.metrics.bootstrap import (
     class_accuracies,
     class_weights,
     compare,
-    credits_from_scores,
     holm,
     interval,
     make_plan,
@@ -35,7 +34,13 @@ from src.metrics.bootstrap import (
     search_plan,
 )
 from src.protocol.inputs import Inputs
-from src.protocol.kept import load_scores
+from src.protocol.kept import (
+    check_one_test_set,
+    load_credits,
+    load_scores,
+    prediction_files,
+    search_folders,
+)
 from src.protocol.outcomes import Verdicts
 from src.protocol.report.results import STATED_METRICS, against_untrained, stated_pairs
 from src.protocol.settings import ProtocolSettings
@@ -50,85 +55,6 @@ COMPARISON_COLUMNS = (
 )  # fmt: skip
 #: two rows are aliases when, image by image, their z-scored test distances agree to this
 ALIAS_ATOL = 1e-3
-
-
-def search_folders(folder: Path, settings: ProtocolSettings, seed: int) -> list[Path]:
-    """The folder of each search (``protocol.searches``): the run folder for search 0 (seed
-    ``seed``), ``searches/seed<seed + k>/`` for search k."""
-    searches = settings.searches
-    return [folder] + [folder / "searches" / f"seed{seed + k}" for k in range(1, searches)]
-
-
-def prediction_files(
-    folder: Path, name: str, kind: str, seeds: Sequence[int], searches: Sequence[Path] = ()
-) -> list[Path]:
-    """The kept test distances of one row: a reference's file, or one per search (the folders
-    ``searches``, default ``folder`` alone) and refit seed, search by search."""
-    if kind in ("reference", "untrained") and not (folder / "refit" / name).is_dir():
-        return [folder / "references" / f"{name}.npz"]  # evaluated once (no training seeds)
-    return [f / "refit" / name / f"seed{int(s)}.npz" for f in (searches or [folder]) for s in seeds]
-
-
-def _check_present(paths: Sequence[Path]) -> None:
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"kept test predictions missing: {', '.join(missing)} (a protocol folder written "
-            "before they were kept: run the protocol again in a new folder)."
-        )
-
-
-def load_credits(paths: Sequence[Path], keys: dict[Path, str] | None = None) -> list[Credits]:
-    """The credits of each kept evaluation; with ``keys``, each file's :func:`test_set_key`
-    is recorded there too (for :func:`check_one_test_set`)."""
-    _check_present(paths)
-    credits = []
-    for path in paths:
-        scores, gamma, names = load_scores(path)
-        if keys is not None:
-            keys[path] = test_set_key(scores, names)
-        credits.append(credits_from_scores(scores, gamma))
-    return credits
-
-
-def test_set_key(scores: Any, class_names: Sequence[str]) -> str:
-    """What a kept evaluation was scored on: the class names, the seen and unseen classes and
-    every test image's label (a digest)."""
-    import hashlib
-
-    digest = hashlib.sha256("\n".join(class_names).encode())
-    for part in (scores.seen_classes, scores.unseen_classes, scores.seen_labels,
-                 scores.unseen_labels):  # fmt: skip
-        digest.update(np.ascontiguousarray(part.numpy().astype(np.int64)).tobytes())
-    return digest.hexdigest()
-
-
-def odd_test_sets(keys: dict[Path, str]) -> list[Path]:
-    """The kept evaluations whose test set is not the one most of them share (a file copied
-    in from another run), in the order given."""
-    from collections import Counter
-
-    if not keys:
-        return []
-    common = Counter(keys.values()).most_common(1)[0][0]
-    return [path for path, key in keys.items() if key != common]
-
-
-def check_one_test_set(keys: dict[Path, str]) -> None:
-    """Every kept evaluation of a protocol was scored on the same test set, or a
-    :class:`~src.protocol.kept.KeptFileError` names the first that was not."""
-    from src.protocol.kept import KeptFileError
-
-    if odd := odd_test_sets(keys):
-        raise KeptFileError(odd_message(odd[0], len(keys) - len(odd)))
-
-
-def odd_message(path: Path, others: int) -> str:
-    return (
-        f"{path}: scored on another test set than the other {others} kept evaluations of this "
-        "protocol (other classes or images: copied from another run?); delete it and its .json "
-        "to let the protocol refit it."
-    )
 
 
 def make_plans(runs: dict[str, list[Credits]], resamples: int, seed: int) -> dict:

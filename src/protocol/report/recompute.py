@@ -33,18 +33,17 @@ def recompute_rows(
     """The rows of ``protocol.csv`` named ``names`` (all by default), recomputed. A row whose
     kept file is damaged is left out and listed in ``damaged`` as (row, message)."""
     from src.metrics import gzsl_results
-    from src.protocol.kept import KeptFileError, load_scores
-    from src.protocol.report.results import summarise
-    from src.protocol.verdicts import (
-        add_intervals,
+    from src.protocol.kept import (
+        KeptFileError,
         load_credits,
-        mark_aliases,
+        load_scores,
         odd_message,
         odd_test_sets,
         prediction_files,
-        resampled_rows,
         search_folders,
     )
+    from src.protocol.report.results import summarise
+    from src.protocol.verdicts import add_intervals, mark_aliases, resampled_rows
 
     damaged = [] if damaged is None else damaged
     saved = read_csv(folder)
