@@ -550,8 +550,8 @@ def test_clip_features_and_clip_signatures_of_one_model_share_a_space(tmp_path):
 
     dm = module(clip)
     assert dm.signature_kind == "clip" and dm.features_in_signature_space
-    protocol = SimpleNamespace(test_dm=dm, cfg=OmegaConf.create({"data": {"clip": clip}}))
-    assert "`nearest_signature` is CLIP's zero-shot classifier" in clip_note(protocol)
+    inputs = SimpleNamespace(test_dm=dm, data_cfg=OmegaConf.create({"clip": clip}))
+    assert "`nearest_signature` is CLIP's zero-shot classifier" in clip_note(inputs)
     other = save_weights("open_clip:ViT-S-32", tmp_path / "other.pt")  # same seed: same values
     torch = __import__("torch")
     state = torch.load(other, weights_only=True)
@@ -559,4 +559,4 @@ def test_clip_features_and_clip_signatures_of_one_model_share_a_space(tmp_path):
     torch.save(state, other)
     dm_other = module({**clip, "weights": str(other)})
     assert dm_other.signature_kind == "text" and not dm_other.features_in_signature_space
-    assert clip_note(SimpleNamespace(test_dm=dm_other, cfg=protocol.cfg)) == ""
+    assert clip_note(SimpleNamespace(test_dm=dm_other, data_cfg=inputs.data_cfg)) == ""
