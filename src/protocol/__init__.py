@@ -14,14 +14,15 @@
 5. ``protocol.csv``, ``comparisons.csv``, ``protocol.md``, ``.png`` (:mod:`src.protocol.report`).
 
 :mod:`~src.protocol.pipeline` runs the stages; :mod:`~src.protocol.settings` checks every
-value first and keeps one protocol per folder; :mod:`~src.protocol.executor` runs the
+value first; :mod:`~src.protocol.identity` keeps one protocol per folder;
+:mod:`~src.protocol.executor` runs the
 independent steps on ``protocol.workers`` processes or SLURM jobs, with the serial run's
 results. Every finished step is saved in the folder (JSON files and one Optuna study per
 strategy, in SQLite by default), so a stopped protocol continues where it stopped when run
 again with ``hydra.run.dir=<its folder>``.
 
 Importing this package imports no torch (Hydra answers ``--help`` at once): :func:`run`,
-:class:`~src.protocol.pipeline.Protocol` and :func:`~src.protocol.settings.check_same_config`
+:class:`~src.protocol.pipeline.Protocol` and :func:`~src.protocol.identity.check_same_config`
 load their modules when first used.
 """
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["Protocol", "check_same_config", "run"]
-_LAZY = {"Protocol": "src.protocol.pipeline", "check_same_config": "src.protocol.settings"}
+_LAZY = {"Protocol": "src.protocol.pipeline", "check_same_config": "src.protocol.identity"}
 
 
 def run(cfg: Any) -> None:
@@ -43,8 +44,9 @@ def run(cfg: Any) -> None:
 
     from src.cli.config_checks import check_common
     from src.core.env import config_dir
+    from src.protocol.identity import check_same_config
     from src.protocol.pipeline import Protocol
-    from src.protocol.settings import check_protocol_settings, check_same_config
+    from src.protocol.settings import check_protocol_settings
     from src.protocol.training import make_pool
     from src.runs.folder import refuse_if_running
     from src.runs.marker import clear_running, mark_running

@@ -10,7 +10,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
-from src.protocol.settings import ProtocolSettings, protocol_settings
+from src.protocol.identity import protocol_settings
+from src.protocol.settings import ProtocolSettings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package

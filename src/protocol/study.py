@@ -79,7 +79,7 @@ def open_study(
     """(study, its finished trials, how many trials a stopped process had left running).
 
     ``storage``: a SQLite file, or a storage URL (:func:`storage_for`). ``settings``: the
-    protocol's (:func:`~src.protocol.settings.protocol_settings`); a study left by a protocol with
+    protocol's (:func:`~src.protocol.identity.protocol_settings`); a study left by a protocol with
     other settings is refused (:func:`check_study_settings`). A trial left
     RUNNING by a killed process is closed as FAIL (TPE reads COMPLETE and PRUNED trials only,
     so it is forgotten and its setting is drawn again, identically); the defaults are queued
@@ -122,7 +122,7 @@ SETTINGS_ATTR = "protocol_settings"
 
 def check_study_settings(study: Any, settings: dict, storage: str) -> None:
     """A study in ``storage`` belongs to one protocol: the first to open it leaves its settings
-    (:func:`~src.protocol.settings.protocol_settings`) on it; a protocol with other settings that
+    (:func:`~src.protocol.identity.protocol_settings`) on it; a protocol with other settings that
     opens it (the same run folder path pointed at the same shared storage after the folder was
     removed, or on another machine) is refused in one line naming the keys, as a changed
     continuation is."""
