@@ -13,7 +13,6 @@ accuracy, then V is refitted with them on the run's own training images.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
@@ -22,9 +21,7 @@ from torch import Tensor
 
 from src.data.datamodule import ZSLDataModule, ZSLSplit
 from src.metrics import per_class_nearest
-from src.models.classifier import ZSLClassifier
-
-log = logging.getLogger(__name__)
+from src.models.closed_form import ClosedFormClassifier, positive_values
 
 #: 10^-3 … 10^3, the default grid of γ and of λ
 DEFAULT_GRID = tuple(10.0**p for p in range(-3, 4))
@@ -112,27 +109,11 @@ def validation_grid(
     return grid
 
 
-def format_grid(grid: Tensor, gammas: Sequence[float], lambdas: Sequence[float]) -> str:
-    """The grid as a text table: one row per γ, one column per λ."""
-    header = "γ \\ λ    " + " ".join(f"{lam:>8.0e}" for lam in lambdas)
-    rows = [
-        f"{gamma:<9.0e}" + " ".join(f"{float(v):>8.4f}" for v in grid[i])
-        for i, gamma in enumerate(gammas)
-    ]
-    return "\n".join([header, *rows])
-
-
-class ESZSLClassifier(ZSLClassifier):
-    """``model=eszsl``: ESZSL's closed form, with γ and λ chosen on the validation split.
-
-    Fitted at ``setup`` (any stage) unless already fitted (e.g. restored from a checkpoint):
-    when the grid has more than one (γ, λ), every pair is fitted on the training images of the
-    validation split (``datamodule.make_split("val")``) and scored on its unseen (val-class)
-    images; the pair with the best validation ZSL accuracy wins (the first in grid order on a
-    tie). V is then refitted on the run's own training images (trainval in test mode). Test
-    images are never read. The choice is logged at evaluation as ``val/eszsl_gamma``,
-    ``val/eszsl_lambda`` and ``val/selection_zsl_acc``; the whole grid is in ``selection_grid``
-    and the log.
+class ESZSLClassifier(ClosedFormClassifier):
+    """``model=eszsl``: ESZSL's closed form, with γ and λ chosen on the validation split
+    (:class:`~src.models.closed_form.ClosedFormClassifier`). The choice is logged at evaluation
+    as ``val/eszsl_gamma``, ``val/eszsl_lambda`` and ``val/selection_zsl_acc``; the whole grid is
+    in ``selection_grid`` and the log.
 
     Args:
         feature_dim: d (given by the data).
@@ -144,7 +125,9 @@ class ESZSLClassifier(ZSLClassifier):
         gamma_grid: candidate calibration γ for that choice; ``None``: the exact best γ.
     """
 
-    trainable = False
+    title = "ESZSL"
+    grid_axes = ("gammas", "lambdas")
+    validation_grid = staticmethod(validation_grid)
 
     def __init__(
         self,
@@ -156,7 +139,8 @@ class ESZSLClassifier(ZSLClassifier):
         gamma_grid: Sequence[float] | None = None,
     ) -> None:
         super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
-        gammas, lambdas = _grid("model.gammas", gammas), _grid("model.lambdas", lambdas)
+        gammas = positive_values("model.gammas", gammas)
+        lambdas = positive_values("model.lambdas", lambdas)
         self.save_hyperparameters(
             {
                 "feature_dim": feature_dim,
@@ -169,73 +153,30 @@ class ESZSLClassifier(ZSLClassifier):
         )
         f64 = torch.float64
         self.register_buffer("V", torch.zeros(feature_dim, signature_dim, dtype=f64))
-        self.register_buffer("fitted", torch.tensor(False))
         self.register_buffer("selected_gamma", torch.tensor(math.nan, dtype=f64))
         self.register_buffer("selected_lambda", torch.tensor(math.nan, dtype=f64))
-        self.register_buffer("selection_zsl_acc", torch.tensor(math.nan, dtype=f64))
-        self.selection_grid: Tensor | None = None
+        self._init_selection()
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if not bool(self.fitted):
-            self.fit(self.trainer.datamodule)
-
-    def fit(self, datamodule: ZSLDataModule) -> None:
-        """Select γ, λ on the validation split (if there is a choice), then fit V."""
-        gammas, lambdas = self.hparams.gammas, self.hparams.lambdas
-        if len(gammas) * len(lambdas) > 1:
-            grid = validation_grid(
-                datamodule.make_split("val"), datamodule.signatures, gammas, lambdas
-            )
-            i, j = divmod(int(grid.argmax()), len(lambdas))  # argmax: the first maximum
-            gamma, lam, accuracy = gammas[i], lambdas[j], float(grid[i, j])
-            self.selection_grid = grid
-            log.info(
-                "ESZSL validation ZSL accuracy (rows γ, columns λ):\n%s\nchosen γ=%g, λ=%g "
-                "(validation ZSL %.4f)",
-                format_grid(grid, gammas, lambdas),
-                gamma,
-                lam,
-                accuracy,
-            )
-        else:
-            gamma, lam, accuracy = gammas[0], lambdas[0], math.nan
-            log.info("ESZSL with the only configured γ=%g, λ=%g (no selection).", gamma, lam)
+    def fit_choice(self, datamodule: ZSLDataModule, row: float, column: float) -> None:
         seen = datamodule.seen_classes.cpu()
         weights = eszsl_weights(
             datamodule.train_features,
             local_labels(datamodule.train_labels.cpu(), seen),
             datamodule.signatures.cpu()[seen],
-            gamma,
-            lam,
+            row,
+            column,
         )
-        if weights.shape != self.V.shape:
-            raise ValueError(
-                f"model=eszsl was built for feature_dim={self.V.shape[0]}, signature_dim="
-                f"{self.V.shape[1]}, but the data gives {weights.shape[0]}, {weights.shape[1]}."
-            )
+        self.check_shape(weights, self.V, "eszsl", d_axis=0)
         self.V.copy_(weights)
-        self.fitted.fill_(True)
-        self.selected_gamma.fill_(gamma)
-        self.selected_lambda.fill_(lam)
-        self.selection_zsl_acc.fill_(accuracy)
+        self.selected_gamma.fill_(row)
+        self.selected_lambda.fill_(column)
 
     def class_distances(self, features: Tensor) -> Tensor:
         """−xᵀVa of every image to every class of the dataset (N × C, float64)."""
         return eszsl_distances(features, self.V, self.signatures)
 
-    def selection_metrics(self) -> dict[str, float]:
-        values = {
+    def chosen_metrics(self) -> dict[str, float]:
+        return {
             "val/eszsl_gamma": float(self.selected_gamma),
             "val/eszsl_lambda": float(self.selected_lambda),
         }
-        if not math.isnan(float(self.selection_zsl_acc)):
-            values["val/selection_zsl_acc"] = float(self.selection_zsl_acc)
-        return values
-
-
-def _grid(key: str, values: Sequence[float] | float) -> list[float]:
-    values = [values] if isinstance(values, int | float) else list(values)
-    if not values or any(not float(v) > 0 for v in values):
-        raise ValueError(f"{key}={values} is invalid: it must be a non-empty list of values > 0.")
-    return [float(v) for v in values]

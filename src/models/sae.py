@@ -27,8 +27,7 @@ from torch import Tensor
 
 from src.data.datamodule import ZSLDataModule, ZSLSplit
 from src.metrics import per_class_nearest
-from src.models.classifier import ZSLClassifier
-from src.models.eszsl import _grid
+from src.models.closed_form import ClosedFormClassifier, positive_values
 from src.models.nearest_signature import cosine_distances
 
 log = logging.getLogger(__name__)
@@ -128,17 +127,13 @@ def validation_grid(
     return grid
 
 
-class SAEClassifier(ZSLClassifier):
-    """``model=sae``: SAE's closed form, direction and λ chosen on the validation split.
-
-    Fitted at ``setup`` (any stage) unless already fitted (e.g. restored from a checkpoint):
-    with more than one (direction, λ), W is fitted on the training images of the validation
-    split (``datamodule.make_split("val")``) for every λ and its unseen images are scored in
-    each direction; the best validation ZSL accuracy wins (the first in the order directions ×
-    λ on a tie). W is then refitted with :func:`scipy.linalg.solve_sylvester` on the run's own
-    training images. Test images are never read. The choice is logged at evaluation as
-    ``val/sae_lambda``, ``val/sae_direction`` (its index in :data:`DIRECTIONS`) and
-    ``val/selection_zsl_acc``; the grid is in ``selection_grid`` and the log.
+class SAEClassifier(ClosedFormClassifier):
+    """``model=sae``: SAE's closed form, test direction and λ chosen on the validation split
+    (:class:`~src.models.closed_form.ClosedFormClassifier`; the grid fits W once per λ and
+    scores both directions). W is refitted with :func:`scipy.linalg.solve_sylvester` on the
+    run's own training images. The choice is logged at evaluation as ``val/sae_lambda``,
+    ``val/sae_direction`` (its index in :data:`DIRECTIONS`) and ``val/selection_zsl_acc``; the
+    grid is in ``selection_grid`` and the log.
 
     Args:
         feature_dim: d (given by the data).
@@ -150,7 +145,9 @@ class SAEClassifier(ZSLClassifier):
         gamma_grid: candidate calibration γ for that choice; ``None``: the exact best γ.
     """
 
-    trainable = False
+    title = "SAE"
+    grid_axes = ("directions", "lambdas")
+    validation_grid = staticmethod(validation_grid)
 
     def __init__(
         self,
@@ -162,7 +159,7 @@ class SAEClassifier(ZSLClassifier):
         gamma_grid: Sequence[float] | None = None,
     ) -> None:
         super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
-        lambdas = _grid("model.lambdas", lambdas)
+        lambdas = positive_values("model.lambdas", lambdas)
         directions = [directions] if isinstance(directions, str) else list(directions)
         if not directions or any(d not in DIRECTIONS for d in directions):
             raise ValueError(
@@ -181,65 +178,29 @@ class SAEClassifier(ZSLClassifier):
         )
         f64 = torch.float64
         self.register_buffer("W", torch.zeros(signature_dim, feature_dim, dtype=f64))
-        self.register_buffer("fitted", torch.tensor(False))
         self.register_buffer("selected_lambda", torch.tensor(math.nan, dtype=f64))
         self.register_buffer("selected_direction", torch.tensor(0))  # index in DIRECTIONS
-        self.register_buffer("selection_zsl_acc", torch.tensor(math.nan, dtype=f64))
-        self.selection_grid: Tensor | None = None
+        self._init_selection()
 
     @property
     def direction(self) -> str:
         return DIRECTIONS[int(self.selected_direction)]
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if not bool(self.fitted):
-            self.fit(self.trainer.datamodule)
-
-    def fit(self, datamodule: ZSLDataModule) -> None:
-        """Select the direction and λ on the validation split (if there is a choice); fit W."""
-        directions, lambdas = self.hparams.directions, self.hparams.lambdas
-        if len(directions) * len(lambdas) > 1:
-            split = datamodule.make_split("val")
-            grid = validation_grid(split, datamodule.signatures, directions, lambdas)
-            i, j = divmod(int(grid.argmax()), len(lambdas))  # argmax: the first maximum
-            direction, lam, accuracy = directions[i], lambdas[j], float(grid[i, j])
-            self.selection_grid = grid
-            rows = "\n".join(
-                f"{d:<20}" + " ".join(f"{float(v):>8.4f}" for v in grid[r])
-                for r, d in enumerate(directions)
-            )
-            header = "direction \\ λ       " + " ".join(f"{lam:>8.0e}" for lam in lambdas)
-            log.info(
-                "SAE validation ZSL accuracy:\n%s\n%s\nchosen %s, λ=%g (validation ZSL %.4f)",
-                header, rows, direction, lam, accuracy,
-            )  # fmt: skip
-        else:
-            direction, lam, accuracy = directions[0], lambdas[0], math.nan
-            log.info("SAE with the only configured %s, λ=%g (no selection).", direction, lam)
+    def fit_choice(self, datamodule: ZSLDataModule, row: str, column: float) -> None:
         labels = datamodule.train_labels.cpu()
         problem = SAEProblem(datamodule.train_features, datamodule.signatures.cpu()[labels])
-        weights = problem.weights(lam)
-        if weights.shape != self.W.shape:
-            raise ValueError(
-                f"model=sae was built for feature_dim={self.W.shape[1]}, signature_dim="
-                f"{self.W.shape[0]}, but the data gives {weights.shape[1]}, {weights.shape[0]}."
-            )
+        weights = problem.weights(column)
+        self.check_shape(weights, self.W, "sae", d_axis=1)
         self.W.copy_(weights)
-        self.fitted.fill_(True)
-        self.selected_lambda.fill_(lam)
-        self.selected_direction.fill_(DIRECTIONS.index(direction))
-        self.selection_zsl_acc.fill_(accuracy)
+        self.selected_lambda.fill_(column)
+        self.selected_direction.fill_(DIRECTIONS.index(row))
 
     def class_distances(self, features: Tensor) -> Tensor:
         """Cosine distance of every image to every class of the dataset (N × C, float64)."""
         return sae_distances(features, self.W, self.signatures, self.direction)
 
-    def selection_metrics(self) -> dict[str, float]:
-        values = {
+    def chosen_metrics(self) -> dict[str, float]:
+        return {
             "val/sae_lambda": float(self.selected_lambda),
             "val/sae_direction": float(self.selected_direction),
         }
-        if not math.isnan(float(self.selection_zsl_acc)):
-            values["val/selection_zsl_acc"] = float(self.selection_zsl_acc)
-        return values

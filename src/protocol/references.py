@@ -84,7 +84,7 @@ def evaluate_reference(
     trainer, miner, pool = inputs.trainer, inputs.miner_cfg("random"), inputs.pool
     tried = []
     for option in preprocessing_options(inputs.preprocessing):
-        fixed = grid_choice(inputs, name, model_cfg, option)
+        fixed = grid_choice(inputs, model_cfg, option)
         cfg = OmegaConf.merge(model_cfg, fixed)
         val = [
             final_metrics(
@@ -132,29 +132,26 @@ def reference_rows(refs: dict[str, ReferenceResult]) -> list[dict]:
     ]
 
 
-#: closed-form references whose own hyper-parameter grid is chosen on the protocol's folds:
-#: name → (module with ``validation_grid(split, signatures, rows, columns)``, rows, columns)
-GRIDS = {"eszsl": ("src.models.eszsl", "gammas", "lambdas"),
-         "sae": ("src.models.sae", "directions", "lambdas")}  # fmt: skip
-
-
-def grid_choice(inputs: Inputs, name: str, model_cfg: Any, option: dict) -> dict:
-    """The model's own hyper-parameters (ESZSL: γ, λ; SAE: direction, λ) with the best mean
-    validation ZSL over the protocol's folds under one preprocessing ``option``, as one-value
-    lists (``{"gammas": [γ], "lambdas": [λ]}``); ``{}`` for a model without a grid."""
-    import importlib
-
+def grid_choice(inputs: Inputs, model_cfg: Any, option: dict) -> dict:
+    """A closed-form model's own hyper-parameters (its declared
+    :attr:`~src.models.closed_form.ClosedFormClassifier.grid_axes`; ESZSL: γ, λ; SAE:
+    direction, λ) with the best mean validation ZSL over the protocol's folds under one
+    preprocessing ``option``, as one-value lists (``{"gammas": [γ], "lambdas": [λ]}``); ``{}``
+    for a model without a grid."""
+    import hydra
     import torch
 
-    if name not in GRIDS:
+    from src.models.closed_form import ClosedFormClassifier
+
+    model = hydra.utils.get_class(model_cfg._target_)
+    if not issubclass(model, ClosedFormClassifier):
         return {}
-    module, rows, columns = GRIDS[name]
-    validation_grid = importlib.import_module(module).validation_grid
+    rows, columns = model.grid_axes
     grids = []
     for fold in inputs.folds:
         dm = inputs.data.get("val", fold, inputs.seed, option)
-        grids.append(validation_grid(dm.make_split("val"), dm.signatures,
-                                     list(model_cfg[rows]), list(model_cfg[columns])))  # fmt: skip
+        split, values = dm.make_split("val"), (list(model_cfg[rows]), list(model_cfg[columns]))
+        grids.append(model.validation_grid(split, dm.signatures, *values))
     mean = torch.stack(grids).mean(dim=0)
     i, j = divmod(int(mean.argmax()), mean.shape[1])  # the first maximum
     return {rows: [model_cfg[rows][i]], columns: [model_cfg[columns][j]]}
