@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.models.classifier import ZSLClassifier
 from src.models.compatibility import BilinearCompatibility
 from src.models.epoch_means import EpochMeans
 from src.models.metric import identity_scale, ridge_map
+from src.models.pool_trained import PoolTrainedSystem
 from src.models.ranking import OBJECTIVES, ranking_objective
 from src.models.system import AUTO_LR, DECAY_TARGETS
 
@@ -21,7 +21,7 @@ COMPATIBILITY_AUTO_LR = {**AUTO_LR, "random": 1e-3}
 LOSS_PARTS = ("loss", "violators")
 
 
-class CompatibilityZSLSystem(ZSLClassifier):
+class CompatibilityZSLSystem(PoolTrainedSystem):
     """``model=ale|devise|sje``: ``F(x, a) = xᵀ W a`` trained with a ranking loss, Adam and the
     framework's negative pool (distance = −F).
 
@@ -97,12 +97,6 @@ class CompatibilityZSLSystem(ZSLClassifier):
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
 
     # ------------------------------------------------------------------ initialisation
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
-            dm = self.trainer.datamodule
-            self.initialise_from(dm.train_features, dm.train_labels)
-
     @torch.no_grad()
     def initialise_from(self, features: Tensor, labels: Tensor) -> None:
         """W by :attr:`init_kind` from the training images and their classes' signatures."""
@@ -147,42 +141,17 @@ class CompatibilityZSLSystem(ZSLClassifier):
         self._epoch_means.add(values, len(labels))
         return parts["loss"]
 
-    def on_train_epoch_start(self) -> None:
-        self._epoch_means.reset()
-
-    def on_train_epoch_end(self) -> None:
-        """``train/loss`` and ``train/violators``: means over the epoch's images."""
-        if means := self._epoch_means.means():
-            self.log_dict(means, on_epoch=True)
-
-    @property
-    def learning_rate(self) -> float:
-        """``model.lr``, or its default by initialisation when null."""
-        if self.hparams.lr is not None:
-            return float(self.hparams.lr)
+    def auto_lr(self) -> float:
         return COMPATIBILITY_AUTO_LR[self.init_kind()]
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Weight decay towards the initialisation: ``grad += μ (W − W_init)``."""
-        mu, W = self.hparams.weight_decay, self.compatibility.W
-        if self.hparams.weight_decay_to == "init" and mu > 0 and W.grad is not None:
-            W.grad.add_(W.detach() - self.W_init, alpha=mu)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        plain_decay = self.hparams.weight_decay if self.hparams.weight_decay_to == "zero" else 0.0
-        return torch.optim.Adam(
-            [self.compatibility.W], lr=self.learning_rate, weight_decay=plain_decay
-        )
+    def decayed_parameters(self) -> list[tuple[torch.nn.Parameter, Tensor]]:
+        return [(self.compatibility.W, self.W_init)]
 
     # ------------------------------------------------------------- pool and evaluation
     def pool_scorer(self) -> BilinearCompatibility:
         """The pool mines with ``−F`` and the margin (:class:`~src.mining.scorer.
         PoolTrainedModel`)."""
         return self.compatibility
-
-    @property
-    def mining_beta(self) -> float:
-        return float(self.hparams.beta)
 
     def class_distances(self, features: Tensor) -> Tensor:
         """``−F`` of every image to every class of the dataset (N × C)."""

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from src.models.classifier import ZSLClassifier
 from src.models.epoch_means import EpochMeans
 from src.models.metric import BilinearMetric
 from src.models.objective import metric_objective
+from src.models.pool_trained import PoolTrainedSystem
 
 INITS = ("auto", "ridge", "identity")
 DECAY_TARGETS = ("init", "zero")
@@ -23,7 +23,7 @@ AUTO_LR = {"identity": 1e-4, "ridge": 1e-3}
 LOSS_PARTS = ("loss", "loss_pos", "loss_neg", "loss_att")
 
 
-class MetricZSLSystem(ZSLClassifier):
+class MetricZSLSystem(PoolTrainedSystem):
     """Trains a :class:`BilinearMetric` on positive pairs and pool negatives.
 
     The negative pool (``negative_pool``: image index → K dataset classes) is written by the
@@ -99,12 +99,6 @@ class MetricZSLSystem(ZSLClassifier):
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
         self.register_buffer("L_init", torch.zeros_like(self.metric.L))
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
-            dm = self.trainer.datamodule
-            self.initialise_from(dm.train_features, dm.train_labels)
-
     def initialise_from(self, features: Tensor, labels: Tensor) -> None:
         """Initialise W (ridge or identity), reset L, set b between positives and negatives."""
         generator = torch.Generator().manual_seed(0)
@@ -155,51 +149,20 @@ class MetricZSLSystem(ZSLClassifier):
         self._epoch_means.add(values, len(labels))
         return parts["loss"]
 
-    def on_train_epoch_start(self) -> None:
-        self._epoch_means.reset()
-
-    def on_train_epoch_end(self) -> None:
-        """``train/loss``, its parts and ``train/threshold``: means over the epoch's images."""
-        if means := self._epoch_means.means():
-            self.log_dict(means, on_epoch=True)
-
-    @property
-    def learning_rate(self) -> float:
-        """``model.lr``, or its default by initialisation when null (:data:`AUTO_LR`)."""
-        if self.hparams.lr is not None:
-            return float(self.hparams.lr)
+    def auto_lr(self) -> float:
+        """:data:`AUTO_LR` by initialisation."""
         return AUTO_LR["identity" if self.uses_identity_init() else "ridge"]
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Weight decay towards the initialisation: ``grad += μ (θ − θ_init)`` for W and L."""
-        mu = self.hparams.weight_decay
-        if self.hparams.weight_decay_to != "init" or mu == 0:
-            return
-        for param, start in ((self.metric.W, self.W_init), (self.metric.L, self.L_init)):
-            if param.grad is not None:
-                param.grad.add_(param.detach() - start, alpha=mu)
+    def decayed_parameters(self) -> list[tuple[torch.nn.Parameter, Tensor]]:
+        return [(self.metric.W, self.W_init), (self.metric.L, self.L_init)]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        decayed = [self.metric.W, self.metric.L]
-        # weight_decay_to=zero: Adam's own (coupled) L2; init: on_before_optimizer_step.
-        plain_decay = self.hparams.weight_decay if self.hparams.weight_decay_to == "zero" else 0.0
-        return torch.optim.Adam(
-            [
-                {"params": decayed, "weight_decay": plain_decay},
-                {"params": [self.metric.b], "weight_decay": 0.0},
-            ],
-            lr=self.learning_rate,
-        )
+    def undecayed_parameters(self) -> list[torch.nn.Parameter]:
+        return [self.metric.b]  # the threshold
 
     def pool_scorer(self) -> BilinearMetric:
         """The pool mines with the metric's D and threshold b (:class:`~src.mining.scorer.
         PoolTrainedModel`)."""
         return self.metric
-
-    @property
-    def mining_beta(self) -> float:
-        """β of the pair loss, read by ``loss_weighted``."""
-        return float(self.hparams.beta)
 
     def class_distances(self, features: Tensor) -> Tensor:
         """D of every image to every class of the dataset (N × C)."""
