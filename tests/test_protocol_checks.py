@@ -19,8 +19,9 @@ from hydra_utils import compose_config
 from src.cli.config_checks import VALIDATION_METRICS
 from src.core.env import config_dir
 from src.core.errors import ConfigError, user_message
+from src.core.metric_catalogue import validation_metrics
 from src.protocol import check_same_config
-from src.protocol.settings import check_protocol_settings, validation_metrics
+from src.protocol.settings import check_protocol_settings
 from src.protocol.training import DataModules
 from src.runs.folder import RunFolderError
 
@@ -304,10 +305,31 @@ def test_a_journal_cut_inside_its_last_line_continues(tmp_path):
     assert (done, stopped) == (2, 0)
 
 
-def test_the_selection_metrics_are_what_validation_runs_log():
-    """Read off gzsl_results: the training job's list, and never γ or a tie count."""
-    assert set(validation_metrics()) == set(VALIDATION_METRICS)
+def test_the_catalogue_declares_exactly_what_validation_runs_log():
+    """Every value gzsl_results logs is declared once; the scores a run may be selected on are
+    the declared ones, never γ or a tie count; protocol.csv reports the declared ones."""
+    import torch
+
+    from src.core.metric_catalogue import BY_NAME, REPORTED
+    from src.metrics import GZSLScores, gzsl_results
+    from src.metrics.bootstrap import METRICS
+    from src.protocol.report.results import METRICS as COLUMNS
+
+    scores = GZSLScores(
+        seen_distances=torch.tensor([[0.1, 0.7, 0.9, 0.8], [0.6, 0.2, 0.8, 0.9]]),
+        seen_labels=torch.tensor([0, 1]),
+        unseen_distances=torch.tensor([[0.9, 0.8, 0.3, 0.5], [0.7, 0.9, 0.6, 0.4]]),
+        unseen_labels=torch.tensor([2, 3]),
+        seen_classes=torch.tensor([0, 1]),
+        unseen_classes=torch.tensor([2, 3]),
+    )
+    logged = gzsl_results(scores, 0.05)
+    assert set(logged) == set(BY_NAME)
+    scores_logged = {f"val/{n}" for n in logged if BY_NAME[n].higher_is_better is not None}
+    assert set(validation_metrics()) == scores_logged == set(VALIDATION_METRICS)
     assert not {"val/gamma", "val/ties", "val/zsl_ties"} & set(validation_metrics())
+    assert METRICS == REPORTED and COLUMNS == tuple(f"test/{n}" for n in REPORTED)
+    assert all(BY_NAME[n].higher_is_better for n in REPORTED)
 
 
 # ------------------------------------------------------------- continuing another protocol

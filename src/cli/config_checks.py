@@ -34,22 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 from src.cli.builders import instantiate_group, make_trainer
 from src.core.checks import SEED_RANGE, check_int, describe, matches, show
 from src.core.errors import ConfigError, one_line
+from src.core.metric_catalogue import validation_metrics
 
 #: metrics every model logs at each validation (``model_checkpoint`` maximises the chosen one)
-VALIDATION_METRICS = tuple(
-    f"val/{name}"
-    for name in (
-        "zsl_acc",
-        "zsl_top5",
-        "gzsl_s",
-        "gzsl_u",
-        "gzsl_H",
-        "gzsl_s_cal",
-        "gzsl_u_cal",
-        "gzsl_H_cal",
-        "ausuc",
-    )
-)
+VALIDATION_METRICS = validation_metrics()
 #: Trainer arguments that the code passes from other config groups
 TRAINER_FROM_GROUPS = {"logger": "logger=<option>", "callbacks": "callbacks.<name>=…"}
 

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from src.core.metric_catalogue import REPORTED
+
 #: the metrics a plan resamples, as named by :func:`~src.metrics.gzsl_results`
-METRICS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
+METRICS = REPORTED
 RESAMPLED = ("classes", "images")
 
 

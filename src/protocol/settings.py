@@ -6,10 +6,11 @@ saves of them, and compares on every rerun, is :mod:`src.protocol.identity`'s.""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import cache
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+from src.core.metric_catalogue import validation_metrics
 
 
 @dataclass(frozen=True)
@@ -97,29 +98,6 @@ REFERENCES = ("nearest_signature", "eszsl", "sae", "ale", "devise", "sje", "untr
 OBJECTIVES = ("metric", "ale", "devise", "sje")
 #: keys of ``protocol.bootstrap``
 BOOTSTRAP_KEYS = ("resamples", "seed", "level")
-#: values a validation run logs that are not scores to maximise: γ and the tie counts
-NOT_SCORES = {"gamma", "ties", "zsl_ties"}
-
-
-@cache
-def validation_metrics() -> tuple[str, ...]:
-    """The ``val/`` metrics every validation run logs, read off :func:`~src.metrics.gzsl.
-    gzsl_results` itself (on a hand-made 2 + 2-class evaluation with a γ), so that a metric added
-    there is accepted here; less :data:`NOT_SCORES`."""
-    import torch
-
-    from src.metrics.gzsl import gzsl_results
-    from src.metrics.scores import GZSLScores
-
-    scores = GZSLScores(
-        seen_distances=torch.tensor([[0.1, 0.7, 0.9, 0.8], [0.6, 0.2, 0.8, 0.9]]),
-        seen_labels=torch.tensor([0, 1]),
-        unseen_distances=torch.tensor([[0.9, 0.8, 0.3, 0.5], [0.7, 0.9, 0.6, 0.4]]),
-        unseen_labels=torch.tensor([2, 3]),
-        seen_classes=torch.tensor([0, 1]),
-        unseen_classes=torch.tensor([2, 3]),
-    )
-    return tuple(f"val/{name}" for name in gzsl_results(scores, 0.05) if name not in NOT_SCORES)
 
 
 def _is_int(value: object) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from src.core.atomic import write_csv
+from src.core.metric_catalogue import REPORTED
 from src.metrics.bootstrap import (
     RESAMPLED,
     Credits,
@@ -47,7 +48,7 @@ from src.protocol.settings import ProtocolSettings
 from src.protocol.workspace import Workspace
 
 #: protocol.csv's metrics (``test/<name>``) and their resampled names
-COLUMNS = ("zsl_acc", "gzsl_s", "gzsl_u", "gzsl_H", "gzsl_H_cal", "ausuc")
+COLUMNS = REPORTED
 COMPARISON_COLUMNS = (
     "row", "against", "metric", "delta", "ci_low", "ci_high", "share_positive", "p_value",
     "stated", "p_holm", "prob_improvement", "prob_improvement_ci_low",

@@ -10,25 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from src.core.atomic import write_csv as atomic_csv
+from src.core.metric_catalogue import REPORTED, short_name
 from src.protocol.outcomes import Choice
 
 #: test metrics of every row (means over seeds, with ``<metric>_std`` beside them)
-METRICS = (
-    "test/zsl_acc",
-    "test/gzsl_s",
-    "test/gzsl_u",
-    "test/gzsl_H",
-    "test/gzsl_H_cal",
-    "test/ausuc",
-)
-SHORT = {
-    "test/zsl_acc": "ZSL",
-    "test/gzsl_s": "s",
-    "test/gzsl_u": "u",
-    "test/gzsl_H": "H",
-    "test/gzsl_H_cal": "H_cal",
-    "test/ausuc": "AUSUC",
-}
+METRICS = tuple(f"test/{name}" for name in REPORTED)
+SHORT = {metric: short_name(metric) for metric in METRICS}
 
 
 def summarise(name: str, kind: str, runs: Sequence[dict], val_score: float, chosen: dict) -> dict:
