@@ -379,3 +379,28 @@ def test_cli_process_refuses_repeated_seeds_in_one_line(tmp_path):
     result = run_cli("src.protocol", [*args, f"hydra.run.dir={tmp_path / 'run'}"], check=False)
     text = result.stdout + result.stderr
     assert_one_line(result.returncode, text, "protocol.seeds=[1, 1] is invalid")
+
+
+def test_the_protocols_models_are_read_off_conf_model_and_a_new_one_is_one_yaml(tmp_path):
+    """References and objectives come from each model option's class: the shipped ones keep
+    their kinds, and a closed-form reference added as one YAML (here naming ESZSL's class under
+    another name) is accepted by ``protocol.references`` as an untrained reference."""
+    import shutil
+
+    from src.protocol.model_kinds import model_kinds
+
+    kinds = model_kinds()
+    assert set(kinds.untrained) == {"nearest_signature", "eszsl", "sae", "untrained"}
+    assert set(kinds.trained) == {"ale", "devise", "sje"}
+    assert set(kinds.objectives) == {"metric", "ale", "devise", "sje"}
+    conf = tmp_path / "conf"
+    shutil.copytree(config_dir(), conf)
+    (conf / "model" / "ridge_both.yaml").write_text(
+        "_target_: src.models.eszsl.ESZSLClassifier\ngammas: [1.0]\nlambdas: [1.0]\n"
+    )
+    assert "ridge_both" in model_kinds(conf).untrained
+    cfg = compose_config(["protocol.references=[ridge_both]"], tmp_path / "run",
+                         config_name="protocol")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^protocol\.references=\[.ridge_both.\] is invalid"):
+        check_protocol_settings(cfg.protocol, config_dir())  # not in the shipped configs
+    check_protocol_settings(cfg.protocol, conf)

@@ -11,12 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
 from src.protocol.identity import protocol_settings
+from src.protocol.model_kinds import model_kinds
 from src.protocol.settings import ProtocolSettings
 
 log = logging.getLogger("src.protocol")
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
-#: references trained with the pool (``miner=all``: every other seen class a negative)
-TRAINED_REFERENCES = ("ale", "devise", "sje")
 
 
 @dataclass
@@ -81,8 +80,9 @@ def searched_rows(settings: ProtocolSettings, metric_cfg: Any) -> dict[str, tupl
     metric), the trained references (``miner=all``) and, per ``protocol.objectives`` other than
     the metric, ``<objective>-<strategy>`` rows."""
     specs = {s: (s, metric_cfg) for s in settings.strategies}
+    trained = model_kinds().trained
     for ref in settings.references:
-        if ref in TRAINED_REFERENCES:
+        if ref in trained:
             specs[ref] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
     for objective in settings.objectives:
         if objective != "metric":

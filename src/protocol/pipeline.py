@@ -108,7 +108,8 @@ class Protocol:
 
     def _run(self) -> ProtocolResult:
         from src.protocol.extend import choose
-        from src.protocol.references import UNTRAINED, evaluate_references, reference_rows
+        from src.protocol.model_kinds import model_kinds
+        from src.protocol.references import evaluate_references, reference_rows
         from src.protocol.refit import as_task, refit_plan, refit_row
         from src.protocol.report.results import add_search_spread, chosen_settings, summarise
         from src.protocol.search import search_row
@@ -117,7 +118,8 @@ class Protocol:
         settings, specs = self.settings, self.inputs.specs
         searches = [self.search(seed) for seed in self.search_seeds()]  # this one first
         if settings.parallel:  # every study and untrained reference, concurrently
-            untrained = [("reference", n) for n in settings.references if n in UNTRAINED]
+            kinds = model_kinds()
+            untrained = [("reference", n) for n in settings.references if n in kinds.untrained]
             studies = [("search", name, s.inputs.seed) for s in searches for name in specs]
             self.run_steps(studies + untrained)
         refs = evaluate_references(settings, self.workspace, self.inputs)

@@ -21,13 +21,12 @@ from omegaconf import OmegaConf
 
 from src.core.env import config_dir
 from src.protocol.inputs import Inputs
+from src.protocol.model_kinds import model_kinds
 from src.protocol.outcomes import ReferenceResult
 from src.protocol.settings import ProtocolSettings
 from src.protocol.workspace import Workspace
 
 CONF = config_dir()  # the checkout's conf/, or the copy installed with the package
-#: references evaluated here (the trained ones are searched like the strategies)
-UNTRAINED = ("nearest_signature", "eszsl", "sae", "untrained")
 
 
 def preprocessing_options(configured: tuple[bool, bool, bool]) -> list[dict[str, bool]]:
@@ -48,7 +47,8 @@ def evaluate_references(
 ) -> dict[str, ReferenceResult]:
     """Each untrained reference (``only``: these) searched over the preprocessing on the
     validation folds, then tested once; saved per reference in ``references/<name>.json``."""
-    names = [n for n in settings.references if n in UNTRAINED and (not only or n in only)]
+    untrained = model_kinds().untrained  # the trained ones are searched like the strategies
+    names = [n for n in settings.references if n in untrained and (not only or n in only)]
     workspace.progress.stage(
         f"references: {', '.join(names) or 'none'} (preprocessing on validation)"
     )

@@ -11,7 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from src.protocol.inputs import TRAINED_REFERENCES, Inputs
+from src.protocol.inputs import Inputs
+from src.protocol.model_kinds import model_kinds
 from src.protocol.outcomes import Choice, RowRefits
 from src.protocol.settings import ProtocolSettings
 from src.protocol.workspace import Workspace
@@ -37,9 +38,10 @@ def refit_plan(
     """Every refit, in the table's order: the searched rows, then the ablation (``random`` at
     the best mined strategy's setting; best by ``scores``, the mean validation score over the
     searches, default this search's)."""
+    trained = model_kinds().trained
     plan = [
         PlannedRefit(name, strategy, chosen[name], model,
-                     "reference" if name in TRAINED_REFERENCES else "tuned")
+                     "reference" if name in trained else "tuned")
         for name, (strategy, model) in inputs.specs.items()
     ]  # fmt: skip
     mined = settings.mined

@@ -93,9 +93,6 @@ LAUNCHERS = ("local", "submitit_local", "slurm")
 PRUNER_CHOICES = ("none", "median")
 
 
-REFERENCES = ("nearest_signature", "eszsl", "sae", "ale", "devise", "sje", "untrained")
-#: objectives the strategies can be crossed with (``protocol.objectives``; metric: the method)
-OBJECTIVES = ("metric", "ale", "devise", "sje")
 #: keys of ``protocol.bootstrap``
 BOOTSTRAP_KEYS = ("resamples", "seed", "level")
 
@@ -138,9 +135,13 @@ def check_protocol_settings(p: DictConfig, conf_dir: Path) -> None:
             fail(key, f"it must be an integer ≥ {allowed or low}")
 
     check_list("strategies", lambda s: s in strategies, f"{strategies}")
-    check_list("references", lambda r: r in REFERENCES, f"{list(REFERENCES)}", empty=True)
+    from src.protocol.model_kinds import model_kinds
+
+    kinds = model_kinds(conf_dir)
+    references, objectives = list(kinds.references), list(kinds.objectives)
+    check_list("references", lambda r: r in references, f"{references}", empty=True)
     if "objectives" in values:
-        check_list("objectives", lambda o: o in OBJECTIVES, f"{list(OBJECTIVES)}")
+        check_list("objectives", lambda o: o in objectives, f"{objectives}")
     check_int("n_trials", 1)
     check_int("max_epochs", 1)
     limit, cap = values.get("max_epochs_limit"), values["max_epochs"]
