@@ -319,3 +319,39 @@ def test_objectives_cross_the_strategies_and_trained_references_are_refitted(tmp
     assert {b for a, b in pairs if a in ("random", "hardest")} >= {"devise"}  # best vs refs
     assert (tmp_path / "refit" / "devise" / "seed1.ckpt").is_file()
     assert float(rows["ale-hardest"]["test/zsl_acc"]) >= 0.5  # chance: 0.1
+
+
+def test_the_docs_table_is_regenerated_from_the_run_folder(run, capsys):
+    """``python -m src.protocol.report.table``: protocol.md's table, under the line naming the
+    command and the commit that produced it; a folder without protocol.csv in one line."""
+    from src.protocol.report.table import main
+
+    main([str(run)])
+    first, table_text = capsys.readouterr().out.split("\n\n", 1)
+    assert table_text.strip() and table_text.strip() in (run / "protocol.md").read_text()
+    with (run / "protocol.csv").open() as f:
+        code = json.loads(next(csv.DictReader(f))["code"])
+    assert "`python -m src.protocol`" in first
+    assert f"commit `{str(code.get('commit'))[:7]}`" in first
+    with pytest.raises(SystemExit, match=r"protocol\.csv: no such file"):
+        main([str(run / "elsewhere")])
+
+
+def test_the_docs_tables_provenance_names_the_overrides_data_and_a_dirty_checkout(tmp_path):
+    from src.protocol.report.table import provenance
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(
+        "- data=apy_annotations\n- protocol.workers=2\n- hydra.run.dir=somewhere\n"
+    )
+    (tmp_path / "protocol_config.yaml").write_text(
+        "data:\n  dataset: APY\n  signatures: original_att\nseed: 0\n"
+    )
+    code = json.dumps({"commit": "0123456789abcdef", "dirty": True})
+    line = provenance(tmp_path, [{"code": code}, {"code": code}])
+    assert line == (
+        "*Data: APY (signatures: original_att); `python -m src.protocol data=apy_annotations "
+        "protocol.workers=2`; commit `0123456` with uncommitted changes.*"
+    )
+    other = json.dumps({"commit": "fedcba9876543210", "dirty": False})
+    assert "rows from several commits" in provenance(tmp_path, [{"code": code}, {"code": other}])
