@@ -91,8 +91,8 @@ def quiet_lightning() -> None:
         "lightning.pytorch.utilities.rank_zero",
         "lightning.fabric.utilities.rank_zero",
         "lightning.pytorch.trainer.connectors.checkpoint_connector",  # `weights_only` not set
-        "src.models.eszsl",
-        "src.models.sae",
+        "src.models.closed_form",  # ESZSL's, SAE's and any closed-form model's choice
+        "src.models.sae",  # SAE's singular-equation note
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
