@@ -19,25 +19,29 @@ class MetricInfo:
 
     name: str  # as gzsl_results names it
     short: str  # in tables and plots
-    higher_is_better: bool | None  # None: not a score (γ, tie counts)
-    validated: bool  # a score to maximise on validation (selection_metric, a search)
+    description: str
+    higher_is_better: bool | None = True  # None: not a score (γ, tie counts)
+    validated: bool = True  # a score to maximise on validation (selection_metric, a search)
     reported: bool = False  # a column of protocol.csv, with its bootstrap interval
-    description: str = ""
+
+
+def _not_a_score(name: str, short: str, description: str) -> MetricInfo:
+    return MetricInfo(name, short, description, higher_is_better=None, validated=False)
 
 
 CATALOGUE = (
-    MetricInfo("zsl_acc", "ZSL", True, True, True, "per-class mean top-1 among unseen classes"),
-    MetricInfo("zsl_top5", "top-5", True, True, False, "per-class mean top-5 among unseen"),
-    MetricInfo("gzsl_s", "s", True, True, True, "GZSL accuracy of seen classes, all candidates"),
-    MetricInfo("gzsl_u", "u", True, True, True, "GZSL accuracy of unseen classes"),
-    MetricInfo("gzsl_H", "H", True, True, True, "harmonic mean of s and u"),
-    MetricInfo("gzsl_s_cal", "s_cal", True, True, False, "s with calibrated stacking (γ)"),
-    MetricInfo("gzsl_u_cal", "u_cal", True, True, False, "u with calibrated stacking (γ)"),
-    MetricInfo("gzsl_H_cal", "H_cal", True, True, True, "H with calibrated stacking (γ)"),
-    MetricInfo("ausuc", "AUSUC", True, True, True, "area under the seen-unseen curve"),
-    MetricInfo("gamma", "γ", None, False, False, "the calibration γ (from validation)"),
-    MetricInfo("ties", "ties", None, False, False, "images whose nearest class is a tie"),
-    MetricInfo("zsl_ties", "ZSL ties", None, False, False, "the same among unseen classes"),
+    MetricInfo("zsl_acc", "ZSL", "per-class mean top-1 among unseen classes", reported=True),
+    MetricInfo("zsl_top5", "top-5", "per-class mean top-5 among unseen classes"),
+    MetricInfo("gzsl_s", "s", "GZSL accuracy of seen classes, all candidates", reported=True),
+    MetricInfo("gzsl_u", "u", "GZSL accuracy of unseen classes", reported=True),
+    MetricInfo("gzsl_H", "H", "harmonic mean of s and u", reported=True),
+    MetricInfo("gzsl_s_cal", "s_cal", "s with calibrated stacking (γ)"),
+    MetricInfo("gzsl_u_cal", "u_cal", "u with calibrated stacking (γ)"),
+    MetricInfo("gzsl_H_cal", "H_cal", "H with calibrated stacking (γ)", reported=True),
+    MetricInfo("ausuc", "AUSUC", "area under the seen-unseen curve", reported=True),
+    _not_a_score("gamma", "γ", "the calibration γ (from validation)"),
+    _not_a_score("ties", "ties", "images whose nearest class is a tie"),
+    _not_a_score("zsl_ties", "ZSL ties", "the same among unseen classes"),
 )
 BY_NAME = {metric.name: metric for metric in CATALOGUE}
 #: the metrics protocol.csv reports (``test/<name>``), in its column order

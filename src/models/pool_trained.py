@@ -15,12 +15,13 @@ import torch
 from torch import Tensor
 
 from src.models.classifier import ZSLClassifier
+from src.models.epoch_means import EpochMeans
 
 
 class PoolTrainedSystem(ZSLClassifier):
     """A model trained on (image, positive, pool negatives) batches; see the module."""
 
-    _epoch_means: object  # an EpochMeans of the subclass's logged names (set in __init__)
+    _epoch_means: EpochMeans  # the subclass's logged names (set in its __init__)
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

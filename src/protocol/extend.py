@@ -23,20 +23,20 @@ def choose(
     settings: ProtocolSettings,
     workspace: Workspace,
     inputs: Inputs,
-    searches: dict[str, SearchResult],
+    studies: dict[str, SearchResult],
 ) -> Chosen:
     """Each searched row's setting, with the selection window fixed or chosen on held-out
     folds (the method's trials, pooled); validation runs extended where the epoch cap chose
     the epoch (:func:`extend_chosen`)."""
     from src.protocol.selection import choose_trial, selection_window
 
-    pooled = [t for s in settings.strategies for t in searches[s].trials]  # the method's
+    pooled = [t for s in settings.strategies for t in studies[s].trials]  # the method's
     window = selection_window(pooled, settings.smoothing)
     chosen = {}
-    for name, search in searches.items():
-        record = choose_trial(search.trials, window)
+    for name, study in studies.items():
+        record = choose_trial(study.trials, window)
         chosen[name] = pick = Choice.from_json(
-            {**record, "defaults_curve": search.trials[0]["curve"]}
+            {**record, "defaults_curve": study.trials[0]["curve"]}
         )
         workspace.progress(
             f"`{name}`: chose trial {pick.trial + 1} ({settings.selection_metric} "

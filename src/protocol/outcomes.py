@@ -98,12 +98,12 @@ class SearchOutcome:
     """One of ``protocol.searches`` independent searches: its studies and choices."""
 
     seed: int
-    searches: dict[str, SearchResult]  # by searched row
+    studies: dict[str, SearchResult]  # each searched row's study
     chosen: Chosen
 
     @property
     def trials(self) -> dict[str, list[dict]]:
-        return {name: s.trials for name, s in self.searches.items()}
+        return {name: study.trials for name, study in self.studies.items()}
 
 
 @dataclass

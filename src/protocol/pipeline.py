@@ -5,16 +5,12 @@ Each stage is a function of ``(settings, workspace, inputs, …)`` that returns 
 dataclass (:mod:`src.protocol.outcomes`) and saves what it computed in the workspace, so that
 a continued protocol skips it:
 
-========================  ===============================================  ==================
-stage                     function                                         returns
-========================  ===============================================  ==================
-references                :func:`~src.protocol.references.evaluate_references`  ReferenceResult
-search (per row)          :func:`~src.protocol.search.search_row`          SearchResult
-choice and extension      :func:`~src.protocol.extend.choose`              Chosen
-refits (per row)          :func:`~src.protocol.refit.refit_row`            test metrics
-verdicts                  :func:`~src.protocol.verdicts.intervals_and_comparisons`  Verdicts
-report                    :func:`~src.protocol.report.write.write_report`  protocol.md
-========================  ===============================================  ==================
+- references: :func:`~src.protocol.references.evaluate_references` → ``ReferenceResult`` each;
+- search, per row: :func:`~src.protocol.search.search_row` → ``SearchResult``;
+- choice and extension: :func:`~src.protocol.extend.choose` → ``Chosen``;
+- refits, per row: :func:`~src.protocol.refit.refit_row` → ``RowRefits``;
+- verdicts: :func:`~src.protocol.verdicts.intervals_and_comparisons` → ``Verdicts``;
+- report: :func:`~src.protocol.report.write.write_report` → the path of ``protocol.md``.
 
 :class:`Protocol` only orders them, over ``protocol.searches`` independent searches, and hands
 the independent steps (studies, untrained references, refits) to the :class:`Executor`, whose

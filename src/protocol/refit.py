@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.protocol.inputs import Inputs
 from src.protocol.model_kinds import model_kinds
@@ -100,14 +100,10 @@ def refit_row(
 
 def as_task(planned: PlannedRefit) -> tuple:
     """The picklable fields of a planned refit, for a worker (:func:`from_task`)."""
-    from omegaconf import OmegaConf
-
     model = OmegaConf.to_container(planned.model, resolve=True)
     return planned.name, planned.strategy, planned.choice.to_json(), model, planned.kind
 
 
 def from_task(name: str, strategy: str, choice: dict, model: dict, kind: str) -> PlannedRefit:
-    from omegaconf import OmegaConf
-
     config: DictConfig = OmegaConf.create(model)
     return PlannedRefit(name, strategy, Choice.from_json(choice), config, kind)

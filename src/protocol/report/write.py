@@ -106,7 +106,7 @@ def pruning_note(settings: ProtocolSettings, inputs: Inputs, result: ProtocolRes
     n = settings.n_trials
     parts = []
     for name in inputs.specs:
-        counts = [search.searches[name].pruned for search in searches]
+        counts = [search.studies[name].pruned for search in searches]
         parts.append(f"`{name}` {'+'.join(map(str, counts))} of {n * len(searches)}")
     return (
         f"Pruned (`protocol.pruner={settings.pruner}`: stopped below the median of the "
