@@ -51,12 +51,7 @@ from src.runs.checkpoints import (
     dataset_identity,
     read_checkpoint,
 )
-from src.runs.folder import (
-    mark_running,
-    plan_run_folder,
-    prepare_run_folder,
-    refuse_if_running,
-)
+from src.runs.folder import mark_running, plan_run_folder, prepare_run_folder, refuse_if_running
 
 log = logging.getLogger(__name__)
 

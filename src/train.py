@@ -39,18 +39,8 @@ from src.core.rank import is_rank_zero
 from src.evaluation.gamma import TestGammaFromValidation
 from src.evaluation.reports import write_eval_reports
 from src.runs import resolvers  # noqa: F401  (the config resolvers)
-from src.runs.checkpoints import (
-    RESTRICTED,
-    check_same_dataset,
-    dataset_identity,
-    read_checkpoint,
-)
-from src.runs.folder import (
-    mark_running,
-    plan_run_folder,
-    prepare_run_folder,
-    refuse_if_running,
-)
+from src.runs.checkpoints import RESTRICTED, check_same_dataset, dataset_identity, read_checkpoint
+from src.runs.folder import mark_running, plan_run_folder, prepare_run_folder, refuse_if_running
 from src.runs.history import HistoryCSVLogger, history_rows
 from src.runs.resume import resume_settings, resume_sweep_state
 from src.runs.weights import check_state_shapes

@@ -14,14 +14,8 @@ from src.mining import AllMiner, HardestMiner
 from src.mining.pool import NegativePool
 from src.mining.scorer import PairScorer, PoolTrainedModel
 from src.models import CompatibilityZSLSystem
-from src.models.ranking import (
-    ale_loss,
-    devise_loss,
-    estimated_ranks,
-    rank_weights,
-    ranking_objective,
-    sje_loss,
-)
+from src.models.losses import ALELoss, DeViSELoss, ScoredBatch, SJELoss
+from src.models.ranking import ale_loss, devise_loss, estimated_ranks, rank_weights, sje_loss
 from src.train import train
 
 CHANCE = 1 / 10  # 10 unseen classes in the default data
@@ -75,10 +69,12 @@ def test_ranks_and_their_weights():
     assert weights.tolist() == pytest.approx([0.0, 1.0, 0.75, (11 / 6) / 3])
 
 
-@pytest.mark.parametrize(("objective", "expected"), [("devise", 1.85), ("sje", 1.35),
-                                                    ("ale", 1.3875)])  # fmt: skip
-def test_ranking_objective_averages_over_images(objective, expected):
-    parts = ranking_objective(objective, POSITIVE, NEGATIVES, 1.0, num_candidates=3)
+@pytest.mark.parametrize(("loss", "expected"), [(DeViSELoss, 1.85), (SJELoss, 1.35),
+                                               (ALELoss, 1.3875)])  # fmt: skip
+def test_ranking_losses_average_over_images_of_distances_minus_f(loss, expected):
+    # the loss classes read distances (−F, as every scorer gives them) and rank on F
+    batch = ScoredBatch(-POSITIVE, -NEGATIVES, None, None, None, num_candidates=3)
+    parts = loss(margin=1.0)(batch)
     assert float(parts["loss"]) == pytest.approx(expected)
     assert float(parts["violators"]) == pytest.approx(4 / 6)  # 4 of the 6 hinge terms > 0
 
@@ -101,8 +97,8 @@ GENERATOR = dict(
 def small():
     dm = SyntheticDataModule(generator=GENERATOR, split_mode="val", batch_size=32, seed=0)
     dm.setup("fit")
-    model = CompatibilityZSLSystem(dm.feature_dim, dm.signature_dim, "ale", margin=0.5)
-    model.signatures = dm.signatures
+    model = CompatibilityZSLSystem(dm.feature_dim, dm.signature_dim, ALELoss, margin=0.5)
+    model.signatures, model.seen_classes = dm.signatures, dm.seen_classes
     model.initialise_from(dm.train_features, dm.train_labels)
     return dm, model
 
@@ -110,8 +106,8 @@ def small():
 def test_the_compatibility_is_a_pair_scorer_of_distance_minus_f(small):
     dm, model = small
     assert isinstance(model, PoolTrainedModel) and isinstance(model.pool_scorer(), PairScorer)
-    scorer, x, sig = model.compatibility, dm.train_features[:9], dm.signatures
-    f = x @ scorer.W @ sig.T
+    scorer, x, sig = model.pool_scorer(), dm.train_features[:9], dm.signatures
+    f = x @ model.compatibility.W @ sig.T
     chunks = list(scorer.scored_chunks(x, sig, rows=4))
     assert [start for start, _ in chunks] == [0, 4, 8]
     torch.testing.assert_close(torch.cat([d for _, d in chunks]), -f)
@@ -119,9 +115,11 @@ def test_the_compatibility_is_a_pair_scorer_of_distance_minus_f(small):
     # a negative violates the margin when F(x, j) > F(x, y) − Δ, i.e. −F(x, j) < −F(x, y) + Δ
     expected = -f.gather(1, positives[:, None]) + 0.5
     torch.testing.assert_close(scorer.thresholds(-f, positives), expected)
-    pos, neg = scorer.image_major(x, sig, positives, torch.tensor([[4, 5]] * 9))
-    torch.testing.assert_close(pos, f.gather(1, positives[:, None]).squeeze(1))
-    torch.testing.assert_close(neg, f[:, [4, 5]])
+    batch = model.scored_batch(x, positives, torch.tensor([[4, 5]] * 9))
+    torch.testing.assert_close(batch.positive, -f.gather(1, positives[:, None]).squeeze(1))
+    torch.testing.assert_close(batch.negatives, -f[:, [4, 5]])
+    torch.testing.assert_close(batch.embedded, x @ model.compatibility.W)
+    assert batch.threshold is None  # a ranking loss trains no threshold
 
 
 def test_hardest_negatives_are_the_most_compatible_classes(small):
@@ -235,7 +233,15 @@ def test_sae_checkpoint_evaluates_to_the_same_test_metrics(tmp_path):
     ("override", "message"),
     [
         ("model.margin=-1", r"model\.margin=-1 is invalid: it must be a number > 0"),
-        ("model.objective=warp", r"model\.objective='warp' is invalid"),
+        (
+            "model.loss._target_=src.models.Warp",
+            r"model\.loss\._target_='src\.models\.Warp' is "
+            "invalid: it names no importable class",
+        ),
+        (
+            "model.loss._target_=src.models.ESZSLClassifier",
+            r"it must name a subclass of src\.models\.losses\.PoolLoss",
+        ),
         ("model.init=zero", r"model\.init='zero' is invalid"),
         ("model.lr=0", r"model\.lr=0 is invalid"),
         ("model.weight_decay_to=one", r"model\.weight_decay_to='one' is invalid"),

@@ -124,7 +124,7 @@ def test_weight_decay_towards_zero_is_adams_own():
 
 
 def test_bad_decay_target_is_named():
-    with pytest.raises(ValueError, match=r"model\.weight_decay_to=one is invalid"):
+    with pytest.raises(ValueError, match=r"model\.weight_decay_to='one' is invalid"):
         MetricZSLSystem(4, 4, weight_decay_to="one")
 
 

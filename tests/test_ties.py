@@ -245,7 +245,7 @@ def test_identical_signatures_tie_for_every_image_under_tf32_products(kind):
     exact[1] = exact[0]
     build = {
         "metric": lambda: MetricZSLSystem(d, k, init="identity", rank=8),
-        "compatibility": lambda: CompatibilityZSLSystem(d, k, objective="ale"),
+        "compatibility": lambda: CompatibilityZSLSystem(d, k),
         "nearest_signature": lambda: NearestSignatureClassifier(d, k),
     }
     model = build[kind]()

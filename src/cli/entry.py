@@ -34,9 +34,6 @@ from src.core.errors import JobError, one_line, user_message
 log = logging.getLogger("src.job")
 
 
-CONF_DIR = str(config_dir())
-
-
 def launch(job: Callable[[Any], Any], config_name: str) -> None:
     """Run Hydra's command line for ``job`` (:func:`src.cli.commands.job_of`), then exit.
 
@@ -46,22 +43,35 @@ def launch(job: Callable[[Any], Any], config_name: str) -> None:
     import hydra
 
     from src.cli.console import quiet_hydra
-    from src.core.env import load_env
+    from src.core.env import config_dir_problem, load_env
     from src.core.extras import missing_plugin
 
-    missing = missing_plugin(sys.argv[1:], CONF_DIR)
-    if missing is not None:
-        print(f"Error: {missing}", file=sys.stderr, flush=True)
+    load_env()  # first: .env may name the config folder (ZSL_CONFIG_DIR)
+    conf_dir = str(config_dir())
+    problem = config_dir_problem() or missing_plugin(sys.argv[1:], conf_dir)
+    if problem is not None:
+        print(f"Error: {problem}", file=sys.stderr, flush=True)
         raise SystemExit(1)
-    load_env()
-    quiet_hydra(CONF_DIR)
+    quiet_hydra(conf_dir)
+    sys.argv[1:] = [loss_as_group(arg) for arg in sys.argv[1:]]
 
     @functools.wraps(job)  # Hydra names the job after job's module
     def task(cfg: Any) -> Any:
         return run_job(job, cfg)
 
-    hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(task)()
+    hydra.main(version_base="1.3", config_path=conf_dir, config_name=config_name)(task)()
     sys.exit(0)
+
+
+def loss_as_group(arg: str) -> str:
+    """``model.loss=<name>`` (a loss by its option name, as one writes ``miner=hardest``) as the
+    loss's config group ``model/loss=<name>``, which brings the loss's own keys along
+    (``conf/model/loss/<name>.yaml``); a sweep ``model.loss=ale,sje`` as well. Other values
+    (``model.loss._target_=…``) are left alone."""
+    key, sep, value = arg.partition("=")
+    if sep and key == "model.loss" and value and not value.startswith(("{", "null")):
+        return f"model/loss={value}"
+    return arg
 
 
 def full_error() -> bool:

@@ -20,6 +20,11 @@ def show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float, not a bool (a YAML ``true`` is no number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def check_int(key: str, value: Any, low: int, high: int | None = None) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool)
     if ok and value >= low and (high is None or value <= high):

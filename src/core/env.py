@@ -12,13 +12,32 @@ import os
 import warnings
 from pathlib import Path
 
+#: a config folder of one's own (a copy of ``conf/`` with one's models, losses, miners)
+CONFIG_DIR_VARIABLE = "ZSL_CONFIG_DIR"
+
 
 def config_dir() -> Path:
-    """The config folder: the copy installed with the package (``src/conf``, from a wheel or
-    ``pip install .``), else the checkout's top-level ``conf/`` (a clone, an editable install)."""
+    """The config folder: ``$ZSL_CONFIG_DIR`` when set (every entry point, the protocol's
+    model and miner options included, then reads that folder), else the copy installed with
+    the package (``src/conf``, from a wheel or ``pip install .``), else the checkout's
+    top-level ``conf/`` (a clone, an editable install)."""
+    own = os.environ.get(CONFIG_DIR_VARIABLE)
+    if own:
+        return Path(own).expanduser().resolve()
     package = Path(__file__).resolve().parents[1]
     installed = package / "conf"
     return installed if (installed / "train.yaml").is_file() else package.parent / "conf"
+
+
+def config_dir_problem() -> str | None:
+    """One line when ``$ZSL_CONFIG_DIR`` is set to a folder that is not a config folder."""
+    own = os.environ.get(CONFIG_DIR_VARIABLE)
+    if own and not (config_dir() / "train.yaml").is_file():
+        return (
+            f"{CONFIG_DIR_VARIABLE}={own} holds no train.yaml: point it at a copy of the "
+            "shipped conf/ folder (with your own options added), or unset it."
+        )
+    return None
 
 
 def load_env() -> None:

@@ -16,15 +16,10 @@ import numpy as np
 
 from src.data.arrays import DataError, ZSLArrays
 from src.data.att_splits import (
-    check_options,
-    class_signatures,
-    gbu_splits,
-    has_validation_split,
+    AttSplitsDataModule,
     read_att_splits,
-    validation_splits,
 )
 from src.data.cache import cached_arrays
-from src.data.datamodule import ZSLDataModule
 from src.data.mat_files import dataset_folder, require_file
 
 ANNOTATION_FILES = ("apascal_train.txt", "apascal_test.txt", "ayahoo_test.txt")
@@ -67,7 +62,7 @@ def parse_annotations(paths: Sequence[Path], class_names: Sequence[str]) -> dict
     }
 
 
-class ApyAnnotationsDataModule(ZSLDataModule):
+class ApyAnnotationsDataModule(AttSplitsDataModule):
     """``data=apy_annotations``: APY with the 64 annotated object attributes as features.
 
     Args:
@@ -80,21 +75,7 @@ class ApyAnnotationsDataModule(ZSLDataModule):
         **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
     """
 
-    def __init__(
-        self,
-        data_dir: str | None = None,
-        cache_dir: str | None = None,
-        signatures: str = "original_att",
-        val_split: int = 1,
-        clip: dict | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        check_options(signatures, val_split)
-        self.data_dir, self.cache_dir = data_dir, cache_dir
-        self.signature_source, self.val_split = signatures, val_split
-        self.signature_kind = "text" if signatures in ("text", "clip") else "attributes"
-        self.clip = dict(clip) if clip else None
+    default_signatures = "original_att"
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, "APY")
@@ -109,18 +90,11 @@ class ApyAnnotationsDataModule(ZSLDataModule):
             build=lambda: parse_annotations(paths, names),
         )
         what = f"objects in {', '.join(ANNOTATION_FILES)}"
-        splits = gbu_splits(mat, att_path, len(raw["labels"]), what)
-        # Also read in test mode when present: closed-form baselines select on validation.
-        if self.split_mode == "val" or has_validation_split(mat, att_path, self.val_split):
-            splits |= validation_splits(
-                mat, att_path, names, self.val_split, raw["labels"], splits["trainval"], what
-            )
+        splits, signatures = self.splits_and_signatures(mat, att_path, names, raw["labels"], what)
         return ZSLArrays(
             raw["features"],
             raw["labels"],
-            class_signatures(
-                mat, att_path, self.signature_source, names, self.cache_dir, self.clip
-            ),
+            signatures,
             names,
             splits,
             source=f"APY attribute annotations ({folder / 'attribute_data'}, {att_path.name})",

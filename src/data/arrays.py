@@ -158,10 +158,9 @@ class ZSLArrays:
         classes apart: each group is named in one warning."""
         zero = np.flatnonzero(~(self.signatures != 0).any(axis=1))
         if zero.size:
-            names = ", ".join(f"'{self.class_names[c]}'" for c in zero[:5])
             raise DataError(
-                f"{self.source}: {zero.size} class signature(s) are all zeros ({names}"
-                f"{', …' if zero.size > 5 else ''}); such a class scores 0 against every image, "
+                f"{self.source}: {zero.size} class signature(s) are all zeros "
+                f"({self.quoted_classes(zero)}); such a class scores 0 against every image, "
                 "so it is never told apart from the others: give it a signature (a missing "
                 "attribute row?), or leave the class out."
             )
@@ -228,6 +227,11 @@ class ZSLArrays:
                 f"'trainval' does not hold either ({names}); every class must have images in one "
                 "of them, or it drops out of the candidates."
             )
+
+    def quoted_classes(self, classes: np.ndarray, most: int = 5) -> str:
+        """The names of ``classes`` (indices) in a message: ``'a', 'b', …`` (at most ``most``)."""
+        names = ", ".join(f"'{self.class_names[c]}'" for c in classes[:most])
+        return names + (", …" if len(classes) > most else "")
 
     def _check_disjoint(self, seen: str, unseen: str) -> None:
         if seen not in self.splits or unseen not in self.splits:

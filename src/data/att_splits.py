@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from src.data.arrays import DataError, check_unique_names
+from src.data.datamodule import ZSLDataModule
 from src.data.mat_files import (
     cell_strings,
     check_class_columns,
@@ -41,6 +43,57 @@ def check_options(signatures: str, val_split: int) -> None:
         raise ValueError(f"data.signatures='{signatures}' is invalid: use one of {SIGNATURES}.")
     if val_split not in VAL_SPLITS:
         raise ValueError(f"data.val_split={val_split} is invalid: use one of {VAL_SPLITS}.")
+
+
+class AttSplitsDataModule(ZSLDataModule):
+    """What the datamodules of an ``att_splits.mat`` folder share (xlsa17, the APY annotations):
+    where the files are, the signatures (and their kind), the validation split and the CLIP
+    settings, checked before any file is read.
+
+    Args:
+        data_dir: the data root (``ZSL_DATA_DIR``).
+        cache_dir: where parsed arrays are cached; ``None`` disables the cache.
+        signatures: one of :data:`SIGNATURES`; ``None``: the subclass's
+            :attr:`default_signatures`.
+        val_split: K of ``trainclassesK.txt``/``valclassesK.txt`` for ``split_mode=val``.
+        clip: the open_clip settings of ``signatures=clip``.
+        **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
+    """
+
+    default_signatures: ClassVar[str] = "att"
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        cache_dir: str | None = None,
+        signatures: str | None = None,
+        val_split: int = 1,
+        clip: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        signatures = self.default_signatures if signatures is None else signatures
+        check_options(signatures, val_split)
+        self.data_dir, self.cache_dir = data_dir, cache_dir
+        self.signature_source, self.val_split = signatures, val_split
+        self.signature_kind = "text" if signatures in EMBEDDINGS else "attributes"
+        self.clip = dict(clip) if clip else None
+
+    def splits_and_signatures(
+        self, mat: Mapping, att_path: Path, names: list[str], labels: np.ndarray, what: str
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The GBU splits of ``labels`` (``what``: the images, in messages), with the validation
+        splits (also read in test mode when present: closed-form baselines select on
+        validation), and the class signatures."""
+        splits = gbu_splits(mat, att_path, len(labels), what)
+        if self.split_mode == "val" or has_validation_split(mat, att_path, self.val_split):
+            splits |= validation_splits(
+                mat, att_path, names, self.val_split, labels, splits["trainval"], what
+            )
+        signatures = class_signatures(
+            mat, att_path, self.signature_source, names, self.cache_dir, self.clip
+        )
+        return splits, signatures
 
 
 def read_att_splits(folder: Path, signatures: str) -> tuple[Path, dict, list[str]]:

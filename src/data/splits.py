@@ -77,11 +77,11 @@ def check_seen_classes_evaluated(
     over the seen classes, undefined for a class without any."""
     missing = np.setdiff1d(arrays.labels[train], arrays.labels[seen_eval])
     if missing.size:
-        names = ", ".join(f"'{arrays.class_names[c]}'" for c in missing[:5])
         raise DataError(
             f"{arrays.source}: {missing.size} seen classes have no seen evaluation image "
-            f"({names}): {why}; their per-class accuracy would be undefined. Give each seen "
-            "class evaluation images, or leave the class out of the dataset."
+            f"({arrays.quoted_classes(missing)}): {why}; their per-class accuracy would be "
+            "undefined. Give each seen class evaluation images, or leave the class out of the "
+            "dataset."
         )
 
 

@@ -9,20 +9,16 @@ feature file such as ``res101.mat`` (``features`` d × N or N × d, ``labels`` N
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from src.data.arrays import DataError, ZSLArrays
 from src.data.att_splits import (
-    check_options,
-    class_signatures,
-    gbu_splits,
-    has_validation_split,
+    AttSplitsDataModule,
     read_att_splits,
-    validation_splits,
 )
 from src.data.cache import cached_arrays, known_digests
-from src.data.datamodule import ZSLDataModule
 from src.data.mat_files import dataset_folder, load_mat, one_based_indices, require_file
 
 
@@ -47,7 +43,7 @@ def read_features(path: Path) -> dict[str, np.ndarray]:
     return {"features": np.ascontiguousarray(features, dtype=np.float32), "labels": labels}
 
 
-class Xlsa17DataModule(ZSLDataModule):
+class Xlsa17DataModule(AttSplitsDataModule):
     """``data=awa1|awa2|cub|sun|apy``: an xlsa17 benchmark with its image features.
 
     Args:
@@ -64,24 +60,9 @@ class Xlsa17DataModule(ZSLDataModule):
         **kwargs: split options of :class:`~src.data.datamodule.ZSLDataModule`.
     """
 
-    def __init__(
-        self,
-        dataset: str,
-        data_dir: str | None = None,
-        cache_dir: str | None = None,
-        feature_file: str = "res101.mat",
-        signatures: str = "att",
-        val_split: int = 1,
-        clip: dict | None = None,
-        **kwargs,
-    ) -> None:
+    def __init__(self, dataset: str, feature_file: str = "res101.mat", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        check_options(signatures, val_split)
-        self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
-        self.feature_file, self.signature_source = feature_file, signatures
-        self.val_split = val_split
-        self.signature_kind = "text" if signatures in ("text", "clip") else "attributes"
-        self.clip = dict(clip) if clip else None
+        self.dataset, self.feature_file = dataset, feature_file
 
     def load_arrays(self) -> ZSLArrays:
         folder = dataset_folder(self.data_dir, self.dataset)
@@ -99,12 +80,7 @@ class Xlsa17DataModule(ZSLDataModule):
             raw["labels"], feature_path, "labels", len(names), f"classes in {att_path}"
         )
         what = f"images in {feature_path}"
-        splits = gbu_splits(mat, att_path, len(labels), what)
-        # Also read in test mode when present: closed-form baselines select on validation.
-        if self.split_mode == "val" or has_validation_split(mat, att_path, self.val_split):
-            splits |= validation_splits(
-                mat, att_path, names, self.val_split, labels, splits["trainval"], what
-            )
+        splits, signatures = self.splits_and_signatures(mat, att_path, names, labels, what)
         if self.signature_source == "clip":
             from src.data.clip_signatures import shares_space
 
@@ -114,9 +90,7 @@ class Xlsa17DataModule(ZSLDataModule):
         return ZSLArrays(
             raw["features"],
             labels,
-            class_signatures(
-                mat, att_path, self.signature_source, names, self.cache_dir, self.clip
-            ),
+            signatures,
             names,
             splits,
             source=f"{self.dataset} ({feature_path}, {att_path.name})",

@@ -4,9 +4,10 @@ Two protocols, so that the pool and its callback read no model class:
 
 - :class:`PairScorer` scores (image, class) pairs as *distances* (smaller = closer, i.e. harder
   as a negative: every miner reads them that way) and says which negatives are on the wrong
-  side. The metric (:class:`~src.models.metric.BilinearMetric`: ``D``, threshold ``b``) and the
-  bilinear compatibility (:class:`~src.models.compatibility.BilinearCompatibility`: ``−F``,
-  threshold ``−F(x, y) + Δ``, the margin of its ranking losses) implement it.
+  side. A trained system's (:class:`~src.models.pool_trained.PoolScorer`) takes the distances
+  from its scorer (the metric's ``D``, the bilinear compatibility's ``−F``) and the wrong side
+  from its loss (P2's pair loss: ``D < b``; a ranking loss: inside its margin,
+  ``−F(x, j) < −F(x, y) + Δ``).
 - :class:`PoolTrainedModel` is the LightningModule side: the scorer to mine with, the β that
   loss-based strategies read, and the ``negative_pool`` attribute the callback writes.
 """

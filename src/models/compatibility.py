@@ -1,10 +1,10 @@
 """The bilinear compatibility of ALE, DeViSE and SJE: ``F(x, a) = xᵀ W a``, distance ``−F``.
 
-The math only (the losses are in :mod:`src.models.ranking`, the training in
-:mod:`src.models.compatibility_system`). It is a :class:`~src.mining.scorer.PairScorer`, so
-the negative pool mines with it as it does with the metric: distances are ``−F`` (smaller =
-more compatible = a harder negative), and a negative is on the wrong side when it violates
-the margin of the ranking losses, ``F(x, j) > F(x, y) − Δ``, i.e. ``−F(x, j) < −F(x, y) + Δ``.
+The math only (the losses are in :mod:`src.models.losses`, the training in
+:mod:`src.models.compatibility_system`). The negative pool mines with its distances ``−F``
+(smaller = more compatible = a harder negative) as it does with the metric's; the loss says
+where a negative is on the wrong side (a ranking loss: inside its margin,
+``−F(x, j) < −F(x, y) + Δ``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ class BilinearCompatibility(nn.Module):
     Args:
         feature_dim: d, the image feature dimension.
         signature_dim: k, the class signature dimension.
-        margin: Δ, the margin the ranking losses demand (the pool's threshold, see
-            :meth:`thresholds`).
+        threshold: add a learned threshold ``b`` on ``−F`` (for a loss around a threshold, as
+            P2's pair loss); ``b`` is None otherwise.
 
     Example:
         >>> model = BilinearCompatibility(feature_dim=4, signature_dim=3)
@@ -30,10 +30,11 @@ class BilinearCompatibility(nn.Module):
         torch.Size([5, 2])
     """
 
-    def __init__(self, feature_dim: int, signature_dim: int, margin: float = 1.0) -> None:
+    def __init__(self, feature_dim: int, signature_dim: int, threshold: bool = False) -> None:
         super().__init__()
-        self.feature_dim, self.signature_dim, self.margin = feature_dim, signature_dim, margin
+        self.feature_dim, self.signature_dim = feature_dim, signature_dim
         self.W = nn.Parameter(torch.zeros(feature_dim, signature_dim))
+        self.b = nn.Parameter(torch.ones(())) if threshold else None
 
     def compatibilities(self, features: Tensor, signatures: Tensor) -> Tensor:
         """All-pairs F (N × C)."""
@@ -52,18 +53,26 @@ class BilinearCompatibility(nn.Module):
             chunk = features[start : start + rows].to(projection.device, non_blocking=True)
             yield start, -(chunk @ projection)
 
-    def thresholds(self, distances: Tensor, positives: Tensor) -> Tensor:
-        """``−F(x, y) + Δ`` per image (n × 1): the negatives below it violate the margin."""
-        return distances.gather(1, positives[:, None]) + self.margin
-
     def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
         """All-pairs ``−F`` (N × C), computed in chunks of ``chunk_size`` images."""
         return torch.cat([d for _, d in self.scored_chunks(features, signatures, chunk_size)])
 
     def image_major(
         self, features: Tensor, signatures: Tensor, positives: Tensor, negatives: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """F of a training batch's images with their own class (n) and their K negatives
-        (n × K), from one product with every dataset class's signature (C × k)."""
-        scores = self.compatibilities(features, signatures)
-        return scores.gather(1, positives[:, None]).squeeze(1), scores.gather(1, negatives)
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x W (n × k), F with the own class (n), F with the K negatives (n × K))`` of a
+        training batch, from one product with every dataset class's signature (C × k)."""
+        embedded = features @ self.W
+        scores = embedded @ signatures.T
+        positive = scores.gather(1, positives[:, None]).squeeze(1)
+        return embedded, positive, scores.gather(1, negatives)
+
+    @torch.no_grad()
+    def initialise_threshold(
+        self, features: Tensor, targets: Tensor, wrong_signatures: Tensor
+    ) -> None:
+        """b = the median ``−F`` over each image with its own class's and a wrong class's
+        signature (N × k each), so that it starts between positives and negatives."""
+        embedded = features.to(self.W.dtype) @ self.W
+        pairs = torch.cat([(embedded * targets).sum(1), (embedded * wrong_signatures).sum(1)])
+        self.b.copy_(-pairs.median())

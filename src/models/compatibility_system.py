@@ -1,29 +1,32 @@
-"""The LightningModule of ALE, DeViSE and SJE: a bilinear compatibility, pool negatives."""
+"""The LightningModule of the bilinear compatibility scorer ``F(x, a) = xᵀ W a`` (distance
+``−F``), trained with any loss: ALE, DeViSE and SJE are its ranking losses
+(:mod:`src.models.losses`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from src.core.checks import is_number
 from src.models.compatibility import BilinearCompatibility
-from src.models.epoch_means import EpochMeans
+from src.models.losses import ALELoss, DeViSELoss, PoolLoss, ScoredBatch, SJELoss
 from src.models.metric import identity_scale, ridge_map
-from src.models.pool_trained import PoolTrainedSystem
-from src.models.ranking import OBJECTIVES, ranking_objective
-from src.models.system import AUTO_LR, DECAY_TARGETS
+from src.models.pool_trained import PoolTrainedSystem, check_shared_values, loss_spec
+from src.models.system import AUTO_LR
 
 INITS = ("auto", "ridge", "identity", "random")
 #: model.lr=null: Adam's learning rate by initialisation (as the metric's, :data:`AUTO_LR`)
 COMPATIBILITY_AUTO_LR = {**AUTO_LR, "random": 1e-3}
-#: what is logged as ``train/<part>`` (epoch means over images)
-LOSS_PARTS = ("loss", "violators")
+#: the losses of checkpoints saved before losses were classes (hparams ``objective``)
+OBJECTIVE_LOSSES = {"ale": ALELoss, "devise": DeViSELoss, "sje": SJELoss}
 
 
 class CompatibilityZSLSystem(PoolTrainedSystem):
-    """``model=ale|devise|sje``: ``F(x, a) = xᵀ W a`` trained with a ranking loss, Adam and the
-    framework's negative pool (distance = −F).
+    """``model=ale|devise|sje``: ``F(x, a) = xᵀ W a`` trained with a loss (their ranking losses
+    by default), Adam and the framework's negative pool (distance = −F).
 
     The pool's K classes of an image are its negatives (``miner=all``: every other seen class,
     the published methods; any strategy otherwise: mined or random negatives). Signatures and
@@ -32,9 +35,10 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
     Args:
         feature_dim: d (given by the data).
         signature_dim: k (given by the data).
-        objective: ``ale`` (WARP), ``devise`` (hinge rank) or ``sje`` (structured max-margin);
-            see :mod:`src.models.ranking`.
-        margin: Δ of the losses (Δ(y, j) = Δ for every j ≠ y).
+        loss: the loss's config (``{_target_: …}``, its class or dotted path; default
+            :class:`~src.models.losses.ALELoss`): ALE (WARP), DeViSE (hinge rank), SJE
+            (structured max-margin) or any other :class:`~src.models.losses.PoolLoss` (the
+            pair loss adds a learned threshold b to the scorer).
         lr: Adam learning rate; ``None``: by initialisation (:data:`COMPATIBILITY_AUTO_LR`).
         weight_decay: μ, applied to W.
         weight_decay_to: ``init`` pulls W towards its initialisation, ``zero`` towards 0 (both
@@ -45,54 +49,45 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
             ``random`` (W ~ N(0, init_std²)), or ``auto``: identity when the datamodule's
             features are signature-space vectors, else ridge.
         init_std: standard deviation of the random initialisation.
-        beta: β of the ``loss_weighted`` strategy, which draws negatives with p ∝
-            softplus(β (Δ + F(x, j) − F(x, y))), a smoothed hinge term.
         calibration_gamma: γ of the calibrated GZSL metrics; ``None``: chosen on validation.
         gamma_grid: candidate γ for that choice; ``None``: the exact best γ.
+        loss_params: the loss's own parameters, flat keys of the model's config (a ranking
+            loss's margin Δ and the β of ``miner=loss_weighted``; see :mod:`src.models.losses`).
     """
+
+    AUTO_LR = COMPATIBILITY_AUTO_LR
+    DEFAULT_LOSS = ALELoss
 
     def __init__(
         self,
         feature_dim: int,
         signature_dim: int,
-        objective: str = "ale",
-        margin: float = 1.0,
+        loss: Mapping | type[PoolLoss] | str | None = None,
         lr: float | None = None,
         weight_decay: float = 1e-4,
         weight_decay_to: str = "init",
         ridge: float = 1.0,
         init: str = "auto",
         init_std: float = 0.01,
-        beta: float = 1.0,
         calibration_gamma: float | None = None,
         gamma_grid: Sequence[float] | None = None,
+        **loss_params: Any,
     ) -> None:
         super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
-        for key, value, ok, allowed in (
-            ("model.objective", objective, objective in OBJECTIVES, f"one of {OBJECTIVES}"),
-            ("model.margin", margin, _number(margin) and margin > 0, "a number > 0"),
-            ("model.lr", lr, lr is None or (_number(lr) and lr > 0), "> 0, or null"),
-            ("model.weight_decay", weight_decay, _number(weight_decay) and weight_decay >= 0,
-             "≥ 0"),
-            ("model.weight_decay_to", weight_decay_to, weight_decay_to in DECAY_TARGETS,
-             f"one of {DECAY_TARGETS}"),
-            ("model.ridge", ridge, _number(ridge) and ridge >= 0, "≥ 0"),
-            ("model.init", init, init in INITS, f"one of {INITS}"),
-            ("model.init_std", init_std, _number(init_std) and init_std > 0, "> 0"),
-            ("model.beta", beta, _number(beta) and beta > 0, "> 0"),
-        ):  # fmt: skip
-            if not ok:
-                shown = repr(value) if isinstance(value, str) else value
-                raise ValueError(f"{key}={shown} is invalid: it must be {allowed}.")
-        if init == "identity" and feature_dim != signature_dim:
-            raise ValueError(
-                f"model.init=identity needs feature_dim == signature_dim, but the data has "
-                f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
-            )
+        if loss is None and "objective" in loss_params:  # a checkpoint of an earlier version
+            objective = loss_params.pop("objective")
+            loss = OBJECTIVE_LOSSES.get(objective, f"objective={objective}")
+        loss = loss_spec(loss, self.DEFAULT_LOSS)  # plain, as the checkpoint's hparams keep it
+        check_shared_values(
+            feature_dim, signature_dim, INITS, lr, weight_decay, weight_decay_to, ridge, init
+        )
+        if not (is_number(init_std) and init_std > 0):
+            raise ValueError(f"model.init_std={init_std} is invalid: it must be > 0.")
         self.save_hyperparameters(logger=False)  # the job logs its whole config
-        self.compatibility = BilinearCompatibility(feature_dim, signature_dim, float(margin))
-        self.negative_pool: Tensor | None = None
-        self._epoch_means = EpochMeans([f"train/{name}" for name in LOSS_PARTS])
+        self.set_loss(loss, loss_params)
+        self.compatibility = BilinearCompatibility(
+            feature_dim, signature_dim, threshold=self.loss.needs_threshold
+        )
         # Where weight decay pulls W (weight_decay_to=init); saved in checkpoints.
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
 
@@ -108,8 +103,18 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
             W.copy_(ridge_map(features.cpu(), targets, self.hparams.ridge).to(W.dtype))
         else:  # random, from the run's seeded generator
             W.copy_(torch.randn(W.shape) * self.hparams.init_std)
+        if self.compatibility.b is not None:  # the loss's threshold: between pairs, as P2's
+            self.compatibility.initialise_threshold(features.cpu(), targets, self._wrong(labels))
         if self.hparams.weight_decay_to == "init":
             self.W_init.copy_(W.detach())
+
+    def _wrong(self, labels: Tensor) -> Tensor:
+        """A seen class other than its own per image (seeded), the metric's rule for b."""
+        generator = torch.Generator().manual_seed(0)
+        seen = self.seen_classes.cpu()
+        offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
+        negatives = seen[(torch.searchsorted(seen, labels.cpu()) + offset) % len(seen)]
+        return self.signatures.cpu()[negatives]
 
     def init_kind(self) -> str:
         """``model.init``, with ``auto`` resolved from the datamodule (identity or ridge)."""
@@ -120,26 +125,24 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
         return "identity" if in_space else "ridge"
 
     # ------------------------------------------------------------------------ training
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        if self.negative_pool is None:
-            raise RuntimeError(
-                "No negative pool: add the NegativePoolRefresh callback (callbacks.negative_pool)."
-            )
-        labels = batch["labels"]
-        positive, negatives = self.compatibility.image_major(
-            batch["features"], self.signatures, labels, self.negative_pool[batch["index"]]
+    @property
+    def scorer(self) -> BilinearCompatibility:
+        return self.compatibility
+
+    def scored_batch(self, features: Tensor, labels: Tensor, negatives: Tensor) -> ScoredBatch:
+        """``−F`` of each image to its class and its pool negatives, from one product with
+        every dataset class's signature."""
+        embedded, positive, negative = self.compatibility.image_major(
+            features, self.signatures, labels, negatives
         )
-        parts = ranking_objective(
-            self.hparams.objective,
-            positive,
-            negatives,
-            self.compatibility.margin,
-            num_candidates=len(self.seen_classes) - 1,
+        return ScoredBatch(
+            -positive,
+            -negative,
+            embedded,
+            self.signatures[labels],
+            self.compatibility.b,
+            len(self.seen_classes) - 1,
         )
-        # Summed on the device and logged once per epoch, as MetricZSLSystem does.
-        values = torch.stack([parts[name] for name in LOSS_PARTS]).detach()
-        self._epoch_means.add(values, len(labels))
-        return parts["loss"]
 
     def auto_lr(self) -> float:
         return COMPATIBILITY_AUTO_LR[self.init_kind()]
@@ -147,11 +150,24 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
     def decayed_parameters(self) -> list[tuple[torch.nn.Parameter, Tensor]]:
         return [(self.compatibility.W, self.W_init)]
 
-    # ------------------------------------------------------------- pool and evaluation
-    def pool_scorer(self) -> BilinearCompatibility:
-        """The pool mines with ``−F`` and the margin (:class:`~src.mining.scorer.
-        PoolTrainedModel`)."""
-        return self.compatibility
+    def undecayed_parameters(self) -> list[torch.nn.Parameter]:
+        b = self.compatibility.b
+        return [] if b is None else [b]  # the pair loss's threshold
+
+    @classmethod
+    def search_space(cls, trial: Any, signature_dim: int, loss: type[PoolLoss]) -> dict:
+        """μ, then the loss's parameters (a ranking loss: the margin Δ)."""
+        values = {"model.weight_decay": trial.suggest_float("weight_decay", 1e-6, 1.0, log=True)}
+        return {**values, **loss.search_space(trial)}
+
+    @classmethod
+    def default_params(
+        cls, model_cfg: Mapping, signature_dim: int, loss: type[PoolLoss]
+    ) -> dict[str, Any]:
+        params = {"weight_decay": float(min(max(model_cfg["weight_decay"], 1e-6), 1.0))}
+        return {**params, **loss.default_params(model_cfg)}
+
+    # ------------------------------------------------------------------ evaluation
 
     def class_distances(self, features: Tensor) -> Tensor:
         """``−F`` of every image to every class of the dataset (N × C)."""
@@ -164,7 +180,3 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
         with torch.autocast(features.device.type, enabled=False):
             embedded = (features.to(weights.dtype) @ weights).double()
             return -(embedded @ self.exact_class_signatures().T)
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -74,11 +74,6 @@ class BilinearMetric(nn.Module):
             chunk = features[start : start + rows].to(projection.device, non_blocking=True)
             yield start, self.distances_from_projections(chunk @ projection, class_proj)
 
-    def thresholds(self, distances: Tensor, positives: Tensor) -> float:
-        """The threshold b, the same for every pair (the pool's :class:`~src.mining.scorer.
-        PairScorer` contract: a negative with ``D < b`` is on the wrong side)."""
-        return float(self.b)
-
     def distances(self, features: Tensor, signatures: Tensor, chunk_size: int = 65536) -> Tensor:
         """All-pairs ``D`` (N × C), computed in chunks of ``chunk_size`` images."""
         return torch.cat([d for _, d in self.scored_chunks(features, signatures, chunk_size)])

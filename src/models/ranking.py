@@ -2,7 +2,8 @@
 
 Every loss takes ``positive`` (n: F(x, y) of each image with its own class), ``negatives``
 (n × K: F(x, j) of its pool classes) and the margin Δ (Δ(y, j) = Δ for j ≠ y, the 0/1 loss
-scaled by Δ), and returns one loss per image; :func:`ranking_objective` averages them.
+scaled by Δ), and returns one loss per image; the loss classes of :mod:`src.models.losses`
+average them.
 
 - DeViSE (Frome et al. 2013), hinge rank loss: ``Σ_j max(0, Δ − F(x, y) + F(x, j))``.
 - SJE (Akata et al. 2015), structured max-margin: ``max(0, max_j (Δ + F(x, j)) − F(x, y))``.
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-OBJECTIVES = ("ale", "devise", "sje")
 
 
 def hinge_terms(positive: Tensor, negatives: Tensor, margin: float) -> Tensor:
@@ -64,22 +63,3 @@ def ale_loss(positive: Tensor, negatives: Tensor, margin: float, num_candidates:
     ranks = estimated_ranks(violators, negatives.shape[1], num_candidates)
     weights = rank_weights(ranks, num_candidates).to(terms.dtype)
     return weights * terms.sum(1)
-
-
-def ranking_objective(
-    objective: str, positive: Tensor, negatives: Tensor, margin: float, num_candidates: int
-) -> dict[str, Tensor]:
-    """``loss``: the mean over images of ``objective``'s loss (one of :data:`OBJECTIVES`);
-    ``violators``: the share of pool negatives inside the margin (for logging)."""
-    if objective == "ale":
-        losses = ale_loss(positive, negatives, margin, num_candidates)
-    elif objective == "devise":
-        losses = devise_loss(positive, negatives, margin)
-    elif objective == "sje":
-        losses = sje_loss(positive, negatives, margin)
-    else:
-        raise ValueError(
-            f"model.objective={objective!r} is invalid: it must be one of {OBJECTIVES}."
-        )
-    violators = (margin + negatives.detach() - positive.detach()[:, None] > 0).float().mean()
-    return {"loss": losses.mean(), "violators": violators}

@@ -1,30 +1,28 @@
-"""The LightningModule that trains the metric: objective, optimiser and logging."""
+"""The LightningModule of the metric scorer: ``D(x, a) = ‖L(Wᵀx − a)‖²`` and its threshold b,
+trained with any loss (P2's pair loss by default, :mod:`src.models.losses`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from src.models.epoch_means import EpochMeans
+from src.models.losses import PairLogisticLoss, PoolLoss, ScoredBatch
 from src.models.metric import BilinearMetric
-from src.models.objective import metric_objective
-from src.models.pool_trained import PoolTrainedSystem
+from src.models.pool_trained import PoolTrainedSystem, check_shared_values, loss_spec
 
 INITS = ("auto", "ridge", "identity")
-DECAY_TARGETS = ("init", "zero")
 #: model.lr=null: Adam's learning rate by initialisation, chosen on validation (README, "Defaults
 #: on real data"): W = I on L2-normalised attribute vectors moves every entry of a d × d map at
 #: once, and 1e-3 drifts away from the nearest-signature ranking within one epoch on many-class
 #: data (SUN-sized), where 1e-4 improves on it.
 AUTO_LR = {"identity": 1e-4, "ridge": 1e-3}
-#: the parts of :func:`metric_objective` logged as ``train/<part>``
-LOSS_PARTS = ("loss", "loss_pos", "loss_neg", "loss_att")
 
 
 class MetricZSLSystem(PoolTrainedSystem):
-    """Trains a :class:`BilinearMetric` on positive pairs and pool negatives.
+    """Trains a :class:`BilinearMetric` with a loss on positive pairs and pool negatives.
 
     The negative pool (``negative_pool``: image index → K dataset classes) is written by the
     :class:`~src.callbacks.NegativePoolRefresh` callback; signatures and the seen/unseen classes
@@ -33,10 +31,9 @@ class MetricZSLSystem(PoolTrainedSystem):
     Args:
         feature_dim: d (given by the data).
         signature_dim: k (given by the data).
+        loss: the loss's config (``{_target_: …}``, its class or dotted path; default
+            :class:`~src.models.losses.PairLogisticLoss`), see :mod:`src.models.losses`.
         rank: r, rank of the metric; ``null`` for r = k.
-        beta: β, sharpness of the generalised logistic loss.
-        attribute_weight: λ, weight of the attribute-prediction term.
-        negative_weight: w_neg, weight of the negative-pair term.
         lr: Adam learning rate; ``None``: by initialisation (:data:`AUTO_LR`).
         weight_decay: μ, applied to W and L (not to b).
         weight_decay_to: ``init`` pulls W and L towards their initialisation (the ridge map or
@@ -50,16 +47,20 @@ class MetricZSLSystem(PoolTrainedSystem):
         calibration_gamma: γ of the calibrated GZSL metrics; ``None``: chosen on validation
             (see :class:`~src.models.classifier.ZSLClassifier`).
         gamma_grid: candidate γ for that choice; ``None``: the exact best γ.
+        loss_params: the loss's own parameters, flat keys of the model's config (the pair
+            loss's ``beta``, ``attribute_weight``, ``negative_weight``; a ranking loss's
+            ``margin``, ``beta``).
     """
+
+    AUTO_LR = AUTO_LR
+    DEFAULT_LOSS = PairLogisticLoss
 
     def __init__(
         self,
         feature_dim: int,
         signature_dim: int,
+        loss: Mapping | type[PoolLoss] | str | None = None,
         rank: int | None = None,
-        beta: float = 1.0,
-        attribute_weight: float = 0.1,
-        negative_weight: float = 1.0,
         lr: float | None = 1e-3,
         weight_decay: float = 1e-4,
         weight_decay_to: str = "init",
@@ -67,34 +68,16 @@ class MetricZSLSystem(PoolTrainedSystem):
         init: str = "auto",
         calibration_gamma: float | None = None,
         gamma_grid: Sequence[float] | None = None,
+        **loss_params: Any,
     ) -> None:
         super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
-        for key, value, ok, allowed in (
-            ("model.beta", beta, beta > 0, "> 0"),
-            ("model.attribute_weight", attribute_weight, attribute_weight >= 0, "≥ 0"),
-            ("model.negative_weight", negative_weight, negative_weight >= 0, "≥ 0"),
-            ("model.lr", lr, lr is None or lr > 0, "> 0, or null for the default by init"),
-            (
-                "model.weight_decay_to",
-                weight_decay_to,
-                weight_decay_to in DECAY_TARGETS,
-                f"one of {DECAY_TARGETS}",
-            ),
-            ("model.weight_decay", weight_decay, weight_decay >= 0, "≥ 0"),
-            ("model.ridge", ridge, ridge >= 0, "≥ 0"),
-            ("model.init", init, init in INITS, f"one of {INITS}"),
-        ):
-            if not ok:
-                raise ValueError(f"{key}={value} is invalid: it must be {allowed}.")
+        loss = loss_spec(loss, self.DEFAULT_LOSS)  # plain, as the checkpoint's hparams keep it
+        check_shared_values(
+            feature_dim, signature_dim, INITS, lr, weight_decay, weight_decay_to, ridge, init
+        )
         self.save_hyperparameters(logger=False)  # the job logs its whole config
+        self.set_loss(loss, loss_params)
         self.metric = BilinearMetric(feature_dim, signature_dim, rank)
-        if init == "identity" and feature_dim != signature_dim:
-            raise ValueError(
-                f"model.init=identity needs feature_dim == signature_dim, but the data has "
-                f"feature_dim={feature_dim}, signature_dim={signature_dim}: use model.init=ridge."
-            )
-        self.negative_pool: Tensor | None = None
-        self._epoch_means = EpochMeans([f"train/{name}" for name in (*LOSS_PARTS, "threshold")])
         # Where weight decay pulls W and L (weight_decay_to=init); saved in checkpoints.
         self.register_buffer("W_init", torch.zeros(feature_dim, signature_dim))
         self.register_buffer("L_init", torch.zeros_like(self.metric.L))
@@ -123,31 +106,23 @@ class MetricZSLSystem(PoolTrainedSystem):
             return datamodule is not None and datamodule.features_in_signature_space
         return init == "identity"
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        if self.negative_pool is None:
-            raise RuntimeError(
-                "No negative pool: add the NegativePoolRefresh callback (callbacks.negative_pool)."
-            )
-        features, labels = batch["features"], batch["labels"]
-        negatives = self.negative_pool[batch["index"]]
+    @property
+    def scorer(self) -> BilinearMetric:
+        return self.metric
+
+    def scored_batch(self, features: Tensor, labels: Tensor, negatives: Tensor) -> ScoredBatch:
+        """D of each image to its class and its pool negatives, each image projected once."""
         positive_d, negative_d, embedded = self.metric.image_major(
             features, self.signatures, labels, negatives
         )
-        attribute_error = (embedded - self.signatures[labels]).square().sum(-1)
-        parts = metric_objective(
+        return ScoredBatch(
             positive_d,
             negative_d,
+            embedded,
+            self.signatures[labels],
             self.metric.b,
-            attribute_error,
-            beta=self.hparams.beta,
-            negative_weight=self.hparams.negative_weight,
-            attribute_weight=self.hparams.attribute_weight,
+            len(self.seen_classes) - 1,
         )
-        # Summed on the device and logged once per epoch (on_train_epoch_end): a Lightning
-        # log call per value and step costs more than this step's arithmetic on small batches.
-        values = torch.stack([*(parts[name] for name in LOSS_PARTS), self.metric.b]).detach()
-        self._epoch_means.add(values, len(labels))
-        return parts["loss"]
 
     def auto_lr(self) -> float:
         """:data:`AUTO_LR` by initialisation."""
@@ -159,10 +134,24 @@ class MetricZSLSystem(PoolTrainedSystem):
     def undecayed_parameters(self) -> list[torch.nn.Parameter]:
         return [self.metric.b]  # the threshold
 
-    def pool_scorer(self) -> BilinearMetric:
-        """The pool mines with the metric's D and threshold b (:class:`~src.mining.scorer.
-        PoolTrainedModel`)."""
-        return self.metric
+    @classmethod
+    def search_space(cls, trial: Any, signature_dim: int, loss: type[PoolLoss]) -> dict:
+        """The loss's parameters (the pair loss: λ), then μ and the rank r."""
+        ranks = sorted({max(1, signature_dim // 4), max(1, signature_dim // 2), signature_dim})
+        values = loss.search_space(trial)
+        values["model.weight_decay"] = trial.suggest_float("weight_decay", 1e-6, 1.0, log=True)
+        values["model.rank"] = trial.suggest_categorical("rank", ranks)
+        return values
+
+    @classmethod
+    def default_params(
+        cls, model_cfg: Mapping, signature_dim: int, loss: type[PoolLoss]
+    ) -> dict[str, Any]:
+        params = loss.default_params(model_cfg)
+        params["weight_decay"] = float(min(max(model_cfg["weight_decay"], 1e-6), 1.0))
+        rank = model_cfg["rank"]
+        params["rank"] = signature_dim if rank is None else int(rank)
+        return params
 
     def class_distances(self, features: Tensor) -> Tensor:
         """D of every image to every class of the dataset (N × C)."""

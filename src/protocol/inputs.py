@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
 from src.protocol.identity import protocol_settings
-from src.protocol.model_kinds import model_kinds
+from src.protocol.model_kinds import model_config, model_kinds
 from src.protocol.settings import ProtocolSettings
 
 log = logging.getLogger("src.protocol")
@@ -83,10 +83,10 @@ def searched_rows(settings: ProtocolSettings, metric_cfg: Any) -> dict[str, tupl
     trained = model_kinds().trained
     for ref in settings.references:
         if ref in trained:
-            specs[ref] = ("all", OmegaConf.load(CONF / "model" / f"{ref}.yaml"))
+            specs[ref] = ("all", model_config(ref))
     for objective in settings.objectives:
         if objective != "metric":
-            model = OmegaConf.load(CONF / "model" / f"{objective}.yaml")
+            model = model_config(objective)
             specs.update({f"{objective}-{s}": (s, model) for s in settings.strategies})
     return specs
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from src.core.env import config_dir
 
@@ -43,6 +43,28 @@ def model_kinds(conf_dir: Path = CONF) -> ModelKinds:
     for path in sorted((conf_dir / "model").glob("*.yaml")):
         if path.stem == "metric":  # the method itself; at 0 epochs, the `untrained` reference
             continue
-        model = hydra.utils.get_class(OmegaConf.load(path)._target_)
+        model = hydra.utils.get_class(model_config(path.stem, conf_dir)._target_)
         (trained if getattr(model, "trainable", True) else untrained).append(path.stem)
     return ModelKinds((*untrained, "untrained"), tuple(trained))
+
+
+def model_config(name: str, conf_dir: Path = CONF) -> DictConfig:
+    """``<conf_dir>/model/<name>.yaml`` composed as Hydra composes ``model=<name>``: the entries
+    of its defaults list in order, ``_self_`` (implicitly last) and its sub-group options
+    (``loss: <option>``: ``model/loss/<option>.yaml``, under ``model.loss`` unless its header
+    says ``# @package model``). A test checks it against Hydra's composition."""
+    own = OmegaConf.load(conf_dir / "model" / f"{name}.yaml")
+    defaults = list(own.pop("defaults", None) or [])
+    if "_self_" not in defaults:
+        defaults.append("_self_")
+    parts = []
+    for entry in defaults:
+        if entry == "_self_":
+            parts.append(own)
+            continue
+        ((group, option),) = dict(entry).items()
+        path = conf_dir / "model" / group / f"{option}.yaml"
+        node = OmegaConf.load(path)
+        header = path.read_text().split("\n", 1)[0].replace(" ", "")
+        parts.append(node if header == "#@packagemodel" else OmegaConf.create({group: node}))
+    return OmegaConf.merge(*parts)

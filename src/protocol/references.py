@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from src.core.env import config_dir
 from src.protocol.inputs import Inputs
-from src.protocol.model_kinds import model_kinds
+from src.protocol.model_kinds import model_config, model_kinds
 from src.protocol.outcomes import ReferenceResult
 from src.protocol.settings import ProtocolSettings
 from src.protocol.workspace import Workspace
@@ -56,9 +56,7 @@ def evaluate_references(
         names.remove("nearest_signature")  # cosine needs d = k
     results = {}
     for name in names:
-        model_cfg = (
-            inputs.model if name == "untrained" else OmegaConf.load(CONF / "model" / f"{name}.yaml")
-        )
+        model_cfg = inputs.model if name == "untrained" else model_config(name)
 
         def run(model_cfg=model_cfg, name=name) -> dict:
             return evaluate_reference(settings, workspace, inputs, name, model_cfg).to_json()

@@ -1,10 +1,10 @@
-"""The search spaces of the protocol's studies: the metric's (:func:`space`) and the bilinear
-compatibility models' (ALE, DeViSE, SJE; :func:`compatibility_space`).
+"""The search spaces of the protocol's studies (:func:`space`, :func:`default_params`).
 
-A compatibility model has no rank, no attribute term and a margin instead: preprocessing,
-L2 of the signatures, initialisation, learning rate, weight decay (towards the initialisation)
-and margin Δ, plus the pool's K (and T) when its strategy has them (``miner=all``, the
-published methods, has neither).
+Every pool-trained model samples the same parameters first (preprocessing, L2 of the
+signatures, initialisation, learning rate), then its own, declared by its system (the scorer:
+the metric's μ and rank, the compatibility's μ) and its loss (P2's pair loss: λ; a ranking
+loss: the margin Δ), then the pool's K (and T) when its strategy has them (``miner=all``, the
+published methods, has neither). The order of the draws fixes what TPE samples.
 """
 
 from __future__ import annotations
@@ -18,36 +18,38 @@ PREPROCESSING = {"l2": (False, True), "standardise": (True, False), "standardise
 
 
 def space(trial: Any, ctx: Any, miner_cfg: DictConfig) -> dict[str, Any]:
-    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}`` (a compatibility
-    model's: :func:`compatibility_space`)."""
-    if is_compatibility(ctx.model_cfg):
-        return compatibility_space(trial, ctx, miner_cfg)
-    k = ctx.signature_dim
-    ranks = sorted({max(1, k // 4), max(1, k // 2), k})
+    """Sample one setting: ``{"data.x": …, "model.y": …, "miner.z": …}``: the shared
+    parameters, then the model's scorer and loss (its system's
+    :meth:`~src.models.pool_trained.PoolTrainedSystem.search_space`), then the pool's."""
+    system, loss = model_parts(ctx.model_cfg)
     values = _shared_values(trial, ctx)
-    values["model.attribute_weight"] = trial.suggest_float("attribute_weight", 1e-3, 1.0, log=True)
-    values["model.weight_decay"] = trial.suggest_float("weight_decay", 1e-6, 1.0, log=True)
-    values["model.rank"] = trial.suggest_categorical("rank", ranks)
+    values.update(system.search_space(trial, ctx.signature_dim, loss))
     return {**values, **_miner_values(trial, ctx, miner_cfg)}
 
 
 def default_params(ctx: Any, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
     """The configured defaults as trial parameters (enqueued as every study's first trial)."""
-    if is_compatibility(ctx.model_cfg):
-        return compatibility_defaults(ctx, miner_cfg, preprocessing)
-    from src.models.system import AUTO_LR
-
-    init = ctx.model_cfg.init if ctx.model_cfg.init != "auto" else _inits(ctx)[0]
-    params = _shared_defaults(ctx, preprocessing, init, AUTO_LR)
-    params["attribute_weight"] = float(ctx.model_cfg.attribute_weight)
-    params["weight_decay"] = float(min(max(ctx.model_cfg.weight_decay, 1e-6), 1.0))
-    rank = ctx.model_cfg.rank
-    params["rank"] = ctx.signature_dim if rank is None else int(rank)
+    system, loss = model_parts(ctx.model_cfg)
+    model = ctx.model_cfg
+    init = model.init if model.init != "auto" else _inits(ctx)[0]
+    init = init if init in _inits(ctx) else "ridge"  # e.g. random: not searched
+    params = _shared_defaults(ctx, preprocessing, init, system.AUTO_LR)
+    params.update(system.default_params(model, ctx.signature_dim, loss))
     return {**params, **_miner_defaults(ctx, miner_cfg)}
 
 
-def is_compatibility(model_cfg: DictConfig) -> bool:
-    return "compatibility" in str(model_cfg.get("_target_", ""))
+def model_parts(model_cfg: DictConfig) -> tuple[Any, Any]:
+    """The system class (the scorer; the metric's when the config names none) and the loss
+    class (the system's default when the config names none) of a pool-trained model."""
+    import hydra
+
+    from src.models.losses import loss_class
+    from src.models.system import MetricZSLSystem
+
+    target = model_cfg.get("_target_")
+    system = hydra.utils.get_class(target) if target else MetricZSLSystem
+    spec = model_cfg.get("loss")
+    return system, (loss_class(spec) if spec is not None else system.DEFAULT_LOSS)
 
 
 def _inits(ctx: Any) -> list[str]:
@@ -97,24 +99,3 @@ def _miner_defaults(ctx: Any, miner_cfg: DictConfig) -> dict:
     if "temperature" in miner_cfg:
         params["temperature"] = float(miner_cfg.temperature)
     return params
-
-
-def compatibility_space(trial: Any, ctx: Any, miner_cfg: DictConfig) -> dict[str, Any]:
-    """Sample one setting of a compatibility model: ``{"data.x": …, "model.y": …, …}``."""
-    values = _shared_values(trial, ctx)
-    values["model.weight_decay"] = trial.suggest_float("weight_decay", 1e-6, 1.0, log=True)
-    values["model.margin"] = trial.suggest_float("margin", 0.1, 10.0, log=True)
-    return {**values, **_miner_values(trial, ctx, miner_cfg)}
-
-
-def compatibility_defaults(ctx: Any, miner_cfg: DictConfig, preprocessing: tuple) -> dict:
-    """The configured defaults of a compatibility model as trial parameters."""
-    from src.models.compatibility_system import COMPATIBILITY_AUTO_LR
-
-    model = ctx.model_cfg
-    init = model.init if model.init != "auto" else _inits(ctx)[0]
-    init = init if init in _inits(ctx) else "ridge"
-    params = _shared_defaults(ctx, preprocessing, init, COMPATIBILITY_AUTO_LR)
-    params["weight_decay"] = float(min(max(model.weight_decay, 1e-6), 1.0))
-    params["margin"] = float(min(max(model.margin, 0.1), 10.0))
-    return {**params, **_miner_defaults(ctx, miner_cfg)}

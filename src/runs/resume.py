@@ -35,6 +35,7 @@ APPLIED_ON_RESUME = (
     "model.beta",
     "model.attribute_weight",
     "model.negative_weight",
+    "model.margin",
     "model.calibration_gamma",
     "model.gamma_grid",
     "data.batch_size",

@@ -1,0 +1,85 @@
+"""The losses of the pool-trained models, each a class chosen by ``_target_``
+(``conf/model/loss/<name>.yaml``), so that any loss trains with any scorer and any miner.
+
+A loss reads a :class:`ScoredBatch`: the *distances* of a batch's images to their own class and
+to their K pool negatives (smaller = closer, as every scorer and miner reads them: the metric's
+``D``, the bilinear compatibility's ``−F``), the images' attribute predictions and the scorer's
+learned threshold. It returns its parts (``loss`` first), and says where a negative is on the
+wrong side (:meth:`PoolLoss.thresholds`, where the pool's uncertainty miners peak) and which β
+``miner=loss_weighted`` weighs with.
+
+- :class:`PairLogisticLoss`: P2's generalised logistic pair loss around the threshold b
+  (:mod:`src.models.objective`), plus the attribute-prediction term.
+- :class:`ALELoss`, :class:`DeViSELoss`, :class:`SJELoss`: the GBU classics' ranking losses
+  (:mod:`src.models.ranking`) on the compatibilities ``F = −distance``.
+
+Its hyperparameters are flat keys of the model's config (``model.margin``, ``model.beta``): the
+loss's YAML adds them (``# @package model``) and the system hands each loss the keys its
+constructor names (:func:`build_loss`). A new loss is its class and its YAML.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from src.models.losses.base import PoolLoss, ScoredBatch
+from src.models.losses.pair_logistic import PairLogisticLoss
+from src.models.losses.ranking import ALELoss, DeViSELoss, RankingLoss, SJELoss
+
+
+def loss_class(spec: Mapping | str) -> type[PoolLoss]:
+    """The class of ``model.loss`` (a ``{_target_: …}`` node, or the class's dotted path)."""
+    import hydra
+
+    target = spec if isinstance(spec, str) else spec.get("_target_")
+    try:
+        cls = hydra.utils.get_class(str(target))
+    except Exception as error:  # Hydra wraps import errors in its own
+        raise ValueError(
+            f"model.loss._target_={target!r} is invalid: it names no importable class "
+            f"({type(error).__name__}). Choose a loss with model/loss=<name> "
+            "(conf/model/loss/<name>.yaml)."
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, PoolLoss)):
+        raise ValueError(
+            f"model.loss._target_={target!r} is invalid: it must name a subclass of "
+            "src.models.losses.PoolLoss."
+        )
+    return cls
+
+
+def build_loss(spec: Mapping | str, flat: Mapping[str, Any]) -> PoolLoss:
+    """The loss of ``spec`` with each parameter its constructor names taken from the model's
+    flat keys ``flat`` (``model.margin``, …), unless ``spec`` sets it itself."""
+    cls = loss_class(spec)
+    own = {k: v for k, v in dict(spec).items() if not k.startswith("_")} if not isinstance(
+        spec, str) else {}  # fmt: skip
+    names = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    kwargs = {name: flat[name] for name in names if name in flat and flat[name] is not None}
+    return cls(**{**kwargs, **own})
+
+
+def loss_parameter_names(spec: Mapping | str) -> set[str]:
+    """The flat model keys the loss of ``spec`` reads."""
+    cls = loss_class(spec)
+    return {p for p in inspect.signature(cls.__init__).parameters if p != "self"}
+
+
+__all__ = [
+    "ALELoss",
+    "DeViSELoss",
+    "PairLogisticLoss",
+    "PoolLoss",
+    "RankingLoss",
+    "SJELoss",
+    "ScoredBatch",
+    "build_loss",
+    "loss_class",
+    "loss_parameter_names",
+]
