@@ -18,8 +18,10 @@ from src.data.datamodule import ZSLDataModule
 from src.mining.hardest_miner import HardestMiner
 from src.mining.pool import NegativePool
 from src.mining.random_miner import RandomMiner
+from src.models.losses import PairLogisticLoss
 from src.models.metric import BilinearMetric
 from src.models.objective import metric_objective
+from src.models.pool_trained import PoolScorer
 from src.models.system import MetricZSLSystem
 
 #: the model's settings in every loop (the framework's defaults, ridge initialisation)
@@ -215,9 +217,10 @@ def pool_refresh(args: argparse.Namespace, device: torch.device) -> tuple[float,
     labels = torch.randint(0, args.pool_classes, (args.pool_images,), generator=gen).to(device)
     classes = torch.arange(args.pool_classes, device=device)
     pool = NegativePool(HardestMiner(args.negatives), memory_budget_mb=args.budget_mb)
+    scorer = PoolScorer(metric, PairLogisticLoss(beta=BETA))  # as MetricZSLSystem's pool mines
 
     def run() -> None:
-        pool.refresh(metric, signatures, classes, features, labels, beta=BETA, epoch=1)
+        pool.refresh(scorer, signatures, classes, features, labels, beta=BETA, epoch=1)
 
     # Memory on the first pass (the process's peak resident size cannot be reset on CPU),
     # time on the second.
