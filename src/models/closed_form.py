@@ -40,6 +40,21 @@ class ClosedFormClassifier(ZSLClassifier):
     #: the two ``model.*`` hyper-parameters of the validation grid: rows, then columns
     grid_axes: ClassVar[tuple[str, str]]
 
+    def save_grid_hyperparameters(
+        self, feature_dim: int, signature_dim: int, **axes: list[Any]
+    ) -> None:
+        """Keep the shapes, the checked grid (``axes``, in the constructor's order) and the
+        calibration settings as the hyper-parameters a checkpoint rebuilds the model from."""
+        self.save_hyperparameters(
+            {
+                "feature_dim": feature_dim,
+                "signature_dim": signature_dim,
+                **axes,
+                "calibration_gamma": self.calibration_gamma,
+                "gamma_grid": self.gamma_grid,
+            }
+        )
+
     def _init_selection(self) -> None:
         """The buffers that keep the choice in a checkpoint (call after the weights')."""
         f64 = torch.float64

@@ -141,16 +141,7 @@ class ESZSLClassifier(ClosedFormClassifier):
         super().__init__(calibration_gamma=calibration_gamma, gamma_grid=gamma_grid)
         gammas = positive_values("model.gammas", gammas)
         lambdas = positive_values("model.lambdas", lambdas)
-        self.save_hyperparameters(
-            {
-                "feature_dim": feature_dim,
-                "signature_dim": signature_dim,
-                "gammas": gammas,
-                "lambdas": lambdas,
-                "calibration_gamma": self.calibration_gamma,
-                "gamma_grid": self.gamma_grid,
-            }
-        )
+        self.save_grid_hyperparameters(feature_dim, signature_dim, gammas=gammas, lambdas=lambdas)
         f64 = torch.float64
         self.register_buffer("V", torch.zeros(feature_dim, signature_dim, dtype=f64))
         self.register_buffer("selected_gamma", torch.tensor(math.nan, dtype=f64))

@@ -166,15 +166,8 @@ class SAEClassifier(ClosedFormClassifier):
                 f"model.directions={directions} is invalid: it must be a non-empty list of "
                 f"{', '.join(DIRECTIONS)}."
             )
-        self.save_hyperparameters(
-            {
-                "feature_dim": feature_dim,
-                "signature_dim": signature_dim,
-                "lambdas": lambdas,
-                "directions": directions,
-                "calibration_gamma": self.calibration_gamma,
-                "gamma_grid": self.gamma_grid,
-            }
+        self.save_grid_hyperparameters(
+            feature_dim, signature_dim, lambdas=lambdas, directions=directions
         )
         f64 = torch.float64
         self.register_buffer("W", torch.zeros(signature_dim, feature_dim, dtype=f64))
