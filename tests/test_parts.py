@@ -359,3 +359,16 @@ def test_the_config_folder_is_zsl_config_dir_when_set(monkeypatch, tmp_path):
     assert config_dir_problem() is None
     monkeypatch.delenv("ZSL_CONFIG_DIR")
     assert config_dir() == ROOT / "conf"
+
+
+def test_a_loss_that_names_no_class_stops_the_command_in_one_line(tmp_path):
+    result = run_cli(
+        "src.train", [*QUIET, "model.loss._target_=my.Loss", f"hydra.run.dir={tmp_path}"],
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: model.loss._target_='my.Loss' is invalid: it names no importable class "
+        "(ImportError: No module named 'my'). Choose a loss with model/loss=<name> "
+        "(conf/model/loss/<name>.yaml)."
+    ]

@@ -32,7 +32,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli.builders import instantiate_group, make_trainer
-from src.core.checks import SEED_RANGE, check_int, describe, matches, show
+from src.core.checks import SEED_RANGE, check_int, describe, locate, matches, show
 from src.core.errors import ConfigError, one_line
 from src.core.metric_catalogue import validation_metrics
 
@@ -148,10 +148,8 @@ def constructor_hints(target: str) -> dict[str, Any]:
     """``{argument: type hint}`` of the class (or function) ``target`` names, a class's
     ``**kwargs`` followed into its bases' constructors; ``{}`` when it cannot be imported or
     its hints not evaluated (its own checks then decide)."""
-    from hydra.utils import get_object
-
     try:
-        obj = get_object(target)
+        obj = locate(target)
     except Exception:
         return {}
     if not isinstance(obj, type):
@@ -173,10 +171,8 @@ def constructor_hints(target: str) -> dict[str, Any]:
 def nested_targets(target: str) -> dict[str, str]:
     """``{argument: function}`` of a class whose mapping arguments are keyword arguments of
     another function (its ``nested_arguments`` attribute); ``{}`` for any other target."""
-    from hydra.utils import get_object
-
     try:
-        nested = getattr(get_object(target), "nested_arguments", None)
+        nested = getattr(locate(target), "nested_arguments", None)
     except Exception:
         return {}
     return dict(nested) if isinstance(nested, Mapping) else {}

@@ -20,6 +20,27 @@ def show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def locate(target: str) -> Any:
+    """The object a dotted path names (``module.Class``, ``module.Class.attribute``), imported
+    quietly: Hydra's own locator logs every failed import as an error before raising, which
+    buries the one line a bad ``_target_`` gets. Raises ImportError or AttributeError."""
+    import importlib
+
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest importable module prefix
+        module_name = ".".join(parts[:cut])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is None or not module_name.startswith(error.name):
+                raise  # a module that exists but fails to import: its own error
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(f"No module named {parts[0]!r}")
+
+
 def is_number(value: Any) -> bool:
     """An int or a float, not a bool (a YAML ``true`` is no number)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -24,6 +24,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from src.core.checks import locate
 from src.models.losses.base import PoolLoss, ScoredBatch
 from src.models.losses.pair_logistic import PairLogisticLoss
 from src.models.losses.ranking import ALELoss, DeViSELoss, RankingLoss, SJELoss
@@ -31,15 +32,13 @@ from src.models.losses.ranking import ALELoss, DeViSELoss, RankingLoss, SJELoss
 
 def loss_class(spec: Mapping | str) -> type[PoolLoss]:
     """The class of ``model.loss`` (a ``{_target_: …}`` node, or the class's dotted path)."""
-    import hydra
-
-    target = spec if isinstance(spec, str) else spec.get("_target_")
+    target = str(spec if isinstance(spec, str) else spec.get("_target_"))
     try:
-        cls = hydra.utils.get_class(str(target))
-    except Exception as error:  # Hydra wraps import errors in its own
+        cls = locate(target)
+    except (ImportError, AttributeError) as error:
         raise ValueError(
             f"model.loss._target_={target!r} is invalid: it names no importable class "
-            f"({type(error).__name__}). Choose a loss with model/loss=<name> "
+            f"({type(error).__name__}: {error}). Choose a loss with model/loss=<name> "
             "(conf/model/loss/<name>.yaml)."
         ) from None
     if not (isinstance(cls, type) and issubclass(cls, PoolLoss)):
