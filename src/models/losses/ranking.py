@@ -25,6 +25,15 @@ class RankingLoss(PoolLoss):
         margin: Δ.
         beta: β of ``miner=loss_weighted``, which draws negatives with
             ``p ∝ softplus(β (Δ + F(x, j) − F(x, y)))``, a smoothed hinge term.
+
+    Example:
+        >>> import torch
+        >>> # one image at distance 0 from its class, its two negatives at 0.5 and 2.0
+        >>> batch = ScoredBatch(torch.tensor([0.0]), torch.tensor([[0.5, 2.0]]), None, None,
+        ...                     None, num_candidates=2)
+        >>> parts = SJELoss(margin=1.0)(batch)  # max_j (Δ + F(x, j)) − F(x, y) = 1 − 0.5 − 0
+        >>> float(parts["loss"]), float(parts["violators"])  # one of two inside the margin
+        (0.5, 0.5)
     """
 
     parts = ("loss", "violators")
