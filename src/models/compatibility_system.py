@@ -13,6 +13,7 @@ from torch import Tensor
 from src.core.checks import is_number
 from src.models.compatibility import BilinearCompatibility
 from src.models.losses import ALELoss, DeViSELoss, PoolLoss, ScoredBatch, SJELoss
+from src.models.losses.base import check_value
 from src.models.metric import identity_scale, ridge_map
 from src.models.pool_trained import PoolTrainedSystem, check_shared_values, loss_spec
 from src.models.system import AUTO_LR
@@ -81,8 +82,7 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
         check_shared_values(
             feature_dim, signature_dim, INITS, lr, weight_decay, weight_decay_to, ridge, init
         )
-        if not (is_number(init_std) and init_std > 0):
-            raise ValueError(f"model.init_std={init_std} is invalid: it must be > 0.")
+        check_value("init_std", init_std, is_number(init_std) and init_std > 0, "> 0")
         self.save_hyperparameters(logger=False)  # the job logs its whole config
         self.set_loss(loss, loss_params)
         self.compatibility = BilinearCompatibility(
@@ -104,25 +104,10 @@ class CompatibilityZSLSystem(PoolTrainedSystem):
         else:  # random, from the run's seeded generator
             W.copy_(torch.randn(W.shape) * self.hparams.init_std)
         if self.compatibility.b is not None:  # the loss's threshold: between pairs, as P2's
-            self.compatibility.initialise_threshold(features.cpu(), targets, self._wrong(labels))
+            wrong = self.signatures.cpu()[self.wrong_classes(labels)]
+            self.compatibility.initialise_threshold(features.cpu(), targets, wrong)
         if self.hparams.weight_decay_to == "init":
             self.W_init.copy_(W.detach())
-
-    def _wrong(self, labels: Tensor) -> Tensor:
-        """A seen class other than its own per image (seeded), the metric's rule for b."""
-        generator = torch.Generator().manual_seed(0)
-        seen = self.seen_classes.cpu()
-        offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
-        negatives = seen[(torch.searchsorted(seen, labels.cpu()) + offset) % len(seen)]
-        return self.signatures.cpu()[negatives]
-
-    def init_kind(self) -> str:
-        """``model.init``, with ``auto`` resolved from the datamodule (identity or ridge)."""
-        if self.hparams.init != "auto":
-            return self.hparams.init
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
-        in_space = datamodule is not None and datamodule.features_in_signature_space
-        return "identity" if in_space else "ridge"
 
     # ------------------------------------------------------------------------ training
     @property

@@ -25,6 +25,7 @@ from src.core.checks import is_number
 from src.models.classifier import ZSLClassifier
 from src.models.epoch_means import EpochMeans
 from src.models.losses import PoolLoss, ScoredBatch, build_loss, loss_class, loss_parameter_names
+from src.models.losses.base import check_value
 
 DECAY_TARGETS = ("init", "zero")
 
@@ -68,18 +69,18 @@ def check_shared_values(
     init: Any,
 ) -> None:
     """One line naming the first invalid value among those every trained system takes."""
-    for key, value, ok, allowed in (
-        ("model.lr", lr, lr is None or (is_number(lr) and lr > 0),
-         "> 0, or null for the default by init"),
-        ("model.weight_decay", weight_decay, is_number(weight_decay) and weight_decay >= 0, "≥ 0"),
-        ("model.weight_decay_to", weight_decay_to, weight_decay_to in DECAY_TARGETS,
-         f"one of {DECAY_TARGETS}"),
-        ("model.ridge", ridge, is_number(ridge) and ridge >= 0, "≥ 0"),
-        ("model.init", init, init in inits, f"one of {inits}"),
-    ):  # fmt: skip
-        if not ok:
-            shown = repr(value) if isinstance(value, str) else value
-            raise ValueError(f"{key}={shown} is invalid: it must be {allowed}.")
+    check_value(
+        "lr", lr, lr is None or (is_number(lr) and lr > 0), "> 0, or null for the default by init"
+    )
+    check_value("weight_decay", weight_decay, is_number(weight_decay) and weight_decay >= 0, "≥ 0")
+    check_value(
+        "weight_decay_to",
+        weight_decay_to,
+        weight_decay_to in DECAY_TARGETS,
+        f"one of {DECAY_TARGETS}",
+    )
+    check_value("ridge", ridge, is_number(ridge) and ridge >= 0, "≥ 0")
+    check_value("init", init, init in inits, f"one of {inits}")  # fmt: skip
     if init == "identity" and feature_dim != signature_dim:
         raise ValueError(
             f"model.init=identity needs feature_dim == signature_dim, but the data has "
@@ -138,6 +139,23 @@ class PoolTrainedSystem(ZSLClassifier):
         if stage == "fit":  # a checkpoint restored after setup overwrites this initialisation
             dm = self.trainer.datamodule
             self.initialise_from(dm.train_features, dm.train_labels)
+
+    def init_kind(self) -> str:
+        """``model.init``, with ``auto`` resolved from the datamodule: identity when its
+        features are signature-space vectors, else ridge."""
+        if self.hparams.init != "auto":
+            return self.hparams.init
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        in_space = datamodule is not None and datamodule.features_in_signature_space
+        return "identity" if in_space else "ridge"
+
+    def wrong_classes(self, labels: Tensor) -> Tensor:
+        """One seen class other than its own per image (seeded, the same draw every run):
+        the negatives a learned threshold b starts between the positives and."""
+        generator = torch.Generator().manual_seed(0)
+        seen = self.seen_classes.cpu()
+        offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
+        return seen[(torch.searchsorted(seen, labels.cpu()) + offset) % len(seen)]
 
     # ------------------------------------------------------------ what a scorer declares
     def scored_batch(self, features: Tensor, labels: Tensor, negatives: Tensor) -> ScoredBatch:

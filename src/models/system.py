@@ -84,11 +84,7 @@ class MetricZSLSystem(PoolTrainedSystem):
 
     def initialise_from(self, features: Tensor, labels: Tensor) -> None:
         """Initialise W (ridge or identity), reset L, set b between positives and negatives."""
-        generator = torch.Generator().manual_seed(0)
-        seen = self.seen_classes.cpu()
-        offset = torch.randint(1, len(seen), (len(labels),), generator=generator)
-        local = torch.searchsorted(seen, labels)
-        negatives = seen[(local + offset) % len(seen)]
+        negatives = self.wrong_classes(labels)
         self.metric.initialise(
             features,
             self.signatures.cpu()[labels],
@@ -100,11 +96,7 @@ class MetricZSLSystem(PoolTrainedSystem):
             self.L_init.copy_(self.metric.L.detach())
 
     def uses_identity_init(self) -> bool:
-        init = self.hparams.init
-        if init == "auto":
-            datamodule = self._trainer.datamodule if self._trainer is not None else None
-            return datamodule is not None and datamodule.features_in_signature_space
-        return init == "identity"
+        return self.init_kind() == "identity"
 
     @property
     def scorer(self) -> BilinearMetric:

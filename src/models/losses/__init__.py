@@ -52,22 +52,17 @@ def loss_class(spec: Mapping | str) -> type[PoolLoss]:
 def build_loss(spec: Mapping | str, flat: Mapping[str, Any]) -> PoolLoss:
     """The loss of ``spec`` with each parameter its constructor names taken from the model's
     flat keys ``flat`` (``model.margin``, …), unless ``spec`` sets it itself."""
-    cls = loss_class(spec)
-    own = {k: v for k, v in dict(spec).items() if not k.startswith("_")} if not isinstance(
-        spec, str) else {}  # fmt: skip
-    names = [
-        p.name
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    kwargs = {name: flat[name] for name in names if name in flat and flat[name] is not None}
-    return cls(**{**kwargs, **own})
+    own = {} if isinstance(spec, str) else {k: v for k, v in spec.items() if k[0] != "_"}
+    names = loss_parameter_names(spec)
+    kwargs = {name: flat[name] for name in names if flat.get(name) is not None}
+    return loss_class(spec)(**{**kwargs, **own})
 
 
 def loss_parameter_names(spec: Mapping | str) -> set[str]:
-    """The flat model keys the loss of ``spec`` reads."""
-    cls = loss_class(spec)
-    return {p for p in inspect.signature(cls.__init__).parameters if p != "self"}
+    """The flat model keys the loss of ``spec`` reads: its constructor's named parameters."""
+    parameters = inspect.signature(loss_class(spec).__init__).parameters.values()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.name != "self" and p.kind in kinds}
 
 
 __all__ = [

@@ -30,10 +30,9 @@ class PairLogisticLoss(PoolLoss):
     ) -> None:
         super().__init__()
         check_value("beta", beta, is_number(beta) and beta > 0, "> 0")
-        check_value("attribute_weight", attribute_weight,
-               is_number(attribute_weight) and attribute_weight >= 0, "≥ 0")  # fmt: skip
-        check_value("negative_weight", negative_weight,
-               is_number(negative_weight) and negative_weight >= 0, "≥ 0")  # fmt: skip
+        for key, value in (("attribute_weight", attribute_weight),
+                           ("negative_weight", negative_weight)):  # fmt: skip
+            check_value(key, value, is_number(value) and value >= 0, "≥ 0")
         self.beta, self.attribute_weight = beta, attribute_weight
         self.negative_weight = negative_weight
 
